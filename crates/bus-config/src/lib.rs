@@ -1,0 +1,1 @@
+//! bus-config: work in progress (see the issue tracker).

@@ -1,0 +1,33 @@
+//! Errors of the bus API.
+
+/// What can go wrong when talking to an [`EventBus`](crate::EventBus).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BusError {
+    /// A subscription or filter pattern is not acceptable; the message names it.
+    #[error("invalid pattern {pattern:?}: {reason}")]
+    InvalidPattern {
+        /// The pattern as given.
+        pattern: String,
+        /// Why it was refused.
+        reason: &'static str,
+    },
+    /// A [`Subscriber`](crate::Subscriber) returned no patterns, so it could never receive anything.
+    #[error("subscriber {name:?} has no patterns: it would never receive an event")]
+    NoPatterns {
+        /// The subscriber's name.
+        name: String,
+    },
+    /// A queue capacity of zero was asked for; every event would be dropped.
+    #[error("queue capacity for {name:?} must be at least 1")]
+    ZeroCapacity {
+        /// The subscriber's name.
+        name: String,
+    },
+    /// The bus was shut down and accepts no new subscriptions.
+    #[error("the event bus has been shut down")]
+    ShutDown,
+    /// A blocking call was made from inside an async runtime, where it could deadlock.
+    #[error("{0} blocks the thread and cannot be called from async code; use the async form")]
+    BlockingInAsync(&'static str),
+}

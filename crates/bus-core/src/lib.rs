@@ -1,0 +1,70 @@
+//! `bus-core`: a fast, correct in-process publish/subscribe event bus.
+//!
+//! Producers call [`EventBus::publish`] with an event type such as `hook.pre_tool` and a
+//! JSON payload; consumers subscribe with an exact name or a glob (`hook.*`, `*`):
+//!
+//! - [`EventBus::on`]: a sync closure, run on the publishing thread before `publish` returns;
+//! - [`EventBus::on_async`]: an async closure with its own bounded queue and worker task;
+//! - [`EventBus::subscribe`]: a [`Subscriber`] (logging, metrics, a Socket.IO relay, ...),
+//!   also with its own queue and worker, so one slow consumer never holds up another.
+//!
+//! A handler that fails or panics is counted and logged through `tracing`; the others still
+//! run. Filters, a bounded history of recent events and [`BusStats`] complete the picture.
+//! This crate is the small, stable core the consumer crates depend on.
+//!
+//! ```
+//! use bus_core::{EventBus, Event};
+//! use serde_json::json;
+//! use std::sync::{Arc, atomic::{AtomicUsize, Ordering}};
+//!
+//! let bus = EventBus::new();
+//! let seen = Arc::new(AtomicUsize::new(0));
+//! let counter = seen.clone();
+//! bus.on("hook.*", move |event: &Event| {
+//!     assert_eq!(event.data()["tool_name"], "Read");
+//!     counter.fetch_add(1, Ordering::Relaxed);
+//! })?;
+//! assert!(bus.publish("hook.pre_tool", json!({"tool_name": "Read"})));
+//! assert_eq!(seen.load(Ordering::Relaxed), 1);
+//! assert_eq!(bus.stats().events_published, 1);
+//! # Ok::<(), bus_core::BusError>(())
+//! ```
+
+#![forbid(unsafe_code)]
+
+mod bus;
+mod error;
+mod event;
+mod history;
+mod pattern;
+mod queue;
+mod routing;
+mod runtime;
+mod shard;
+mod stats;
+mod subscriber;
+mod time;
+
+pub use bus::{
+    EventBus, EventBusBuilder, QueueOptions, ShutdownReport, SubscriptionId, Undelivered,
+    WeakEventBus,
+};
+pub use error::BusError;
+pub use event::Event;
+pub use pattern::Pattern;
+pub use stats::{BusStats, DURATION_BUCKETS, DurationHistogram, SubscriberKind, SubscriberStats};
+pub use subscriber::{
+    HandlerError, HandlerResult, IntoHandlerResult, Overflow, Publisher, Subscriber,
+};
+
+/// Re-exported so that implementors of [`Subscriber`] use the same macro version.
+pub use async_trait::async_trait;
+
+/// The text of a caught panic, for the log line.
+pub(crate) fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(a panic without a message)")
+}

@@ -1,0 +1,385 @@
+//! The bounded queue in front of each async consumer, and its worker task.
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::Instant;
+
+use futures_util::FutureExt;
+use tokio::sync::Notify;
+
+use crate::stats::DurationRecorder;
+use crate::{Event, HandlerResult, Overflow, Subscriber};
+
+/// Events a worker takes from its queue under one lock.
+const BATCH: usize = 256;
+
+tokio::task_local! {
+    /// The queue whose worker is running the current task, so that a handler publishing
+    /// into its own full `Block` queue gets a counted drop instead of a deadlock.
+    static CURRENT_QUEUE: usize;
+}
+
+/// A boxed async closure, as registered with `on_async`.
+pub(crate) type AsyncFn =
+    dyn Fn(Event) -> Pin<Box<dyn Future<Output = HandlerResult> + Send>> + Send + Sync;
+
+/// What a worker calls for each event.
+pub(crate) enum Target {
+    Closure(Arc<AsyncFn>),
+    Subscriber(Arc<dyn Subscriber>),
+}
+
+/// Result of offering an event to a queue.
+#[derive(Debug)]
+pub(crate) enum Push {
+    /// Queued (possibly after evicting the oldest event).
+    Queued,
+    /// Refused: full under `DropNewest`, closed, or a `Block` that would deadlock.
+    Dropped,
+    /// Full under `Block`: the caller must wait for room and retry.
+    Full(Event),
+}
+
+struct State {
+    items: VecDeque<(u64, Event)>,
+    /// Sequence number of the last event pushed.
+    pushed: u64,
+    /// Sequence number of the last event of the batch the worker took most recently.
+    taken: u64,
+    worker_idle: bool,
+    closed: bool,
+    blocked_publishers: usize,
+}
+
+pub(crate) struct SubQueue {
+    state: Mutex<State>,
+    pub(crate) capacity: usize,
+    pub(crate) overflow: Overflow,
+    work: Notify,
+    room_async: Notify,
+    room_sync: Condvar,
+    progress: Notify,
+    flush_waiters: AtomicUsize,
+    /// Sequence number of the last event the worker finished.
+    done: AtomicU64,
+    pub(crate) delivered: AtomicU64,
+    pub(crate) failed: AtomicU64,
+    pub(crate) dropped: AtomicU64,
+    pub(crate) durations: DurationRecorder,
+}
+
+impl SubQueue {
+    pub(crate) fn new(capacity: usize, overflow: Overflow) -> Self {
+        SubQueue {
+            state: Mutex::new(State {
+                items: VecDeque::with_capacity(capacity.min(1024)),
+                pushed: 0,
+                taken: 0,
+                worker_idle: false,
+                closed: false,
+                blocked_publishers: 0,
+            }),
+            capacity,
+            overflow,
+            work: Notify::new(),
+            room_async: Notify::new(),
+            room_sync: Condvar::new(),
+            progress: Notify::new(),
+            flush_waiters: AtomicUsize::new(0),
+            done: AtomicU64::new(0),
+            delivered: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+            durations: DurationRecorder::default(),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn key(&self) -> usize {
+        self as *const Self as usize
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.lock().items.len()
+    }
+
+    /// Offers an event without waiting.
+    pub(crate) fn try_push(&self, event: Event) -> Push {
+        let mut st = self.lock();
+        if st.closed {
+            drop(st);
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            return Push::Dropped;
+        }
+        if st.items.len() >= self.capacity {
+            match self.overflow {
+                Overflow::DropNewest => {
+                    drop(st);
+                    self.dropped.fetch_add(1, Ordering::Relaxed);
+                    return Push::Dropped;
+                }
+                Overflow::DropOldest => {
+                    let evicted = st.items.pop_front();
+                    self.dropped.fetch_add(1, Ordering::Relaxed);
+                    self.enqueue(st, event);
+                    drop(evicted);
+                    return Push::Queued;
+                }
+                Overflow::Block => {
+                    let own_queue = CURRENT_QUEUE
+                        .try_with(|k| *k == self.key())
+                        .unwrap_or(false);
+                    if own_queue {
+                        drop(st);
+                        self.dropped.fetch_add(1, Ordering::Relaxed);
+                        tracing::warn!(
+                            "a handler published into its own full queue; dropped the event instead of deadlocking"
+                        );
+                        return Push::Dropped;
+                    }
+                    return Push::Full(event);
+                }
+            }
+        }
+        self.enqueue(st, event);
+        Push::Queued
+    }
+
+    fn enqueue(&self, mut st: MutexGuard<'_, State>, event: Event) {
+        st.pushed += 1;
+        let seq = st.pushed;
+        st.items.push_back((seq, event));
+        let wake = std::mem::take(&mut st.worker_idle);
+        drop(st);
+        if wake {
+            self.work.notify_one();
+        }
+    }
+
+    /// Offers an event, blocking the thread while a `Block` queue is full.
+    pub(crate) fn push_blocking(&self, mut event: Event) -> Push {
+        loop {
+            match self.try_push(event) {
+                Push::Full(back) => event = back,
+                done => return done,
+            }
+            let wait = || {
+                let mut st = self.lock();
+                st.blocked_publishers += 1;
+                while !st.closed && st.items.len() >= self.capacity {
+                    st = self
+                        .room_sync
+                        .wait(st)
+                        .unwrap_or_else(PoisonError::into_inner);
+                }
+                st.blocked_publishers -= 1;
+            };
+            match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+                // Let the runtime move its other tasks (this queue's worker, maybe) elsewhere.
+                Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(wait),
+                _ => wait(),
+            }
+        }
+    }
+
+    /// Offers an event, waiting asynchronously while a `Block` queue is full.
+    pub(crate) async fn push_async(&self, mut event: Event) -> Push {
+        loop {
+            let room = self.room_async.notified();
+            tokio::pin!(room);
+            room.as_mut().enable();
+            match self.try_push(event) {
+                Push::Full(back) => event = back,
+                done => return done,
+            }
+            room.await;
+        }
+    }
+
+    /// Waits for events; false once the queue is closed and empty.
+    async fn next_batch(&self, out: &mut Vec<(u64, Event)>) -> bool {
+        loop {
+            {
+                let mut st = self.lock();
+                if !st.items.is_empty() {
+                    let n = st.items.len().min(BATCH);
+                    out.extend(st.items.drain(..n));
+                    st.taken = out.last().map_or(st.taken, |(seq, _)| *seq);
+                    let blocked = st.blocked_publishers > 0;
+                    drop(st);
+                    if blocked {
+                        self.room_sync.notify_all();
+                    }
+                    self.room_async.notify_waiters();
+                    return true;
+                }
+                if st.closed {
+                    return false;
+                }
+                st.worker_idle = true;
+            }
+            // A push between the unlock and this await leaves a permit, so no wakeup is lost.
+            self.work.notified().await;
+        }
+    }
+
+    fn finished(&self, seq: u64) {
+        self.done.store(seq, Ordering::SeqCst);
+    }
+
+    fn wake_flushers(&self) {
+        if self.flush_waiters.load(Ordering::SeqCst) > 0 {
+            self.progress.notify_waiters();
+        }
+    }
+
+    /// The sequence number of the newest queued event, the target of a flush.
+    pub(crate) fn flush_target(&self) -> u64 {
+        self.lock().pushed
+    }
+
+    /// True when every event up to `target` has been handled, evicted or abandoned.
+    pub(crate) fn flushed_through(&self, target: u64) -> bool {
+        let st = self.lock();
+        let none_queued = st.items.front().is_none_or(|(seq, _)| *seq > target);
+        // An idle worker has finished every batch. Otherwise events of the batch in flight
+        // finish in order, and events of `target` or older that are not in it were evicted.
+        none_queued && (st.worker_idle || self.done.load(Ordering::SeqCst) >= target.min(st.taken))
+    }
+
+    /// Waits until every event queued before the call has been handled.
+    pub(crate) async fn flush(&self) {
+        let target = self.flush_target();
+        self.flush_waiters.fetch_add(1, Ordering::SeqCst);
+        struct Leave<'a>(&'a AtomicUsize);
+        impl Drop for Leave<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
+        let _leave = Leave(&self.flush_waiters);
+        loop {
+            let progressed = self.progress.notified();
+            tokio::pin!(progressed);
+            progressed.as_mut().enable();
+            if self.flushed_through(target) {
+                return;
+            }
+            progressed.await;
+        }
+    }
+
+    /// Stops accepting events; the worker handles what is queued, then exits.
+    pub(crate) fn close(&self) {
+        let mut st = self.lock();
+        st.closed = true;
+        drop(st);
+        self.work.notify_one();
+        self.room_sync.notify_all();
+        self.room_async.notify_waiters();
+    }
+
+    /// Empties the queue, returning how many events were abandoned.
+    pub(crate) fn abandon(&self) -> usize {
+        let mut st = self.lock();
+        st.closed = true;
+        let abandoned = std::mem::take(&mut st.items);
+        drop(st);
+        self.wake_flushers();
+        abandoned.len()
+    }
+
+    pub(crate) fn reset_counters(&self) {
+        self.delivered.store(0, Ordering::Relaxed);
+        self.failed.store(0, Ordering::Relaxed);
+        self.dropped.store(0, Ordering::Relaxed);
+        self.durations.reset();
+    }
+}
+
+/// The worker loop: handles events one at a time, in queue order, until the queue closes.
+pub(crate) async fn run_worker(queue: Arc<SubQueue>, target: Target, name: Arc<str>) {
+    let key = queue.key();
+    let mut batch = Vec::with_capacity(BATCH);
+    while queue.next_batch(&mut batch).await {
+        for (seq, event) in batch.drain(..) {
+            let id = event.id();
+            let started = Instant::now();
+            let call = match &target {
+                Target::Closure(f) => f(event),
+                Target::Subscriber(s) => s.handle(event),
+            };
+            let outcome = AssertUnwindSafe(CURRENT_QUEUE.scope(key, call))
+                .catch_unwind()
+                .await;
+            queue.durations.record(started.elapsed());
+            match outcome {
+                Ok(Ok(())) => {
+                    queue.delivered.fetch_add(1, Ordering::Relaxed);
+                }
+                Ok(Err(error)) => {
+                    queue.failed.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(subscriber = %name, event_id = id, %error, "event handler failed");
+                }
+                Err(panic) => {
+                    queue.failed.fetch_add(1, Ordering::Relaxed);
+                    tracing::error!(subscriber = %name, event_id = id, panic = %crate::panic_message(&panic), "event handler panicked");
+                }
+            }
+            queue.finished(seq);
+        }
+        queue.wake_flushers();
+    }
+    let mut st = queue.lock();
+    st.worker_idle = true;
+    drop(st);
+    queue.wake_flushers();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn ev(id: u64) -> Event {
+        Event::new(id, "t", json!(id))
+    }
+
+    #[test]
+    fn drop_newest_keeps_what_is_queued() {
+        let q = SubQueue::new(2, Overflow::DropNewest);
+        assert!(matches!(q.try_push(ev(1)), Push::Queued));
+        assert!(matches!(q.try_push(ev(2)), Push::Queued));
+        assert!(matches!(q.try_push(ev(3)), Push::Dropped));
+        assert_eq!(q.dropped.load(Ordering::Relaxed), 1);
+        let ids: Vec<u64> = q.lock().items.iter().map(|(_, e)| e.id()).collect();
+        assert_eq!(ids, vec![1, 2]);
+    }
+
+    #[test]
+    fn drop_oldest_evicts_the_front() {
+        let q = SubQueue::new(2, Overflow::DropOldest);
+        for i in 1..=4 {
+            assert!(matches!(q.try_push(ev(i)), Push::Queued));
+        }
+        assert_eq!(q.dropped.load(Ordering::Relaxed), 2);
+        let ids: Vec<u64> = q.lock().items.iter().map(|(_, e)| e.id()).collect();
+        assert_eq!(ids, vec![3, 4]);
+    }
+
+    #[test]
+    fn block_reports_full_and_closed_queues_drop() {
+        let q = SubQueue::new(1, Overflow::Block);
+        assert!(matches!(q.try_push(ev(1)), Push::Queued));
+        assert!(matches!(q.try_push(ev(2)), Push::Full(_)));
+        q.close();
+        assert!(matches!(q.try_push(ev(3)), Push::Dropped));
+    }
+}

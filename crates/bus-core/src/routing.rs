@@ -1,0 +1,263 @@
+//! From an event type to the handlers it reaches, without scanning every pattern per publish.
+//!
+//! Subscriptions and filters live in an immutable [`Snapshot`], replaced on every change and
+//! tagged with a generation number. Each publishing thread keeps, per bus, the snapshot it
+//! last saw and a bounded map from event type to its resolved [`Route`]. A publish costs one
+//! atomic load (is my snapshot current?) and one hash lookup; nothing on that path is shared
+//! with other publishing threads.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, OnceLock, Weak};
+
+use rustc_hash::{FxHashMap, FxHashSet};
+
+use crate::Pattern;
+use crate::bus::{Delivery, Inner, Subscription};
+use crate::history::History;
+use crate::queue::SubQueue;
+use crate::shard::{Padded, current_slot};
+
+/// Buses whose routes a thread keeps at once.
+const BUSES_PER_THREAD: usize = 4;
+/// Event types whose routes a thread keeps per bus; past this the map starts over, so a
+/// stream of distinct event types cannot grow memory.
+const ROUTES_PER_BUS: usize = 1024;
+
+/// Bus-wide counters, one cell per thread slot.
+#[derive(Default, Debug)]
+pub(crate) struct BusCounters {
+    pub(crate) published: AtomicU64,
+    pub(crate) filtered: AtomicU64,
+    pub(crate) last_event_nanos: AtomicU64,
+}
+
+/// Counters of a sync handler, one cell per thread slot.
+#[derive(Default, Debug)]
+pub(crate) struct SyncCounters {
+    pub(crate) delivered: AtomicU64,
+    pub(crate) failed: AtomicU64,
+}
+
+/// Everything a publish reads, immutable once built.
+pub(crate) struct Snapshot {
+    pub(crate) subs: Vec<Arc<Subscription>>,
+    pub(crate) filters: Vec<Pattern>,
+    pub(crate) history: Arc<History>,
+    /// Built on the first route miss, so a burst of subscriptions costs no index builds.
+    index: OnceLock<Index>,
+}
+
+struct Index {
+    exact: FxHashMap<Box<str>, Vec<usize>>,
+    wild: Vec<(usize, Pattern)>,
+    filter_exact: FxHashSet<Box<str>>,
+    filter_wild: Vec<Pattern>,
+}
+
+impl Snapshot {
+    pub(crate) fn new(
+        subs: Vec<Arc<Subscription>>,
+        filters: Vec<Pattern>,
+        history: Arc<History>,
+    ) -> Self {
+        Snapshot {
+            subs,
+            filters,
+            history,
+            index: OnceLock::new(),
+        }
+    }
+
+    fn index(&self) -> &Index {
+        self.index.get_or_init(|| {
+            let mut exact: FxHashMap<Box<str>, Vec<usize>> = FxHashMap::default();
+            let mut wild = Vec::new();
+            for (i, sub) in self.subs.iter().enumerate() {
+                for p in &sub.patterns {
+                    if p.is_exact() {
+                        exact.entry(p.as_str().into()).or_default().push(i);
+                    } else {
+                        wild.push((i, p.clone()));
+                    }
+                }
+            }
+            let (exact_filters, wild_filters): (Vec<_>, Vec<_>) =
+                self.filters.iter().cloned().partition(Pattern::is_exact);
+            Index {
+                exact,
+                wild,
+                filter_exact: exact_filters.iter().map(|p| p.as_str().into()).collect(),
+                filter_wild: wild_filters,
+            }
+        })
+    }
+
+    /// True when the filters let `event_type` through (no filters: everything passes).
+    pub(crate) fn allows(&self, event_type: &str) -> bool {
+        if self.filters.is_empty() {
+            return true;
+        }
+        let index = self.index();
+        index.filter_exact.contains(event_type)
+            || index.filter_wild.iter().any(|p| p.matches(event_type))
+    }
+
+    /// Indexes into `subs` of the subscriptions `event_type` reaches, in subscription order.
+    pub(crate) fn matching(&self, event_type: &str) -> Vec<usize> {
+        let index = self.index();
+        let mut hits: Vec<usize> = index.exact.get(event_type).cloned().unwrap_or_default();
+        hits.extend(
+            index
+                .wild
+                .iter()
+                .filter(|(_, p)| p.matches(event_type))
+                .map(|(i, _)| *i),
+        );
+        hits.sort_unstable();
+        hits.dedup();
+        hits
+    }
+}
+
+/// A sync handler together with this thread's counter cell for it.
+pub(crate) struct SyncTarget {
+    pub(crate) sub: Arc<Subscription>,
+    pub(crate) counters: Arc<Padded<SyncCounters>>,
+}
+
+/// What publishing one event type on one thread does.
+pub(crate) struct Route {
+    pub(crate) event_type: Arc<str>,
+    pub(crate) allowed: bool,
+    pub(crate) history: Arc<History>,
+    pub(crate) totals: Arc<Padded<BusCounters>>,
+    pub(crate) queued: Box<[Arc<SubQueue>]>,
+    pub(crate) sync: Box<[SyncTarget]>,
+}
+
+impl Route {
+    fn build(
+        snapshot: &Snapshot,
+        event_type: &str,
+        slot: usize,
+        totals: Arc<Padded<BusCounters>>,
+    ) -> Route {
+        let allowed = snapshot.allows(event_type);
+        let mut queued = Vec::new();
+        let mut sync = Vec::new();
+        if allowed {
+            for i in snapshot.matching(event_type) {
+                let sub = &snapshot.subs[i];
+                match &sub.delivery {
+                    Delivery::Sync(handler) => sync.push(SyncTarget {
+                        sub: sub.clone(),
+                        counters: handler.counters.cell(slot),
+                    }),
+                    Delivery::Queued { queue, .. } => queued.push(queue.clone()),
+                }
+            }
+        }
+        Route {
+            event_type: event_type.into(),
+            allowed,
+            history: snapshot.history.clone(),
+            totals,
+            queued: queued.into(),
+            sync: sync.into(),
+        }
+    }
+}
+
+/// One thread's cached view of one bus.
+struct LocalBus {
+    uid: u64,
+    owner: Weak<Inner>,
+    generation: u64,
+    snapshot: Arc<Snapshot>,
+    totals: Arc<Padded<BusCounters>>,
+    routes: FxHashMap<Box<str>, Rc<Route>>,
+}
+
+thread_local! {
+    static LOCAL: RefCell<Vec<LocalBus>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Things evicted from a thread's cache are dropped only after the cache is released: their
+/// destructors may run user code (a handler's captures), which may publish.
+type Garbage = Vec<Box<dyn std::any::Any>>;
+
+/// The route of `event_type` on `bus` for the calling thread.
+pub(crate) fn route(bus: &Arc<Inner>, event_type: &str) -> Rc<Route> {
+    let mut garbage: Garbage = Vec::new();
+    let cached = LOCAL.try_with(|cell| {
+        let mut buses = cell.try_borrow_mut().ok()?;
+        Some(cached_route(&mut buses, bus, event_type, &mut garbage))
+    });
+    drop(garbage);
+    match cached {
+        Ok(Some(route)) => route,
+        // Thread-locals torn down, or re-entered from a destructor: resolve without caching.
+        _ => {
+            let (_, snapshot) = bus.current_snapshot();
+            let slot = current_slot();
+            Rc::new(Route::build(
+                &snapshot,
+                event_type,
+                slot,
+                bus.totals.cell(slot),
+            ))
+        }
+    }
+}
+
+fn cached_route(
+    buses: &mut Vec<LocalBus>,
+    bus: &Arc<Inner>,
+    event_type: &str,
+    garbage: &mut Garbage,
+) -> Rc<Route> {
+    let generation = bus.generation();
+    let pos = match buses.iter().position(|b| b.uid == bus.uid) {
+        Some(pos) => pos,
+        None => {
+            let before = buses.len();
+            buses.retain(|b| b.owner.strong_count() > 0);
+            if buses.len() == before && buses.len() >= BUSES_PER_THREAD {
+                garbage.push(Box::new(buses.remove(0).routes));
+            }
+            let (generation, snapshot) = bus.current_snapshot();
+            buses.push(LocalBus {
+                uid: bus.uid,
+                owner: Arc::downgrade(bus),
+                generation,
+                snapshot,
+                totals: bus.totals.cell(current_slot()),
+                routes: FxHashMap::default(),
+            });
+            buses.len() - 1
+        }
+    };
+    let local = &mut buses[pos];
+    if local.generation != generation {
+        let (generation, snapshot) = bus.current_snapshot();
+        local.generation = generation;
+        garbage.push(Box::new(std::mem::replace(&mut local.snapshot, snapshot)));
+        garbage.push(Box::new(std::mem::take(&mut local.routes)));
+    }
+    if let Some(route) = local.routes.get(event_type) {
+        return route.clone();
+    }
+    if local.routes.len() >= ROUTES_PER_BUS {
+        garbage.push(Box::new(std::mem::take(&mut local.routes)));
+    }
+    let route = Rc::new(Route::build(
+        &local.snapshot,
+        event_type,
+        current_slot(),
+        local.totals.clone(),
+    ));
+    local.routes.insert(event_type.into(), route.clone());
+    route
+}

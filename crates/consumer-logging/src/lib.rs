@@ -1,0 +1,1 @@
+//! consumer-logging: work in progress (see the issue tracker).

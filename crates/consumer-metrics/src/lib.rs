@@ -1,0 +1,1 @@
+//! consumer-metrics: work in progress (see the issue tracker).

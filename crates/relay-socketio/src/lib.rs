@@ -1,0 +1,1 @@
+//! relay-socketio: work in progress (see the issue tracker).
