@@ -1,1 +1,125 @@
-//! bus-config: work in progress (see the issue tracker).
+//! `bus-config`: reads the eventbus configuration from `CLAUDE_MPM_*` environment variables,
+//! validates it, builds the [`EventBus`](bus_core::EventBus) and wires its consumers
+//! (logging, metrics, the Socket.IO relay); it also holds the `eventbus` daemon and client.
+//!
+//! Every value is read as text through `envy` and checked here, so a bad value names the full
+//! variable, the value and what is accepted, and *all* bad variables are reported at once:
+//!
+//! ```
+//! use bus_config::{Config, ConfigError};
+//!
+//! let env = |pairs: &[(&str, &str)]| {
+//!     pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<Vec<_>>()
+//! };
+//! let config = Config::from_iter(env(&[
+//!     ("CLAUDE_MPM_EVENTBUS_ENABLED", "Yes"),
+//!     ("CLAUDE_MPM_EVENTBUS_FILTERS", " hook.* , ,session.start "),
+//! ]))?;
+//! assert!(config.bus.enabled);
+//! assert_eq!(config.bus.filters, ["hook.*", "session.start"]);
+//! assert_eq!(config.http.addr.to_string(), "127.0.0.1:8770");
+//!
+//! // The bus settings apply whatever else is enabled.
+//! let bus = config.build_bus()?;
+//! assert!(!bus.publish("other.event", serde_json::json!({})));
+//!
+//! let err = Config::from_iter(env(&[
+//!     ("CLAUDE_MPM_EVENTBUS_HISTORY_SIZE", "lots"),
+//!     ("CLAUDE_MPM_RELAY_RETRY_DELAY", "-1"),
+//! ]))
+//! .unwrap_err();
+//! let ConfigError::Invalid { errors } = &err else { panic!("{err}") };
+//! assert_eq!(errors.len(), 2);
+//! assert!(err.to_string().contains("CLAUDE_MPM_EVENTBUS_HISTORY_SIZE=\"lots\": expected a whole number"));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Environment variables
+//!
+//! Booleans accept `true/false`, `1/0`, `yes/no`, `on/off` in any case; lists are split on
+//! commas, trimmed, and empty items dropped; numbers and durations are range-checked. An
+//! empty value is a bad value (except for lists, where it means an empty list). Unknown
+//! `CLAUDE_MPM_EVENTBUS_*`, `CLAUDE_MPM_RELAY_*` and `CLAUDE_MPM_SOCKETIO_*` variables are
+//! reported as warnings (likely typos). The bus settings apply whether or not the relay is on.
+//!
+//! | variable | default | accepts | meaning |
+//! |---|---|---|---|
+//! | `CLAUDE_MPM_EVENTBUS_ENABLED` | true | true/false, 1/0, yes/no, on/off (any case) | bus on/off; while off, publishes are refused (nothing counted or recorded) |
+//! | `CLAUDE_MPM_EVENTBUS_DEBUG` | false | true/false, 1/0, yes/no, on/off (any case) | debug logging: the log level becomes `debug` and every accepted event is logged |
+//! | `CLAUDE_MPM_EVENTBUS_HISTORY_SIZE` | 100 | whole number 0-100000 (0 turns history off) | how many recent events `GET /events/recent` can return |
+//! | `CLAUDE_MPM_EVENTBUS_FILTERS` | empty (allow all) | comma-separated event-type patterns (`hook.*`, `a?c`, exact names) | allow-list: when set, only matching events are accepted |
+//! | `CLAUDE_MPM_EVENTBUS_QUEUE_CAPACITY` | 10000 | whole number 1-10000000 | events each consumer's queue holds before the overflow policy applies |
+//! | `CLAUDE_MPM_EVENTBUS_OVERFLOW` | drop_newest | drop_newest, drop_oldest or block (any case, `-` or `_`) | what a full consumer queue does with a new event |
+//! | `CLAUDE_MPM_EVENTBUS_HTTP_ADDR` | 127.0.0.1:8770 | IP:PORT (`[::1]:8770` for IPv6) | where the daemon listens, and where `eventbus publish` sends |
+//! | `CLAUDE_MPM_EVENTBUS_MAX_BODY_BYTES` | 16777216 | whole number of bytes 1-1073741824 | largest request body `POST /events` and `PATCH /config` accept (413 above it) |
+//! | `CLAUDE_MPM_EVENTBUS_TOKEN` | unset | any non-empty text without whitespace | when set, `POST` and `PATCH` need `Authorization: Bearer <token>`; required on a non-loopback address |
+//! | `CLAUDE_MPM_EVENTBUS_SHUTDOWN_TIMEOUT` | 10s | duration up to 1h: seconds (`0.5`) or with a unit (`500ms`, `2s`, `1m`) | how long SIGINT/SIGTERM waits for consumers to drain their queues |
+//! | `CLAUDE_MPM_EVENTBUS_LOGGING` | true | true/false, 1/0, yes/no, on/off (any case) | the logging consumer: every event is logged through `tracing` |
+//! | `CLAUDE_MPM_EVENTBUS_LOG_FORMAT` | text | text or json (any case) | format of the daemon's log lines on stderr |
+//! | `CLAUDE_MPM_EVENTBUS_LOG_RATE_LIMIT` | 1000 | whole number 0-1000000 (0: no limit) | events of one type the logging consumer logs per second; the rest are counted in one summary line |
+//! | `CLAUDE_MPM_EVENTBUS_METRICS` | true | true/false, 1/0, yes/no, on/off (any case) | the metrics consumer: Prometheus text on `GET /metrics` |
+//! | `CLAUDE_MPM_RELAY_ENABLED` | false | true/false, 1/0, yes/no, on/off (any case) | the Socket.IO relay to the dashboard |
+//! | `CLAUDE_MPM_SOCKETIO_PORT` | 8765 | port 1-65535 | dashboard server port; the relay connects to `http://localhost:<port>` |
+//! | `CLAUDE_MPM_SOCKETIO_URL` | http://localhost:<CLAUDE_MPM_SOCKETIO_PORT> | an http:// or https:// URL with a host | dashboard server URL; overrides the port |
+//! | `CLAUDE_MPM_RELAY_DEBUG` | false | true/false, 1/0, yes/no, on/off (any case) | debug-level log lines, the relay's connection attempts and drops included |
+//! | `CLAUDE_MPM_RELAY_MAX_RETRIES` | 3 | whole number 0-1000 | reconnect attempts, `CLAUDE_MPM_RELAY_RETRY_DELAY` apart, before the relay waits `CLAUDE_MPM_RELAY_CONNECTION_COOLDOWN` |
+//! | `CLAUDE_MPM_RELAY_RETRY_DELAY` | 0.5 | duration up to 1h: seconds (`0.5`) or with a unit (`500ms`, `2s`, `1m`) | delay between reconnect attempts |
+//! | `CLAUDE_MPM_RELAY_CONNECTION_COOLDOWN` | 5.0 | duration up to 1h: seconds (`0.5`) or with a unit (`500ms`, `2s`, `1m`) | pause after a run of failed attempts, before the next run |
+//! | `CLAUDE_MPM_RELAY_EVENT` | claude_event | a non-empty Socket.IO event name | the Socket.IO event the relay emits |
+//! | `CLAUDE_MPM_RELAY_PATTERNS` | hook.* | comma-separated event-type patterns, at least one | which bus events the relay forwards |
+//! | `CLAUDE_MPM_RELAY_BUFFER_SIZE` | 10000 | whole number 1-1000000 | events the relay holds while the dashboard is unreachable (oldest dropped first) |
+//! | `CLAUDE_MPM_EVENTBUS_TEST_SLOW_CONSUMER` | unset | duration up to 10s: seconds (`0.5`) or with a unit (`500ms`, `2s`, `1m`) | TEST ONLY: attaches a consumer `test-slow-consumer` on `*` that sleeps this long per event, to exercise draining at shutdown |
+//!
+//! # The `eventbus` binary
+//!
+//! - `eventbus` / `eventbus serve`: the daemon; HTTP API in [`http`]. Exit code 2 for a bad
+//!   configuration, an address in use, or a non-loopback address without a token.
+//! - `eventbus publish TYPE [JSON]`, `eventbus publish -` (NDJSON on stdin): publish to a
+//!   running daemon ([`Client`]).
+//! - `eventbus config [--json]`: print the effective configuration, token masked.
+//!
+//! On SIGINT/SIGTERM the daemon stops accepting connections, drains the consumers' queues
+//! within `CLAUDE_MPM_EVENTBUS_SHUTDOWN_TIMEOUT`, prints what could not be delivered, and
+//! exits 0.
+
+#![forbid(unsafe_code)]
+
+mod client;
+mod config;
+mod daemon;
+mod error;
+pub mod http;
+mod ingest;
+mod parse;
+mod runtime;
+mod vars;
+pub mod wiring;
+
+pub use client::Client;
+pub use config::{
+    BusSettings, ClientSettings, Config, ConsumerSettings, DEFAULT_HTTP_ADDR, HttpSettings,
+    LogFormat, MAX_HISTORY_SIZE, RelaySettings, Secret, parse_addr,
+};
+pub use daemon::{Daemon, Outcome, shutdown_signal};
+pub use error::{ConfigError, PublishError, ServeError, VarError};
+pub use ingest::{BodyFormat, IncomingEvent, IngestReply, Publisher, parse_body};
+pub use runtime::{CurrentSettings, DebugSwitch, RuntimeSettings};
+pub use vars::{PREFIX, VARS, VarSpec, markdown_table, spec};
+
+#[cfg(test)]
+mod doc_tests {
+    #[test]
+    fn the_crate_docs_table_is_the_variable_table() {
+        let docs: String = include_str!("lib.rs")
+            .lines()
+            .filter_map(|l| l.strip_prefix("//! "))
+            .filter(|l| l.starts_with('|'))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        assert_eq!(
+            docs,
+            crate::markdown_table(),
+            "regenerate the table in lib.rs from vars.rs"
+        );
+    }
+}

@@ -1,0 +1,174 @@
+//! The daemon's lifecycle: check, bind, build and wire the bus, serve, drain.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bus_core::{BusStats, EventBus, ShutdownReport};
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+
+use crate::config::Config;
+use crate::error::ServeError;
+use crate::http::{AppState, router};
+use crate::ingest::Publisher;
+use crate::runtime::DebugSwitch;
+use crate::wiring::{Wired, wire};
+
+/// How long open HTTP connections get to finish after the shutdown signal.
+const HTTP_GRACE: Duration = Duration::from_secs(5);
+
+/// A daemon that has bound its address and wired its bus, ready to [`run`](Daemon::run).
+pub struct Daemon {
+    listener: TcpListener,
+    addr: SocketAddr,
+    bus: EventBus,
+    state: AppState,
+    wired: Wired,
+    shutdown_timeout: Duration,
+}
+
+impl std::fmt::Debug for Daemon {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Daemon")
+            .field("addr", &self.addr)
+            .field("consumers", &self.wired.consumers)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What happened at shutdown.
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    /// What the consumers could not deliver.
+    pub report: ShutdownReport,
+    /// The bus's counters after the drain.
+    pub stats: BusStats,
+}
+
+impl Daemon {
+    /// Checks the address policy, binds, builds the bus from `config` and wires its consumers.
+    ///
+    /// Must run inside a multi-threaded tokio runtime (consumer workers run on it).
+    pub async fn start(config: &Config) -> Result<Daemon, ServeError> {
+        let addr = config.http.addr;
+        if !addr.ip().is_loopback() && config.http.token.is_none() {
+            return Err(ServeError::NonLoopbackWithoutToken { addr });
+        }
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| ServeError::Bind { addr, source })?;
+        let addr = listener
+            .local_addr()
+            .map_err(|source| ServeError::Bind { addr, source })?;
+        let bus = config
+            .bus_builder()
+            .runtime(tokio::runtime::Handle::current())
+            .build()
+            .map_err(|e| ServeError::Wiring {
+                what: "the event bus",
+                reason: e.to_string(),
+            })?;
+        let debug = DebugSwitch::new(config.bus.debug);
+        let publisher =
+            Publisher::install(&bus, debug.clone()).map_err(|e| ServeError::Wiring {
+                what: "the event-id tap",
+                reason: e.to_string(),
+            })?;
+        let wired = wire(&bus, config)?;
+        let state = AppState {
+            publisher,
+            debug,
+            token: config.http.token.clone(),
+            max_body_bytes: config.http.max_body_bytes,
+            metrics: wired.metrics.clone(),
+            publish_may_block: config.bus.overflow == bus_core::Overflow::Block,
+        };
+        Ok(Daemon {
+            listener,
+            addr,
+            bus,
+            state,
+            wired,
+            shutdown_timeout: config.shutdown_timeout,
+        })
+    }
+
+    /// The address actually bound (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The bus the daemon publishes to.
+    pub fn bus(&self) -> &EventBus {
+        &self.bus
+    }
+
+    /// Names of the consumers wired to the bus.
+    pub fn consumers(&self) -> &[String] {
+        &self.wired.consumers
+    }
+
+    /// Consumers on by default that this build left out.
+    pub fn warnings(&self) -> &[String] {
+        &self.wired.warnings
+    }
+
+    /// Serves until `shutdown` completes, then stops accepting connections, gives open ones
+    /// a few seconds, and drains the consumers within the configured shutdown timeout.
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<Outcome, ServeError> {
+        let signalled = Arc::new(Notify::new());
+        let notify = signalled.clone();
+        let server = axum::serve(self.listener, router(self.state))
+            .with_graceful_shutdown(async move {
+                shutdown.await;
+                notify.notify_one();
+            })
+            .into_future();
+        let grace_over = async {
+            signalled.notified().await;
+            tokio::time::sleep(HTTP_GRACE).await;
+        };
+        tokio::select! {
+            result = server => result.map_err(ServeError::Server)?,
+            () = grace_over => {
+                tracing::warn!("HTTP connections still open {HTTP_GRACE:?} after the shutdown signal; closing them");
+            }
+        }
+        let report = self.bus.shutdown(self.shutdown_timeout).await;
+        Ok(Outcome {
+            report,
+            stats: self.bus.stats(),
+        })
+    }
+}
+
+/// Completes on SIGINT or SIGTERM (Ctrl-C only, off Unix).
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
+            (Ok(mut term), Ok(mut int)) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = int.recv() => {}
+                }
+            }
+            _ => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,265 @@
+//! The daemon's HTTP API (axum): ingest, stats, recent events, metrics, health, config.
+//!
+//! | route | what |
+//! |---|---|
+//! | `POST /events` | one event `{"type", "data"}`, a JSON array of them, or NDJSON (`Content-Type: application/x-ndjson`); answers [`IngestReply`]. `?ids=false` leaves the ids out. |
+//! | `GET /stats` | the bus's [`BusStats`](bus_core::BusStats) as JSON |
+//! | `GET /events/recent?limit=N` | the last N events (default 10), oldest first |
+//! | `GET /metrics` | Prometheus text (404 when metrics are off) |
+//! | `GET /healthz` | `{"status": "ok"}` |
+//! | `GET /config`, `PATCH /config` | the runtime settings; PATCH takes [`RuntimeSettings`] |
+//!
+//! Errors are JSON `{"error": "..."}` with 400 (bad input), 401 (token), 404, 413 (body over
+//! `CLAUDE_MPM_EVENTBUS_MAX_BODY_BYTES`).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Query, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde_json::json;
+
+use crate::config::Secret;
+use crate::ingest::{BodyFormat, IngestReply, Publisher, parse_body};
+use crate::runtime::{DebugSwitch, RuntimeSettings, current};
+
+/// Renders the Prometheus text exposition of the metrics consumer.
+pub type MetricsRender = Arc<dyn Fn() -> String + Send + Sync>;
+
+/// What the HTTP handlers share.
+#[derive(Clone)]
+pub struct AppState {
+    /// Publishes batches and reports ids.
+    pub publisher: Publisher,
+    /// The debug switch `PATCH /config` flips.
+    pub debug: DebugSwitch,
+    /// When set, `POST` and `PATCH` need `Authorization: Bearer <token>`.
+    pub token: Option<Secret>,
+    /// Largest accepted request body, in bytes.
+    pub max_body_bytes: usize,
+    /// The metrics consumer's renderer; `None` when metrics are off.
+    pub metrics: Option<MetricsRender>,
+    /// True when consumer queues block publishers when full: batches are then published on
+    /// a blocking thread so they never stall the runtime.
+    pub publish_may_block: bool,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("token", &self.token)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("metrics", &self.metrics.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// An error answer: a status and a JSON `{"error": message}` body.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            message: message.into(),
+        }
+    }
+
+    fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response =
+            (self.status, axum::Json(json!({ "error": self.message }))).into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}
+
+/// The full router, with the body limit and the token check in place.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/events", axum::routing::post(post_events))
+        .route("/events/recent", get(recent_events))
+        .route("/stats", get(stats))
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(healthz))
+        .route("/config", get(get_config).patch(patch_config))
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(state.clone(), require_token))
+        .layer(DefaultBodyLimit::max(state.max_body_bytes))
+        .with_state(state)
+}
+
+async fn require_token(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let is_write = !matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    );
+    if let (true, Some(token)) = (is_write, &state.token) {
+        let given = request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        match given {
+            None => {
+                return ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "this daemon needs a token: send `Authorization: Bearer <CLAUDE_MPM_EVENTBUS_TOKEN>`",
+                )
+                .into_response();
+            }
+            Some(given) if !token.matches(given.trim()) => {
+                return ApiError::new(StatusCode::UNAUTHORIZED, "wrong token").into_response();
+            }
+            Some(_) => {}
+        }
+    }
+    next.run(request).await
+}
+
+fn body_or_error(body: Result<Bytes, BytesRejection>, limit: usize) -> Result<Bytes, ApiError> {
+    body.map_err(|rejection| {
+        let status = rejection.status();
+        if status == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                status,
+                format!("the body is larger than {limit} bytes (CLAUDE_MPM_EVENTBUS_MAX_BODY_BYTES); send smaller batches"),
+            )
+        } else {
+            ApiError::new(status, format!("could not read the body: {}", rejection.body_text()))
+        }
+    })
+}
+
+async fn post_events(
+    State(state): State<AppState>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<axum::Json<IngestReply>, ApiError> {
+    let want_ids = match query.get("ids").map(|v| crate::parse::boolean(v)) {
+        None => true,
+        Some(Ok(b)) => b,
+        Some(Err(expected)) => {
+            return Err(ApiError::bad_request(format!(
+                "query parameter ids: expected {expected}"
+            )));
+        }
+    };
+    let body = body_or_error(body, state.max_body_bytes)?;
+    let format = BodyFormat::from_content_type(
+        headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok()),
+    );
+    let events = parse_body(&body, format).map_err(ApiError::bad_request)?;
+    let publisher = state.publisher.clone();
+    let mut reply = if state.publish_may_block {
+        tokio::task::spawn_blocking(move || publisher.publish_all(events))
+            .await
+            .map_err(|e| {
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    format!("publishing failed: {e}"),
+                )
+            })?
+    } else {
+        publisher.publish_all(events)
+    };
+    if !want_ids {
+        reply.ids = Vec::new();
+    }
+    Ok(axum::Json(reply))
+}
+
+async fn recent_events(
+    State(state): State<AppState>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let limit = match query.get("limit") {
+        None => 10,
+        Some(raw) => raw.trim().parse::<usize>().map_err(|_| {
+            ApiError::bad_request(format!(
+                "query parameter limit={raw:?}: expected a whole number, such as limit=10"
+            ))
+        })?,
+    };
+    let events = state.publisher.bus().recent_events(limit);
+    Ok(axum::Json(events).into_response())
+}
+
+async fn stats(State(state): State<AppState>) -> Response {
+    axum::Json(state.publisher.bus().stats()).into_response()
+}
+
+async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let render = state.metrics.as_ref().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "metrics are off: start the daemon with CLAUDE_MPM_EVENTBUS_METRICS=true (and the `metrics` feature)",
+        )
+    })?;
+    let text = render();
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+        )],
+        text,
+    )
+        .into_response())
+}
+
+async fn healthz() -> Response {
+    axum::Json(json!({ "status": "ok" })).into_response()
+}
+
+async fn get_config(State(state): State<AppState>) -> Response {
+    axum::Json(current(state.publisher.bus(), &state.debug)).into_response()
+}
+
+async fn patch_config(
+    State(state): State<AppState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let body = body_or_error(body, state.max_body_bytes)?;
+    let settings: RuntimeSettings = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::bad_request(format!(
+            "{e}; expected an object with any of enabled (bool), debug (bool), history_size (number), filters (array of patterns)"
+        ))
+    })?;
+    let now = settings
+        .apply(state.publisher.bus(), &state.debug)
+        .map_err(|problems| ApiError::bad_request(problems.join("; ")))?;
+    tracing::info!(?settings, "runtime settings changed");
+    Ok(axum::Json(now).into_response())
+}
+
+async fn not_found(method: Method, uri: axum::http::Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        format!(
+            "no route {method} {}; see GET /healthz, /stats, /events/recent, /metrics, /config and POST /events",
+            uri.path()
+        ),
+    )
+}

@@ -1,0 +1,315 @@
+//! `POST /events` bodies: parsing and validating a whole batch, then publishing it.
+//!
+//! The whole body is validated before anything is published: a batch with one bad event is
+//! refused whole (400, naming the event), so a client never has to work out which half of
+//! its batch landed.
+
+use std::cell::Cell;
+use std::sync::Arc;
+
+use bus_core::{BusError, EventBus};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::runtime::DebugSwitch;
+
+/// How the body of `POST /events` is laid out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BodyFormat {
+    /// One JSON event object, or a JSON array of them.
+    Json,
+    /// Newline-delimited JSON: one event object per line, blank lines ignored.
+    Ndjson,
+}
+
+impl BodyFormat {
+    /// The format a `Content-Type` header names: NDJSON for `application/x-ndjson` (also
+    /// `application/ndjson`, `application/jsonl`, `application/jsonlines`), JSON otherwise.
+    pub fn from_content_type(content_type: Option<&str>) -> Self {
+        let essence = content_type
+            .and_then(|c| c.split(';').next())
+            .map(|c| c.trim().to_ascii_lowercase());
+        match essence.as_deref() {
+            Some(
+                "application/x-ndjson"
+                | "application/ndjson"
+                | "application/jsonl"
+                | "application/x-jsonlines"
+                | "application/jsonlines",
+            ) => BodyFormat::Ndjson,
+            _ => BodyFormat::Json,
+        }
+    }
+}
+
+/// One event as a client sends it: `{"type": "hook.pre_tool", "data": {...}}`.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct IncomingEvent {
+    /// The event type; must be non-empty, without wildcards or surrounding whitespace.
+    #[serde(rename = "type")]
+    pub event_type: String,
+    /// The payload; `null` when left out.
+    #[serde(default)]
+    pub data: Value,
+}
+
+/// Longest event type accepted, in bytes.
+pub const MAX_TYPE_LEN: usize = 1024;
+
+impl IncomingEvent {
+    /// Checks the event type; the message says what is wrong with it.
+    pub fn check(&self) -> Result<(), String> {
+        let t = &self.event_type;
+        if t.is_empty() {
+            return Err(
+                "\"type\" is empty; expected an event type such as \"hook.pre_tool\"".into(),
+            );
+        }
+        if t.trim() != t {
+            return Err(format!("\"type\" {t:?} starts or ends with whitespace"));
+        }
+        if t.contains(['*', '?']) {
+            return Err(format!(
+                "\"type\" {t:?} contains a wildcard (* or ?): that is a pattern, not an event type"
+            ));
+        }
+        if t.chars().any(char::is_control) {
+            return Err(format!("\"type\" {t:?} contains control characters"));
+        }
+        if t.len() > MAX_TYPE_LEN {
+            return Err(format!(
+                "\"type\" is {} bytes long; at most {MAX_TYPE_LEN} are accepted",
+                t.len()
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Parses and validates a whole body; the error says what is wrong and where.
+pub fn parse_body(body: &[u8], format: BodyFormat) -> Result<Vec<IncomingEvent>, String> {
+    match format {
+        BodyFormat::Ndjson => parse_ndjson(body),
+        BodyFormat::Json => parse_json(body),
+    }
+}
+
+fn parse_ndjson(body: &[u8]) -> Result<Vec<IncomingEvent>, String> {
+    let mut events = Vec::with_capacity(body.len() / 64 + 1);
+    for (index, line) in body.split(|b| *b == b'\n').enumerate() {
+        let line_no = index + 1;
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let event: IncomingEvent = serde_json::from_slice(line).map_err(|e| {
+            format!(
+                "line {line_no}, column {}: {}",
+                e.column(),
+                strip_position(&e.to_string())
+            )
+        })?;
+        event.check().map_err(|e| format!("line {line_no}: {e}"))?;
+        events.push(event);
+    }
+    Ok(events)
+}
+
+fn parse_json(body: &[u8]) -> Result<Vec<IncomingEvent>, String> {
+    let first = body.iter().find(|b| !b.is_ascii_whitespace());
+    match first {
+        None => Err("the body is empty; expected an event {\"type\": ..., \"data\": ...}, a JSON array of them, or NDJSON with Content-Type: application/x-ndjson".into()),
+        Some(b'[') => {
+            let items: Vec<Value> = serde_json::from_slice(body).map_err(|e| json_error(&e))?;
+            items
+                .into_iter()
+                .enumerate()
+                .map(|(i, item)| {
+                    let event: IncomingEvent = serde_json::from_value(item)
+                        .map_err(|e| format!("event [{i}]: {e}"))?;
+                    event.check().map_err(|e| format!("event [{i}]: {e}"))?;
+                    Ok(event)
+                })
+                .collect()
+        }
+        Some(b'{') => {
+            let event: IncomingEvent = serde_json::from_slice(body).map_err(|e| json_error(&e))?;
+            event.check()?;
+            Ok(vec![event])
+        }
+        Some(_) => Err("expected an event object {\"type\": ..., \"data\": ...} or a JSON array of them (for NDJSON, send Content-Type: application/x-ndjson)".into()),
+    }
+}
+
+fn json_error(e: &serde_json::Error) -> String {
+    format!(
+        "line {}, column {}: {}",
+        e.line(),
+        e.column(),
+        strip_position(&e.to_string())
+    )
+}
+
+/// serde_json appends " at line L column C"; the caller reports the position its own way.
+fn strip_position(message: &str) -> &str {
+    match message.rfind(" at line ") {
+        Some(i) => &message[..i],
+        None => message,
+    }
+}
+
+/// What happened to a published batch: the answer of `POST /events`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IngestReply {
+    /// Events the bus accepted.
+    pub accepted: usize,
+    /// Events the bus's filters refused.
+    pub filtered: usize,
+    /// Events refused because the bus is disabled or shutting down.
+    pub refused: usize,
+    /// The bus ids of the accepted events, in body order.
+    pub ids: Vec<u64>,
+}
+
+thread_local! {
+    /// The id of the last event the tap saw on this thread.
+    static LAST_ID: Cell<u64> = const { Cell::new(0) };
+}
+
+/// Publishes batches and reports the id of every accepted event.
+///
+/// `EventBus::publish` answers only true/false, so a synchronous `*` handler (the "tap")
+/// notes each accepted event's id in a thread-local: it runs on the publishing thread before
+/// `publish` returns. The tap also logs every event while debug output is on. It shows in
+/// `/stats` as a `sync` subscriber.
+#[derive(Clone, Debug)]
+pub struct Publisher {
+    bus: EventBus,
+}
+
+impl Publisher {
+    /// Installs the tap on `bus`.
+    pub fn install(bus: &EventBus, debug: DebugSwitch) -> Result<Self, BusError> {
+        bus.on("*", move |event: &bus_core::Event| {
+            LAST_ID.with(|c| c.set(event.id()));
+            if debug.is_on() {
+                tracing::info!(target: "eventbus::debug", id = event.id(), event_type = event.event_type(), data = %event.data(), "event accepted");
+            }
+        })?;
+        Ok(Publisher { bus: bus.clone() })
+    }
+
+    /// The bus events are published to.
+    pub fn bus(&self) -> &EventBus {
+        &self.bus
+    }
+
+    /// Publishes every event in order, on this thread.
+    pub fn publish_all(&self, events: Vec<IncomingEvent>) -> IngestReply {
+        let mut reply = IngestReply {
+            ids: Vec::with_capacity(events.len()),
+            ..IngestReply::default()
+        };
+        for event in events {
+            LAST_ID.with(|c| c.set(0));
+            if self.bus.publish(&event.event_type, Arc::new(event.data)) {
+                reply.accepted += 1;
+                reply.ids.push(LAST_ID.with(Cell::get));
+            } else if self.bus.is_enabled() {
+                // publish refuses only when disabled, shut down or filtered.
+                reply.filtered += 1;
+            } else {
+                reply.refused += 1;
+            }
+        }
+        reply
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn content_types() {
+        assert_eq!(
+            BodyFormat::from_content_type(Some("application/x-ndjson")),
+            BodyFormat::Ndjson
+        );
+        assert_eq!(
+            BodyFormat::from_content_type(Some("Application/X-NDJSON; charset=utf-8")),
+            BodyFormat::Ndjson
+        );
+        assert_eq!(
+            BodyFormat::from_content_type(Some("application/json")),
+            BodyFormat::Json
+        );
+        assert_eq!(BodyFormat::from_content_type(None), BodyFormat::Json);
+    }
+
+    #[test]
+    fn one_object_or_an_array() {
+        let one = parse_body(br#"{"type":"a.b","data":{"x":1}}"#, BodyFormat::Json).unwrap();
+        assert_eq!(one[0].event_type, "a.b");
+        assert_eq!(one[0].data, json!({"x": 1}));
+        let many =
+            parse_body(br#"[{"type":"a"},{"type":"b","data":2}]"#, BodyFormat::Json).unwrap();
+        assert_eq!(many.len(), 2);
+        assert_eq!(many[0].data, Value::Null);
+    }
+
+    #[test]
+    fn ndjson_errors_name_the_line() {
+        let body = b"{\"type\":\"a\"}\n\n{\"type\":\"b\"}\r\n{\"data\":1}\n";
+        let err = parse_body(body, BodyFormat::Ndjson).unwrap_err();
+        assert!(err.starts_with("line 4"), "{err}");
+        assert!(err.contains("missing field `type`"), "{err}");
+        let err =
+            parse_body(b"{\"type\":\"a\"}\n{\"type\": nope}", BodyFormat::Ndjson).unwrap_err();
+        assert!(err.starts_with("line 2, column"), "{err}");
+        let ok = parse_body(
+            b"{\"type\":\"a\"}\n\n{\"type\":\"b\"}\r\n",
+            BodyFormat::Ndjson,
+        )
+        .unwrap();
+        assert_eq!(ok.len(), 2);
+    }
+
+    #[test]
+    fn bad_types_are_refused_with_the_reason() {
+        for (body, needle) in [
+            (r#"{"type":""}"#, "empty"),
+            (r#"{"type":" a"}"#, "whitespace"),
+            (r#"{"type":"hook.*"}"#, "wildcard"),
+            (r#"{"type":5}"#, "invalid type"),
+            (r#"{"type":"a","payload":1}"#, "unknown field `payload`"),
+            (r#"[{"type":"a"},{"type":""}]"#, "event [1]"),
+            ("5", "expected an event object"),
+            ("", "body is empty"),
+            ("{\"type\":", "line 1, column"),
+        ] {
+            let err = parse_body(body.as_bytes(), BodyFormat::Json).unwrap_err();
+            assert!(err.contains(needle), "{body}: {err}");
+        }
+    }
+
+    #[test]
+    fn publisher_reports_ids_filtered_and_refused() {
+        let bus = EventBus::builder().filters(["keep.*"]).build().unwrap();
+        let p = Publisher::install(&bus, DebugSwitch::default()).unwrap();
+        let events = parse_body(
+            b"{\"type\":\"keep.a\"}\n{\"type\":\"drop\"}\n{\"type\":\"keep.b\"}",
+            BodyFormat::Ndjson,
+        )
+        .unwrap();
+        let reply = p.publish_all(events.clone());
+        assert_eq!((reply.accepted, reply.filtered, reply.refused), (2, 1, 0));
+        let recent = bus.recent_events(10);
+        assert_eq!(reply.ids, recent.iter().map(|e| e.id()).collect::<Vec<_>>());
+        bus.set_enabled(false);
+        let reply = p.publish_all(events);
+        assert_eq!((reply.accepted, reply.filtered, reply.refused), (0, 0, 3));
+    }
+}

@@ -1,0 +1,257 @@
+//! `eventbus`: the event bus daemon (`serve`), its client (`publish`) and `config`.
+
+#![forbid(unsafe_code)]
+
+use std::io::{Read, Write};
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+use bus_config::{Client, ClientSettings, Config, Daemon, Outcome, PublishError, ServeError};
+use clap::{Parser, Subcommand};
+
+/// The eventbus daemon: an in-process event bus behind a small HTTP API, with logging,
+/// metrics and an optional Socket.IO relay to the claude-mpm dashboard.
+///
+/// Configured with CLAUDE_MPM_* environment variables; `eventbus config` lists them.
+#[derive(Debug, Parser)]
+#[command(name = "eventbus", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the daemon (the default when no command is given).
+    Serve,
+    /// Publish to a running daemon: `publish TYPE [JSON]`, or `publish -` for NDJSON on stdin
+    /// (one {"type": ..., "data": ...} object per line).
+    Publish {
+        /// The daemon's address (default: CLAUDE_MPM_EVENTBUS_HTTP_ADDR, else 127.0.0.1:8770).
+        #[arg(long, value_name = "IP:PORT")]
+        addr: Option<String>,
+        /// The event type, such as hook.pre_tool; `-` reads NDJSON events from stdin.
+        #[arg(value_name = "TYPE")]
+        event_type: String,
+        /// The payload, as JSON (default: null).
+        #[arg(value_name = "JSON")]
+        data: Option<String>,
+    },
+    /// Print the effective configuration (token masked) and exit.
+    Config {
+        /// Print it as JSON instead of NAME=value lines.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// A failure, with the exit code it maps to: 2 for bad input or configuration, 1 otherwise.
+struct Failure {
+    code: u8,
+    message: String,
+}
+
+impl Failure {
+    fn usage(message: impl Into<String>) -> Self {
+        Failure {
+            code: 2,
+            message: message.into(),
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(),
+        Command::Publish {
+            addr,
+            event_type,
+            data,
+        } => publish(addr, event_type, data),
+        Command::Config { json } => print_config(json),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            eprintln!("eventbus: error: {}", failure.message);
+            ExitCode::from(failure.code)
+        }
+    }
+}
+
+fn load_config() -> Result<Config, Failure> {
+    let config = Config::from_env().map_err(|e| Failure::usage(e.to_string()))?;
+    for warning in &config.warnings {
+        eprintln!("eventbus: warning: {warning}");
+    }
+    Ok(config)
+}
+
+fn print_config(json: bool) -> Result<(), Failure> {
+    let config = load_config()?;
+    let text = if json {
+        serde_json::to_string_pretty(&config).map_err(|e| Failure::usage(e.to_string()))? + "\n"
+    } else {
+        config.render_env()
+    };
+    write_stdout(&text)
+}
+
+fn write_stdout(text: &str) -> Result<(), Failure> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(|e| Failure {
+            code: 1,
+            message: format!("cannot write to stdout: {e}"),
+        })
+}
+
+fn serve() -> Result<(), Failure> {
+    let config = load_config()?;
+    bus_config::wiring::install_logging(&config).map_err(Failure::usage)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("eventbus")
+        .build()
+        .map_err(|e| Failure {
+            code: 1,
+            message: format!("cannot start the async runtime: {e}"),
+        })?;
+    let outcome = runtime.block_on(async {
+        let daemon = Daemon::start(&config).await?;
+        for warning in daemon.warnings() {
+            eprintln!("eventbus: warning: {warning}");
+        }
+        eprintln!(
+            "eventbus: listening on http://{} (consumers: {}; auth: {})",
+            daemon.local_addr(),
+            if daemon.consumers().is_empty() {
+                "none".to_owned()
+            } else {
+                daemon.consumers().join(", ")
+            },
+            if config.http.token.is_some() {
+                "bearer token"
+            } else {
+                "none"
+            },
+        );
+        daemon.run(bus_config::shutdown_signal()).await
+    });
+    match outcome {
+        Ok(outcome) => {
+            report_shutdown(&outcome);
+            Ok(())
+        }
+        Err(e) => Err(Failure {
+            code: match e {
+                ServeError::Server(_) => 1,
+                _ => 2,
+            },
+            message: e.to_string(),
+        }),
+    }
+}
+
+fn report_shutdown(outcome: &Outcome) {
+    let report = &outcome.report;
+    if report.undelivered == 0 {
+        eprintln!(
+            "eventbus: shut down: every consumer drained its queue{}",
+            if report.complete {
+                ""
+            } else {
+                " (some did not finish their own shutdown in time)"
+            }
+        );
+    } else {
+        let who: Vec<String> = report
+            .subscribers
+            .iter()
+            .map(|s| format!("{} ({} queued, {} held)", s.name, s.queued, s.held))
+            .collect();
+        eprintln!(
+            "eventbus: shut down: {} events could not be delivered in time: {}",
+            report.undelivered,
+            who.join(", ")
+        );
+    }
+    let stats = &outcome.stats;
+    eprintln!(
+        "eventbus: totals: published {}, filtered {}, failed {}, dropped {}",
+        stats.events_published, stats.events_filtered, stats.events_failed, stats.events_dropped
+    );
+    for sub in stats.subscribers.iter().filter(|s| s.queue_capacity > 0) {
+        eprintln!(
+            "eventbus: consumer {}: delivered {}, failed {}, dropped {}",
+            sub.name, sub.delivered, sub.failed, sub.dropped
+        );
+    }
+}
+
+fn publish(addr: Option<String>, event_type: String, data: Option<String>) -> Result<(), Failure> {
+    let settings = ClientSettings::from_env().map_err(|e| Failure::usage(e.to_string()))?;
+    let addr: SocketAddr = match addr {
+        Some(raw) => bus_config::parse_addr(&raw)
+            .map_err(|expected| Failure::usage(format!("--addr {raw:?}: expected {expected}")))?,
+        None => settings.addr,
+    };
+    let client = Client::new(addr, settings.token).map_err(publish_failure)?;
+    let request = if event_type == "-" {
+        if data.is_some() {
+            return Err(Failure::usage(
+                "`publish -` reads NDJSON events from stdin and takes no JSON argument",
+            ));
+        }
+        let mut body = Vec::new();
+        std::io::stdin()
+            .read_to_end(&mut body)
+            .map_err(|e| Failure::usage(format!("cannot read stdin: {e}")))?;
+        Request::Ndjson(body)
+    } else {
+        let data = match data {
+            None => serde_json::Value::Null,
+            Some(raw) => serde_json::from_str(&raw).map_err(|e| {
+                Failure::usage(format!(
+                    "the JSON argument is not valid JSON ({e}); quote it, e.g. '{{\"tool\": \"Read\"}}'"
+                ))
+            })?,
+        };
+        Request::One(event_type, data)
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure {
+            code: 1,
+            message: format!("cannot start the async runtime: {e}"),
+        })?;
+    let reply = runtime
+        .block_on(async {
+            match request {
+                Request::Ndjson(body) => client.publish_ndjson(body).await,
+                Request::One(t, d) => client.publish(&t, d).await,
+            }
+        })
+        .map_err(publish_failure)?;
+    let line = serde_json::to_string(&reply).map_err(|e| Failure::usage(e.to_string()))?;
+    write_stdout(&(line + "\n"))
+}
+
+enum Request {
+    One(String, serde_json::Value),
+    Ndjson(Vec<u8>),
+}
+
+fn publish_failure(e: PublishError) -> Failure {
+    Failure {
+        code: match e {
+            PublishError::Input(_) => 2,
+            PublishError::Refused { status, .. } if (400..500).contains(&status) => 2,
+            _ => 1,
+        },
+        message: e.to_string(),
+    }
+}

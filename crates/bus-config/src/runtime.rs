@@ -1,0 +1,126 @@
+//! Settings that can be changed on a running bus: `PATCH /config` and [`Config::apply_to`].
+//!
+//! [`Config::apply_to`]: crate::Config::apply_to
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use bus_core::{EventBus, Pattern};
+use serde::{Deserialize, Serialize};
+
+use crate::config::MAX_HISTORY_SIZE;
+
+/// A shared on/off switch for debug output, read on every accepted event.
+#[derive(Clone, Debug, Default)]
+pub struct DebugSwitch(Arc<AtomicBool>);
+
+impl DebugSwitch {
+    /// A switch in the given position.
+    pub fn new(on: bool) -> Self {
+        DebugSwitch(Arc::new(AtomicBool::new(on)))
+    }
+
+    /// Whether debug output is on.
+    pub fn is_on(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    /// Turns debug output on or off.
+    pub fn set(&self, on: bool) {
+        self.0.store(on, Ordering::Relaxed);
+    }
+}
+
+/// Bus settings to apply to a running bus; `None` leaves a setting as it is.
+///
+/// This is the body of `PATCH /config`, e.g. `{"filters": ["hook.*"], "history_size": 500}`.
+/// Unknown fields are refused so that a typo is not silently ignored.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuntimeSettings {
+    /// Turns the bus on or off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    /// Turns debug output on or off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub debug: Option<bool>,
+    /// Resizes the history, keeping the newest events.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub history_size: Option<usize>,
+    /// Replaces the filter allow-list (`[]` allows everything).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filters: Option<Vec<String>>,
+}
+
+/// The settings of a running bus, as `PATCH /config` reports them after applying a change.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CurrentSettings {
+    /// Whether the bus accepts events.
+    pub enabled: bool,
+    /// Whether debug output is on.
+    pub debug: bool,
+    /// The history capacity.
+    pub history_size: usize,
+    /// The filter allow-list.
+    pub filters: Vec<String>,
+}
+
+impl RuntimeSettings {
+    /// Checks every field; returns one message per problem, each naming its field.
+    pub fn validate(&self) -> Result<(), Vec<String>> {
+        let mut problems = Vec::new();
+        if let Some(n) = self.history_size {
+            if n as u64 > MAX_HISTORY_SIZE {
+                problems.push(format!(
+                    "history_size: {n} is too large; expected a whole number from 0 to {MAX_HISTORY_SIZE}"
+                ));
+            }
+        }
+        if let Some(filters) = &self.filters {
+            for (i, f) in filters.iter().enumerate() {
+                if let Err(e) = Pattern::new(f) {
+                    problems.push(format!("filters[{i}]: {e}"));
+                }
+            }
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems)
+        }
+    }
+
+    /// Validates, then applies every set field; on any problem nothing is changed.
+    pub fn apply(
+        &self,
+        bus: &EventBus,
+        debug: &DebugSwitch,
+    ) -> Result<CurrentSettings, Vec<String>> {
+        self.validate()?;
+        if let Some(filters) = &self.filters {
+            // Validated above, so this replaces the list in one step.
+            bus.set_filters(filters)
+                .map_err(|e| vec![format!("filters: {e}")])?;
+        }
+        if let Some(n) = self.history_size {
+            bus.set_history_size(n);
+        }
+        if let Some(on) = self.debug {
+            debug.set(on);
+        }
+        if let Some(on) = self.enabled {
+            bus.set_enabled(on);
+        }
+        Ok(current(bus, debug))
+    }
+}
+
+/// The settings a running bus has now.
+pub fn current(bus: &EventBus, debug: &DebugSwitch) -> CurrentSettings {
+    CurrentSettings {
+        enabled: bus.is_enabled(),
+        debug: debug.is_on(),
+        history_size: bus.stats().history_capacity,
+        filters: bus.filters(),
+    }
+}

@@ -1,0 +1,192 @@
+//! The table of every environment variable: name, default, what it accepts, what it does.
+//!
+//! One source for the crate docs, `eventbus config` and the unknown-variable warnings.
+
+/// The prefix every variable shares.
+pub const PREFIX: &str = "CLAUDE_MPM_";
+
+/// One environment variable the daemon reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VarSpec {
+    /// The full name, such as `CLAUDE_MPM_EVENTBUS_ENABLED`.
+    pub name: &'static str,
+    /// The default, as text (`unset` when there is none).
+    pub default: &'static str,
+    /// What values it accepts.
+    pub accepts: &'static str,
+    /// What it does.
+    pub meaning: &'static str,
+}
+
+const BOOL: &str = "true/false, 1/0, yes/no, on/off (any case)";
+
+/// Every variable, in the order `eventbus config` prints them.
+pub const VARS: &[VarSpec] = &[
+    VarSpec {
+        name: "CLAUDE_MPM_EVENTBUS_ENABLED",
+        default: "true",
+        accepts: BOOL,
+        meaning: "bus on/off; while off, publishes are refused (nothing counted or recorded)",
+    },
+    VarSpec {
+        name: "CLAUDE_MPM_EVENTBUS_DEBUG",
+        default: "false",
+        accepts: BOOL,
+        meaning: "debug logging: the log level becomes `debug` and every accepted event is logged",
+    },
+    VarSpec {
+        name: "CLAUDE_MPM_EVENTBUS_HISTORY_SIZE",
+        default: "100",
+        accepts: "whole number 0-100000 (0 turns history off)",
+        meaning: "how many recent events `GET /events/recent` can return",
+    },
+    VarSpec {
+        name: "CLAUDE_MPM_EVENTBUS_FILTERS",
+        default: "empty (allow all)",
+        accepts: "comma-separated event-type patterns (`hook.*`, `a?c`, exact names)",
+        meaning: "allow-list: when set, only matching events are accepted",
+    },
+    VarSpec {
+        name: "CLAUDE_MPM_EVENTBUS_QUEUE_CAPACITY",
+        default: "10000",
+        accepts: "whole number 1-10000000",
+        meaning: "events each consumer's queue holds before the overflow policy applies",
+    },
+    VarSpec {
+        name: "CLAUDE_MPM_EVENTBUS_OVERFLOW",
+        default: "drop_newest",
+        accepts: "drop_newest, drop_oldest or block (any case, `-` or `_`)",
+        meaning: "what a full consumer queue does with a new event",
+    },
+    VarSpec {
+        name: "CLAUDE_MPM_EVENTBUS_HTTP_ADDR",
+        default: "127.0.0.1:8770",
+        accepts: "IP:PORT (`[::1]:8770` for IPv6)",
+        meaning: "where the daemon listens, and where `eventbus publish` sends",
+    },
+    VarSpec {
+        name: "CLAUDE_MPM_EVENTBUS_MAX_BODY_BYTES",
+        default: "16777216",
+        accepts: "whole number of bytes 1-1073741824",
+        meaning: "largest request body `POST /events` and `PATCH /config` accept (413 above it)",
+    },
+    VarSpec {
+        name: "CLAUDE_MPM_EVENTBUS_TOKEN",
+        default: "unset",
+        accepts: "any non-empty text without whitespace",
+        meaning: "when set, `POST` and `PATCH` need `Authorization: Bearer <token>`; required on a non-loopback address",
+    },
+    VarSpec {
+        name: "CLAUDE_MPM_EVENTBUS_SHUTDOWN_TIMEOUT",
+        default: "10s",
+        accepts: "duration up to 1h: seconds (`0.5`) or with a unit (`500ms`, `2s`, `1m`)",
+        meaning: "how long SIGINT/SIGTERM waits for consumers to drain their queues",
+    },
+    VarSpec {
+        name: "CLAUDE_MPM_EVENTBUS_LOGGING",
+        default: "true",
+        accepts: BOOL,
+        meaning: "the logging consumer: every event is logged through `tracing`",
+    },
+    VarSpec {
+        name: "CLAUDE_MPM_EVENTBUS_LOG_FORMAT",
+        default: "text",
+        accepts: "text or json (any case)",
+        meaning: "format of the daemon's log lines on stderr",
+    },
+    VarSpec {
+        name: "CLAUDE_MPM_EVENTBUS_LOG_RATE_LIMIT",
+        default: "1000",
+        accepts: "whole number 0-1000000 (0: no limit)",
+        meaning: "events of one type the logging consumer logs per second; the rest are counted in one summary line",
+    },
+    VarSpec {
+        name: "CLAUDE_MPM_EVENTBUS_METRICS",
+        default: "true",
+        accepts: BOOL,
+        meaning: "the metrics consumer: Prometheus text on `GET /metrics`",
+    },
+    VarSpec {
+        name: "CLAUDE_MPM_RELAY_ENABLED",
+        default: "false",
+        accepts: BOOL,
+        meaning: "the Socket.IO relay to the dashboard",
+    },
+    VarSpec {
+        name: "CLAUDE_MPM_SOCKETIO_PORT",
+        default: "8765",
+        accepts: "port 1-65535",
+        meaning: "dashboard server port; the relay connects to `http://localhost:<port>`",
+    },
+    VarSpec {
+        name: "CLAUDE_MPM_SOCKETIO_URL",
+        default: "http://localhost:<CLAUDE_MPM_SOCKETIO_PORT>",
+        accepts: "an http:// or https:// URL with a host",
+        meaning: "dashboard server URL; overrides the port",
+    },
+    VarSpec {
+        name: "CLAUDE_MPM_RELAY_DEBUG",
+        default: "false",
+        accepts: BOOL,
+        meaning: "debug-level log lines, the relay's connection attempts and drops included",
+    },
+    VarSpec {
+        name: "CLAUDE_MPM_RELAY_MAX_RETRIES",
+        default: "3",
+        accepts: "whole number 0-1000",
+        meaning: "reconnect attempts, `CLAUDE_MPM_RELAY_RETRY_DELAY` apart, before the relay waits `CLAUDE_MPM_RELAY_CONNECTION_COOLDOWN`",
+    },
+    VarSpec {
+        name: "CLAUDE_MPM_RELAY_RETRY_DELAY",
+        default: "0.5",
+        accepts: "duration up to 1h: seconds (`0.5`) or with a unit (`500ms`, `2s`, `1m`)",
+        meaning: "delay between reconnect attempts",
+    },
+    VarSpec {
+        name: "CLAUDE_MPM_RELAY_CONNECTION_COOLDOWN",
+        default: "5.0",
+        accepts: "duration up to 1h: seconds (`0.5`) or with a unit (`500ms`, `2s`, `1m`)",
+        meaning: "pause after a run of failed attempts, before the next run",
+    },
+    VarSpec {
+        name: "CLAUDE_MPM_RELAY_EVENT",
+        default: "claude_event",
+        accepts: "a non-empty Socket.IO event name",
+        meaning: "the Socket.IO event the relay emits",
+    },
+    VarSpec {
+        name: "CLAUDE_MPM_RELAY_PATTERNS",
+        default: "hook.*",
+        accepts: "comma-separated event-type patterns, at least one",
+        meaning: "which bus events the relay forwards",
+    },
+    VarSpec {
+        name: "CLAUDE_MPM_RELAY_BUFFER_SIZE",
+        default: "10000",
+        accepts: "whole number 1-1000000",
+        meaning: "events the relay holds while the dashboard is unreachable (oldest dropped first)",
+    },
+    VarSpec {
+        name: "CLAUDE_MPM_EVENTBUS_TEST_SLOW_CONSUMER",
+        default: "unset",
+        accepts: "duration up to 10s: seconds (`0.5`) or with a unit (`500ms`, `2s`, `1m`)",
+        meaning: "TEST ONLY: attaches a consumer `test-slow-consumer` on `*` that sleeps this long per event, to exercise draining at shutdown",
+    },
+];
+
+/// The spec of a variable by its full name.
+pub fn spec(name: &str) -> Option<&'static VarSpec> {
+    VARS.iter().find(|v| v.name == name)
+}
+
+/// The Markdown table of [`VARS`], as the crate docs and the README show it.
+pub fn markdown_table() -> String {
+    let mut out = String::from("| variable | default | accepts | meaning |\n|---|---|---|---|\n");
+    for v in VARS {
+        out.push_str(&format!(
+            "| `{}` | {} | {} | {} |\n",
+            v.name, v.default, v.accepts, v.meaning
+        ));
+    }
+    out
+}
