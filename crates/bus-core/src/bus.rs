@@ -14,7 +14,7 @@ use tokio::task::JoinHandle;
 use crate::history::History;
 use crate::queue::{AsyncFn, Push, SubQueue, Target, run_worker};
 use crate::routing::{BusCounters, Route, Snapshot, SyncCounters, SyncTarget};
-use crate::shard::{Padded, Sharded};
+use crate::shard::{Padded, Sharded, bump};
 use crate::stats::{BusStats, SubscriberKind, SubscriberStats};
 use crate::{
     BusError, Event, HandlerResult, IntoHandlerResult, Overflow, Pattern, Publisher, Subscriber,
@@ -69,6 +69,9 @@ pub struct Undelivered {
     /// Events the subscriber itself still held (its [`Subscriber::on_shutdown`] count).
     pub held: u64,
 }
+
+/// A queued subscription's name, queue and (for `subscribe`) the subscriber itself.
+type QueuedSub = (Arc<str>, Arc<SubQueue>, Option<Arc<dyn Subscriber>>);
 
 pub(crate) type SyncFn = dyn Fn(&Event) -> HandlerResult + Send + Sync;
 
@@ -372,7 +375,7 @@ impl EventBus {
         }
         let route = crate::routing::route(&self.inner, event_type);
         if !route.allowed {
-            route.totals.filtered.fetch_add(1, Ordering::Relaxed);
+            bump(&route.totals.filtered, route.exclusive);
             return false;
         }
         let event = self.new_event(&route, data);
@@ -389,25 +392,29 @@ impl EventBus {
             }
         }
         for target in route.sync.iter() {
-            self.call_sync(target, &event);
+            self.call_sync(target, &event, route.exclusive);
         }
-        route.totals.published.fetch_add(1, Ordering::Relaxed);
+        bump(&route.totals.published, route.exclusive);
         let nanos = crate::time::unix_nanos(event.timestamp());
         route
             .totals
             .last_event_nanos
-            .fetch_max(nanos, Ordering::Relaxed);
+            .store(nanos, Ordering::Relaxed);
         true
     }
 
     fn new_event(&self, route: &Route, data: Arc<Value>) -> Event {
         let id = self.inner.next_event_id.fetch_add(1, Ordering::Relaxed) + 1;
-        let event = Event::from_parts(id, route.event_type.clone(), data, SystemTime::now());
-        route.history.record(&event);
-        event
+        route.history.record_new(
+            &route.ring,
+            id,
+            route.event_type.clone(),
+            data,
+            SystemTime::now(),
+        )
     }
 
-    fn call_sync(&self, target: &SyncTarget, event: &Event) {
+    fn call_sync(&self, target: &SyncTarget, event: &Event, exclusive: bool) {
         let Delivery::Sync(handler) = &target.sub.delivery else {
             return;
         };
@@ -419,15 +426,13 @@ impl EventBus {
         let outcome = catch_unwind(AssertUnwindSafe(|| (handler.call)(event)));
         let name = &target.sub.name;
         match outcome {
-            Ok(Ok(())) => {
-                target.counters.delivered.fetch_add(1, Ordering::Relaxed);
-            }
+            Ok(Ok(())) => bump(&target.counters.delivered, exclusive),
             Ok(Err(error)) => {
-                target.counters.failed.fetch_add(1, Ordering::Relaxed);
+                bump(&target.counters.failed, exclusive);
                 tracing::warn!(subscriber = %name, event_id = event.id(), %error, "event handler failed");
             }
             Err(panic) => {
-                target.counters.failed.fetch_add(1, Ordering::Relaxed);
+                bump(&target.counters.failed, exclusive);
                 tracing::error!(subscriber = %name, event_id = event.id(), panic = %crate::panic_message(&panic), "event handler panicked");
             }
         }
@@ -717,8 +722,9 @@ impl EventBus {
             old
         };
         let kept = old.events();
+        let ring = fresh.ring(crate::shard::SHARED_SLOT);
         for event in &kept[kept.len().saturating_sub(n)..] {
-            fresh.record(event);
+            fresh.record(&ring, event);
         }
     }
 
@@ -783,7 +789,7 @@ impl EventBus {
 
     // ----- draining ---------------------------------------------------------------------
 
-    fn queues(&self) -> Vec<(Arc<str>, Arc<SubQueue>, Option<Arc<dyn Subscriber>>)> {
+    fn queues(&self) -> Vec<QueuedSub> {
         self.inner
             .lock()
             .subs

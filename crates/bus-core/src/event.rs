@@ -43,6 +43,29 @@ impl Event {
         }))
     }
 
+    /// Turns this event into a new one in place when nothing else holds it, saving an
+    /// allocation; otherwise returns the parts untouched.
+    pub(crate) fn try_reuse(
+        &mut self,
+        id: u64,
+        event_type: Arc<str>,
+        data: Arc<Value>,
+        timestamp: SystemTime,
+    ) -> Result<(), (Arc<str>, Arc<Value>)> {
+        match Arc::get_mut(&mut self.0) {
+            Some(inner) => {
+                *inner = EventInner {
+                    id,
+                    event_type,
+                    data,
+                    timestamp,
+                };
+                Ok(())
+            }
+            None => Err((event_type, data)),
+        }
+    }
+
     /// The bus-assigned id: unique per bus, increasing in the order events are accepted.
     pub fn id(&self) -> u64 {
         self.0.id

@@ -1,67 +1,121 @@
 //! The bounded history of recent events.
 
-use std::sync::{Mutex, PoisonError};
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::SystemTime;
+
+use serde_json::Value;
 
 use crate::Event;
-use crate::shard::Padded;
+use crate::shard::{Padded, Sharded};
 
-/// A ring of the last `capacity` accepted events.
+/// One thread slot's ring of its newest events, oldest first.
+pub(crate) type Ring = Mutex<VecDeque<Event>>;
+
+/// The last `capacity` accepted events.
 ///
-/// An event lands in slot `id % capacity`. Ids are unique and increasing, so the newest
-/// `capacity` events always occupy distinct slots, and publishers on different threads
-/// write different (padded) slots instead of contending for one lock.
+/// Each publishing thread records into a ring of its own (one per thread slot), so
+/// publishers on different cores never write the same memory; readers merge the rings by
+/// event id and keep the newest `capacity`.
 pub(crate) struct History {
-    slots: Box<[Padded<Mutex<Option<Event>>>]>,
+    capacity: usize,
+    rings: Sharded<Ring>,
 }
 
 impl History {
     pub(crate) fn new(capacity: usize) -> Self {
         History {
-            slots: (0..capacity).map(|_| Padded(Mutex::new(None))).collect(),
+            capacity,
+            rings: Sharded::default(),
         }
     }
 
     pub(crate) fn capacity(&self) -> usize {
-        self.slots.len()
+        self.capacity
     }
 
-    pub(crate) fn record(&self, event: &Event) {
-        if self.slots.is_empty() {
+    /// The ring a thread slot records into; callers cache it.
+    pub(crate) fn ring(&self, slot: usize) -> Arc<Padded<Ring>> {
+        self.rings.cell(slot)
+    }
+
+    /// Creates the event `id` and records it in `ring`. The event it evicts is recycled as
+    /// the new one when no consumer still holds it, so a steady stream allocates nothing here.
+    pub(crate) fn record_new(
+        &self,
+        ring: &Ring,
+        id: u64,
+        event_type: Arc<str>,
+        data: Arc<Value>,
+        timestamp: SystemTime,
+    ) -> Event {
+        if self.capacity == 0 {
+            return Event::from_parts(id, event_type, data, timestamp);
+        }
+        let mut ring = ring.lock().unwrap_or_else(PoisonError::into_inner);
+        let event = if ring.len() >= self.capacity {
+            let mut oldest = ring.pop_front().expect("a full ring is not empty");
+            match oldest.try_reuse(id, event_type, data, timestamp) {
+                Ok(()) => oldest,
+                Err((event_type, data)) => {
+                    ring.push_back(Event::from_parts(id, event_type, data, timestamp));
+                    let event = ring.back().expect("just pushed").clone();
+                    drop(ring);
+                    drop(oldest);
+                    return event;
+                }
+            }
+        } else {
+            Event::from_parts(id, event_type, data, timestamp)
+        };
+        ring.push_back(event.clone());
+        event
+    }
+
+    /// Records an existing event (used when the history is resized).
+    pub(crate) fn record(&self, ring: &Ring, event: &Event) {
+        if self.capacity == 0 {
             return;
         }
-        let slot = &self.slots[(event.id() % self.slots.len() as u64) as usize];
-        let mut guard = slot.lock().unwrap_or_else(PoisonError::into_inner);
-        // A slower publisher holding an older id must not overwrite a newer event.
-        if guard.as_ref().is_none_or(|old| old.id() < event.id()) {
-            let evicted = guard.replace(event.clone());
-            drop(guard);
-            drop(evicted);
+        let mut ring = ring.lock().unwrap_or_else(PoisonError::into_inner);
+        if ring.len() >= self.capacity {
+            ring.pop_front();
         }
+        ring.push_back(event.clone());
     }
 
-    /// All recorded events, oldest first.
+    /// The newest `capacity` events, oldest first.
     pub(crate) fn events(&self) -> Vec<Event> {
-        let mut events: Vec<Event> = self
-            .slots
-            .iter()
-            .filter_map(|s| s.lock().unwrap_or_else(PoisonError::into_inner).clone())
-            .collect();
+        let mut events = Vec::new();
+        self.rings.for_each(|ring| {
+            events.extend(
+                ring.lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .iter()
+                    .cloned(),
+            );
+        });
         events.sort_unstable_by_key(Event::id);
+        let excess = events.len().saturating_sub(self.capacity);
+        events.drain(..excess);
         events
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.slots
-            .iter()
-            .filter(|s| s.lock().unwrap_or_else(PoisonError::into_inner).is_some())
-            .count()
+        let mut len = 0;
+        self.rings
+            .for_each(|ring| len += ring.lock().unwrap_or_else(PoisonError::into_inner).len());
+        len.min(self.capacity)
     }
 
     pub(crate) fn clear(&self) {
-        for s in self.slots.iter() {
-            let old = s.lock().unwrap_or_else(PoisonError::into_inner).take();
-            drop(old);
-        }
+        let mut dropped = Vec::new();
+        self.rings.for_each(|ring| {
+            dropped.push(std::mem::take(
+                &mut *ring.lock().unwrap_or_else(PoisonError::into_inner),
+            ));
+        });
+        drop(dropped);
     }
 }
 
@@ -70,11 +124,16 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn record(h: &History, ring: &Ring, id: u64) -> Event {
+        h.record_new(ring, id, "t".into(), Arc::new(json!(id)), SystemTime::now())
+    }
+
     #[test]
-    fn keeps_the_newest_capacity_events_in_order() {
+    fn keeps_the_newest_capacity_events_in_order_across_rings() {
         let h = History::new(3);
+        let (a, b) = (h.ring(1), h.ring(2));
         for id in 1..=5 {
-            h.record(&Event::new(id, "t", json!(id)));
+            record(&h, if id % 2 == 0 { &a } else { &b }, id);
         }
         let ids: Vec<u64> = h.events().iter().map(Event::id).collect();
         assert_eq!(ids, vec![3, 4, 5]);
@@ -82,18 +141,39 @@ mod tests {
     }
 
     #[test]
-    fn an_older_event_never_replaces_a_newer_one() {
-        let h = History::new(2);
-        h.record(&Event::new(4, "t", json!(null)));
-        h.record(&Event::new(2, "t", json!(null)));
-        let ids: Vec<u64> = h.events().iter().map(Event::id).collect();
-        assert_eq!(ids, vec![4]);
+    fn recycled_events_carry_their_new_identity_and_held_ones_are_not_touched() {
+        let h = History::new(1);
+        let ring = h.ring(1);
+        let first = h.record_new(&ring, 1, "a".into(), Arc::new(json!(1)), SystemTime::now());
+        let second = h.record_new(&ring, 2, "b".into(), Arc::new(json!(2)), SystemTime::now());
+        assert_eq!(
+            (first.id(), first.event_type(), first.data()),
+            (1, "a", &json!(1))
+        );
+        assert_eq!((second.id(), second.event_type()), (2, "b"));
+        drop((first, second));
+        let third = h.record_new(&ring, 3, "c".into(), Arc::new(json!(3)), SystemTime::now());
+        assert_eq!(
+            (third.id(), third.event_type(), third.data()),
+            (3, "c", &json!(3))
+        );
+        assert_eq!(h.events().iter().map(Event::id).collect::<Vec<_>>(), [3]);
     }
 
     #[test]
     fn zero_capacity_records_nothing() {
         let h = History::new(0);
-        h.record(&Event::new(1, "t", json!(null)));
+        record(&h, &h.ring(1), 1);
+        assert!(h.events().is_empty());
+        assert_eq!(h.len(), 0);
+    }
+
+    #[test]
+    fn clear_empties_every_ring() {
+        let h = History::new(4);
+        record(&h, &h.ring(1), 1);
+        record(&h, &h.ring(2), 2);
+        h.clear();
         assert!(h.events().is_empty());
     }
 }

@@ -15,9 +15,9 @@ use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::Pattern;
 use crate::bus::{Delivery, Inner, Subscription};
-use crate::history::History;
+use crate::history::{History, Ring};
 use crate::queue::SubQueue;
-use crate::shard::{Padded, current_slot};
+use crate::shard::{Padded, SHARED_SLOT, SlotLease};
 
 /// Buses whose routes a thread keeps at once.
 const BUSES_PER_THREAD: usize = 4;
@@ -130,8 +130,12 @@ pub(crate) struct SyncTarget {
 /// What publishing one event type on one thread does.
 pub(crate) struct Route {
     pub(crate) event_type: Arc<str>,
+    /// True when the counter cells belong to this thread alone (see [`crate::shard::bump`]).
+    pub(crate) exclusive: bool,
     pub(crate) allowed: bool,
     pub(crate) history: Arc<History>,
+    /// This thread's ring in `history`.
+    pub(crate) ring: Arc<Padded<Ring>>,
     pub(crate) totals: Arc<Padded<BusCounters>>,
     pub(crate) queued: Box<[Arc<SubQueue>]>,
     pub(crate) sync: Box<[SyncTarget]>,
@@ -144,6 +148,7 @@ impl Route {
         slot: usize,
         totals: Arc<Padded<BusCounters>>,
     ) -> Route {
+        let exclusive = slot != SHARED_SLOT;
         let allowed = snapshot.allows(event_type);
         let mut queued = Vec::new();
         let mut sync = Vec::new();
@@ -161,8 +166,10 @@ impl Route {
         }
         Route {
             event_type: event_type.into(),
+            exclusive,
             allowed,
             history: snapshot.history.clone(),
+            ring: snapshot.history.ring(slot),
             totals,
             queued: queued.into(),
             sync: sync.into(),
@@ -178,10 +185,23 @@ struct LocalBus {
     snapshot: Arc<Snapshot>,
     totals: Arc<Padded<BusCounters>>,
     routes: FxHashMap<Box<str>, Rc<Route>>,
+    /// The route used last: a producer usually publishes runs of one event type, and a
+    /// string compare is cheaper than hashing.
+    last: Option<Rc<Route>>,
+}
+
+/// A thread's caches, and the slot lease whose counter cells they write: both go together,
+/// so the slot cannot pass to another thread while this one still writes its cells.
+struct LocalState {
+    lease: SlotLease,
+    buses: Vec<LocalBus>,
 }
 
 thread_local! {
-    static LOCAL: RefCell<Vec<LocalBus>> = const { RefCell::new(Vec::new()) };
+    static LOCAL: RefCell<LocalState> = RefCell::new(LocalState {
+        lease: SlotLease::acquire(),
+        buses: Vec::new(),
+    });
 }
 
 /// Things evicted from a thread's cache are dropped only after the cache is released: their
@@ -190,42 +210,63 @@ type Garbage = Vec<Box<dyn std::any::Any>>;
 
 /// The route of `event_type` on `bus` for the calling thread.
 pub(crate) fn route(bus: &Arc<Inner>, event_type: &str) -> Rc<Route> {
+    let hit = LOCAL.try_with(|cell| {
+        let local = cell.try_borrow().ok()?;
+        // The bus used last sits first.
+        let cached = local.buses.first()?;
+        if cached.uid != bus.uid || cached.generation != bus.generation() {
+            return None;
+        }
+        let last = cached.last.as_ref()?;
+        (*last.event_type == *event_type).then(|| last.clone())
+    });
+    match hit {
+        Ok(Some(route)) => route,
+        _ => route_slow(bus, event_type),
+    }
+}
+
+fn route_slow(bus: &Arc<Inner>, event_type: &str) -> Rc<Route> {
     let mut garbage: Garbage = Vec::new();
     let cached = LOCAL.try_with(|cell| {
-        let mut buses = cell.try_borrow_mut().ok()?;
-        Some(cached_route(&mut buses, bus, event_type, &mut garbage))
+        let mut local = cell.try_borrow_mut().ok()?;
+        let LocalState { lease, buses } = &mut *local;
+        Some(cached_route(
+            buses,
+            lease.slot(),
+            bus,
+            event_type,
+            &mut garbage,
+        ))
     });
     drop(garbage);
     match cached {
         Ok(Some(route)) => route,
-        // Thread-locals torn down, or re-entered from a destructor: resolve without caching.
+        // Thread-locals torn down, or re-entered from a destructor: resolve without caching,
+        // counting in the shared cell.
         _ => {
             let (_, snapshot) = bus.current_snapshot();
-            let slot = current_slot();
-            Rc::new(Route::build(
-                &snapshot,
-                event_type,
-                slot,
-                bus.totals.cell(slot),
-            ))
+            let totals = bus.totals.cell(SHARED_SLOT);
+            Rc::new(Route::build(&snapshot, event_type, SHARED_SLOT, totals))
         }
     }
 }
 
 fn cached_route(
     buses: &mut Vec<LocalBus>,
+    slot: usize,
     bus: &Arc<Inner>,
     event_type: &str,
     garbage: &mut Garbage,
 ) -> Rc<Route> {
     let generation = bus.generation();
-    let pos = match buses.iter().position(|b| b.uid == bus.uid) {
-        Some(pos) => pos,
+    match buses.iter().position(|b| b.uid == bus.uid) {
+        Some(pos) => buses.swap(0, pos),
         None => {
             let before = buses.len();
             buses.retain(|b| b.owner.strong_count() > 0);
             if buses.len() == before && buses.len() >= BUSES_PER_THREAD {
-                garbage.push(Box::new(buses.remove(0).routes));
+                garbage.push(Box::new(buses.pop()));
             }
             let (generation, snapshot) = bus.current_snapshot();
             buses.push(LocalBus {
@@ -233,31 +274,38 @@ fn cached_route(
                 owner: Arc::downgrade(bus),
                 generation,
                 snapshot,
-                totals: bus.totals.cell(current_slot()),
+                totals: bus.totals.cell(slot),
                 routes: FxHashMap::default(),
+                last: None,
             });
-            buses.len() - 1
+            let newest = buses.len() - 1;
+            buses.swap(0, newest);
         }
-    };
-    let local = &mut buses[pos];
+    }
+    let local = &mut buses[0];
     if local.generation != generation {
         let (generation, snapshot) = bus.current_snapshot();
         local.generation = generation;
         garbage.push(Box::new(std::mem::replace(&mut local.snapshot, snapshot)));
         garbage.push(Box::new(std::mem::take(&mut local.routes)));
+        garbage.push(Box::new(local.last.take()));
     }
-    if let Some(route) = local.routes.get(event_type) {
-        return route.clone();
-    }
-    if local.routes.len() >= ROUTES_PER_BUS {
-        garbage.push(Box::new(std::mem::take(&mut local.routes)));
-    }
-    let route = Rc::new(Route::build(
-        &local.snapshot,
-        event_type,
-        current_slot(),
-        local.totals.clone(),
-    ));
-    local.routes.insert(event_type.into(), route.clone());
+    let route = match local.routes.get(event_type) {
+        Some(route) => route.clone(),
+        None => {
+            if local.routes.len() >= ROUTES_PER_BUS {
+                garbage.push(Box::new(std::mem::take(&mut local.routes)));
+            }
+            let route = Rc::new(Route::build(
+                &local.snapshot,
+                event_type,
+                slot,
+                local.totals.clone(),
+            ));
+            local.routes.insert(event_type.into(), route.clone());
+            route
+        }
+    };
+    local.last = Some(route.clone());
     route
 }

@@ -1,12 +1,13 @@
 //! Per-thread counter shards, so that publishers on different threads never write the
 //! same cache line.
 //!
-//! Each thread leases a small slot number for its lifetime (returned when it exits, so the
+//! Each publishing thread leases a small slot number (returned when the thread exits, so the
 //! number of slots stays bounded by the number of live threads). A [`Sharded`] value keeps
 //! one cache-line-aligned cell per slot; a thread writes only its own cell, and readers sum
-//! all cells.
+//! all cells. Writers bump their cells with plain stores; a concurrent `reset_stats` may
+//! therefore lose its zeroing of a cell being bumped at that instant, never a count.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 /// Aligns its contents to 128 bytes: two cache lines, because x86 prefetches line pairs.
@@ -22,9 +23,29 @@ impl<T> std::ops::Deref for Padded<T> {
 }
 
 static FREE_SLOTS: Mutex<Vec<usize>> = Mutex::new(Vec::new());
-static NEXT_SLOT: AtomicUsize = AtomicUsize::new(0);
+/// Slot 0 is never leased: it is the shared cell for code running without thread-locals.
+static NEXT_SLOT: AtomicUsize = AtomicUsize::new(1);
 
-struct SlotLease(usize);
+/// The cell every thread may write, always with atomic read-modify-write operations.
+pub(crate) const SHARED_SLOT: usize = 0;
+
+/// A slot number owned by one thread while the lease lives; its cells have a single writer.
+#[derive(Debug)]
+pub(crate) struct SlotLease(usize);
+
+impl SlotLease {
+    pub(crate) fn acquire() -> Self {
+        let reused = FREE_SLOTS
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop();
+        SlotLease(reused.unwrap_or_else(|| NEXT_SLOT.fetch_add(1, Ordering::Relaxed)))
+    }
+
+    pub(crate) fn slot(&self) -> usize {
+        self.0
+    }
+}
 
 impl Drop for SlotLease {
     fn drop(&mut self) {
@@ -35,20 +56,18 @@ impl Drop for SlotLease {
     }
 }
 
-thread_local! {
-    static SLOT: SlotLease = SlotLease(
-        FREE_SLOTS
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .pop()
-            .unwrap_or_else(|| NEXT_SLOT.fetch_add(1, Ordering::Relaxed)),
-    );
-}
-
-/// This thread's slot. A thread whose thread-locals are being torn down shares slot 0:
-/// still correct (the cells are atomic), merely contended.
-pub(crate) fn current_slot() -> usize {
-    SLOT.try_with(|s| s.0).unwrap_or(0)
+/// Adds one to a counter cell. The owner of an exclusive cell needs no atomic
+/// read-modify-write (the dearest part of a publish); a shared cell does.
+#[inline]
+pub(crate) fn bump(counter: &AtomicU64, exclusive: bool) {
+    if exclusive {
+        counter.store(
+            counter.load(Ordering::Relaxed).wrapping_add(1),
+            Ordering::Relaxed,
+        );
+    } else {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 /// One `T` per thread slot, created on first use by that slot.
@@ -87,7 +106,6 @@ impl<T: Default> Sharded<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::AtomicU64;
 
     #[test]
     fn threads_get_distinct_live_slots_and_sums_are_exact() {
@@ -96,9 +114,10 @@ mod tests {
             .map(|_| {
                 let s = sharded.clone();
                 std::thread::spawn(move || {
-                    let cell = s.cell(current_slot());
+                    let lease = SlotLease::acquire();
+                    let cell = s.cell(lease.slot());
                     for _ in 0..1000 {
-                        cell.fetch_add(1, Ordering::Relaxed);
+                        bump(&cell, true);
                     }
                 })
             })
