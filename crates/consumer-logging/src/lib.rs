@@ -1,1 +1,46 @@
-//! consumer-logging: work in progress (see the issue tracker).
+//! `consumer-logging`: logs the events of a [`bus_core::EventBus`] through `tracing`.
+//!
+//! [`LoggingSubscriber`] is a [`bus_core::Subscriber`] with its own queue: each event that
+//! matches its patterns becomes one structured line with target [`EVENTS_TARGET`]
+//! (`eventbus::events`) and the fields `event_id`, `event_type`, `timestamp` and `data`
+//! (compact JSON, cut to 1 KiB by default with a `…[truncated: …]` marker). An optional
+//! per-type [`RateLimit`] keeps a flooding event type from flooding the log: the first N per
+//! window are logged, then one summary line says how many were skipped.
+//!
+//! Binaries install a formatter with [`install_tracing`] (text or JSON lines on stderr,
+//! `DEBUG` when `CLAUDE_MPM_EVENTBUS_DEBUG=true`, see [`debug_from_env`]).
+//!
+//! ```
+//! use bus_core::EventBus;
+//! use consumer_logging::{LoggingConfig, LoggingSubscriber, RateLimit};
+//! use serde_json::json;
+//!
+//! let bus = EventBus::new();
+//! LoggingSubscriber::attach(
+//!     &bus,
+//!     LoggingConfig {
+//!         patterns: vec!["hook.*".into()],
+//!         rate_limit: Some(RateLimit::per_second(100)),
+//!         ..LoggingConfig::default()
+//!     },
+//! )?;
+//! bus.publish("hook.pre_tool", json!({"tool_name": "Read"}));
+//! bus.flush_blocking(std::time::Duration::from_secs(5))?;
+//! assert_eq!(bus.stats().subscribers[0].delivered, 1);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+#![forbid(unsafe_code)]
+
+mod error;
+mod install;
+mod rate_limit;
+mod subscriber;
+mod truncate;
+
+pub use error::LoggingError;
+pub use install::{
+    DEBUG_VAR, LogFormat, debug_from_env, formatter, install_tracing, max_level, parse_debug_flag,
+};
+pub use rate_limit::RateLimit;
+pub use subscriber::{EVENTS_TARGET, LoggingConfig, LoggingSubscriber};

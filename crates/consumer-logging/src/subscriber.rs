@@ -1,0 +1,193 @@
+//! [`LoggingSubscriber`]: one structured `tracing` line per event.
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use bus_core::{Event, EventBus, HandlerResult, Overflow, Pattern, Subscriber, SubscriptionId};
+use tracing::Level;
+
+use crate::LoggingError;
+use crate::rate_limit::{RateLimit, RateLimiter, Skipped};
+use crate::truncate::compact_json;
+
+/// The `tracing` target of every line this crate logs about events, for filters such as
+/// `RUST_LOG=eventbus::events=debug`.
+pub const EVENTS_TARGET: &str = "eventbus::events";
+
+/// Settings of a [`LoggingSubscriber`].
+#[derive(Clone, Debug)]
+pub struct LoggingConfig {
+    /// The subscriber's name in bus stats (default `"logging"`).
+    pub name: String,
+    /// Event-type patterns to log (default `["*"]`: everything).
+    pub patterns: Vec<String>,
+    /// The level of the event lines and of the rate-limit summaries (default `INFO`).
+    pub level: Level,
+    /// Bytes of compact JSON payload kept per line (default 1024); longer payloads are cut
+    /// and marked `…[truncated: kept of total bytes]`.
+    pub max_data_bytes: usize,
+    /// Per-event-type rate limit (default `None`: log everything).
+    pub rate_limit: Option<RateLimit>,
+    /// Queue capacity on the bus (default `None`: the bus default).
+    pub queue_capacity: Option<usize>,
+}
+
+impl Default for LoggingConfig {
+    fn default() -> Self {
+        LoggingConfig {
+            name: "logging".into(),
+            patterns: vec!["*".into()],
+            level: Level::INFO,
+            max_data_bytes: 1024,
+            rate_limit: None,
+            queue_capacity: None,
+        }
+    }
+}
+
+/// A [`Subscriber`] that logs each matching event through `tracing`, target
+/// [`EVENTS_TARGET`], with the fields `event_id`, `event_type`, `timestamp` (RFC 3339 UTC)
+/// and `data` (compact JSON, cut to [`LoggingConfig::max_data_bytes`]).
+///
+/// With a [`RateLimit`], a type that floods gets its first events logged in each window, then
+/// one line `events skipped by the rate limit` with `event_type` and `skipped` when the window
+/// ends (or at bus shutdown).
+pub struct LoggingSubscriber {
+    name: String,
+    patterns: Vec<String>,
+    level: Level,
+    max_data_bytes: usize,
+    limiter: Option<Mutex<RateLimiter>>,
+    queue_capacity: Option<usize>,
+}
+
+impl std::fmt::Debug for LoggingSubscriber {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoggingSubscriber")
+            .field("name", &self.name)
+            .field("patterns", &self.patterns)
+            .field("level", &self.level)
+            .field("max_data_bytes", &self.max_data_bytes)
+            .field("rate_limited", &self.limiter.is_some())
+            .finish()
+    }
+}
+
+/// Emits one event at a level chosen at run time (`tracing` wants it constant per call site).
+macro_rules! at_level {
+    ($level:expr, $($rest:tt)+) => {
+        match $level {
+            Level::ERROR => tracing::event!(target: EVENTS_TARGET, Level::ERROR, $($rest)+),
+            Level::WARN => tracing::event!(target: EVENTS_TARGET, Level::WARN, $($rest)+),
+            Level::INFO => tracing::event!(target: EVENTS_TARGET, Level::INFO, $($rest)+),
+            Level::DEBUG => tracing::event!(target: EVENTS_TARGET, Level::DEBUG, $($rest)+),
+            Level::TRACE => tracing::event!(target: EVENTS_TARGET, Level::TRACE, $($rest)+),
+        }
+    };
+}
+
+impl LoggingSubscriber {
+    /// Checks `config` and builds the subscriber.
+    pub fn new(config: LoggingConfig) -> Result<Self, LoggingError> {
+        if config.patterns.is_empty() {
+            return Err(LoggingError::NoPatterns);
+        }
+        for pattern in &config.patterns {
+            Pattern::new(pattern).map_err(LoggingError::InvalidPattern)?;
+        }
+        if let Some(limit) = config.rate_limit {
+            if limit.max_per_window == 0 {
+                return Err(LoggingError::ZeroRateLimit);
+            }
+            if limit.window.is_zero() {
+                return Err(LoggingError::ZeroWindow);
+            }
+        }
+        Ok(LoggingSubscriber {
+            name: config.name,
+            patterns: config.patterns,
+            level: config.level,
+            max_data_bytes: config.max_data_bytes,
+            limiter: config.rate_limit.map(|l| Mutex::new(RateLimiter::new(l))),
+            queue_capacity: config.queue_capacity,
+        })
+    }
+
+    /// Builds a subscriber from `config` and subscribes it to `bus`.
+    pub fn attach(bus: &EventBus, config: LoggingConfig) -> Result<SubscriptionId, LoggingError> {
+        let subscriber = Arc::new(Self::new(config)?);
+        bus.subscribe(subscriber).map_err(LoggingError::Subscribe)
+    }
+
+    /// Logs `event` now, subject to the rate limit; the bus calls this for each matching event.
+    pub fn log_event(&self, event: &Event) {
+        if let Some(limiter) = &self.limiter {
+            let decision = limiter
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .check(event.event_type(), Instant::now());
+            self.log_skipped(&decision.summaries);
+            if !decision.log {
+                return;
+            }
+        }
+        let data = compact_json(event.data(), self.max_data_bytes);
+        let timestamp = humantime::format_rfc3339_micros(event.timestamp());
+        at_level!(
+            self.level,
+            event_id = event.id(),
+            event_type = event.event_type(),
+            timestamp = %timestamp,
+            data = %data,
+            "event"
+        );
+    }
+
+    fn log_skipped(&self, summaries: &[Skipped]) {
+        for skipped in summaries {
+            at_level!(
+                self.level,
+                event_type = skipped.event_type.as_str(),
+                skipped = skipped.count,
+                "events skipped by the rate limit"
+            );
+        }
+    }
+}
+
+#[bus_core::async_trait]
+impl Subscriber for LoggingSubscriber {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn patterns(&self) -> Vec<String> {
+        self.patterns.clone()
+    }
+
+    async fn handle(&self, event: Event) -> HandlerResult {
+        self.log_event(&event);
+        Ok(())
+    }
+
+    fn queue_capacity(&self) -> Option<usize> {
+        self.queue_capacity
+    }
+
+    /// Logging is best effort: when it cannot keep up, the newest events are dropped (and
+    /// counted by the bus) rather than slowing down publishers.
+    fn overflow(&self) -> Option<Overflow> {
+        Some(Overflow::DropNewest)
+    }
+
+    async fn on_shutdown(&self, _timeout: Duration) -> u64 {
+        if let Some(limiter) = &self.limiter {
+            let pending = limiter
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .drain();
+            self.log_skipped(&pending);
+        }
+        0
+    }
+}
