@@ -1,0 +1,236 @@
+//! [`SocketIoRelay`]: the public handle and its [`Subscriber`] implementation.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use bus_core::{Event, EventBus, HandlerResult, Subscriber, SubscriptionId};
+use futures_util::FutureExt;
+use futures_util::future::{BoxFuture, Shared as SharedFuture};
+use tokio::runtime::Handle;
+use tokio::task::AbortHandle;
+use tokio::time::Instant;
+
+use crate::shared::Shared;
+use crate::stats::Counters;
+use crate::{RelayConfig, RelayError, RelayStats};
+
+/// The relay's name in logs and in the bus's stats rows.
+pub const RELAY_NAME: &str = "socketio-relay";
+
+/// The most of a stop's time kept for disconnecting the client.
+const MAX_DISCONNECT_TIME: Duration = Duration::from_secs(1);
+
+/// What [`SocketIoRelay::stop`] achieved.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct StopReport {
+    /// Events the server confirmed over the relay's life.
+    pub relayed: u64,
+    /// Events still buffered, unconfirmed, when the relay stopped.
+    pub undelivered: u64,
+    /// Events dropped over the relay's life because the buffer was full.
+    pub dropped: u64,
+    /// True when every buffered event was confirmed and the client disconnected in time.
+    pub complete: bool,
+}
+
+struct Running {
+    done: SharedFuture<BoxFuture<'static, ()>>,
+    abort: AbortHandle,
+}
+
+enum Lifecycle {
+    Idle,
+    Running(Running),
+    Stopped,
+}
+
+/// A [`Subscriber`] that relays matching bus events to a Socket.IO server, such as the
+/// claude-mpm dashboard.
+///
+/// [`handle`](Subscriber::handle) only appends the event to the relay's bounded buffer; a
+/// background task owns the single Socket.IO client, emits the buffer in order once the
+/// server has acknowledged the connection, confirms delivery with acknowledged checkpoints
+/// and, after any failure, reconnects with backoff and resends what was not confirmed.
+/// Delivery is at-least-once within the buffer; every payload carries the bus `event_id`.
+pub struct SocketIoRelay {
+    shared: Arc<Shared>,
+    started: AtomicBool,
+    lifecycle: Mutex<Lifecycle>,
+}
+
+impl std::fmt::Debug for SocketIoRelay {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SocketIoRelay")
+            .field("url", &self.shared.config.url)
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
+    }
+}
+
+impl SocketIoRelay {
+    /// A relay with `config`, checked first. Nothing connects until it is started.
+    pub fn new(config: RelayConfig) -> Result<Self, RelayError> {
+        config.validate()?;
+        Ok(SocketIoRelay {
+            shared: Arc::new(Shared::new(config)),
+            started: AtomicBool::new(false),
+            lifecycle: Mutex::new(Lifecycle::Idle),
+        })
+    }
+
+    /// Subscribes the relay to `bus` and starts it when called inside a tokio runtime
+    /// (otherwise it starts with the first event it handles).
+    pub fn attach(self: &Arc<Self>, bus: &EventBus) -> Result<SubscriptionId, RelayError> {
+        let id = bus.subscribe(self.clone())?;
+        match self.start() {
+            Ok(()) | Err(RelayError::NoRuntime) => Ok(id),
+            Err(error) => {
+                bus.unsubscribe(id);
+                Err(error)
+            }
+        }
+    }
+
+    /// The settings it runs with.
+    pub fn config(&self) -> &RelayConfig {
+        &self.shared.config
+    }
+
+    fn lifecycle(&self) -> MutexGuard<'_, Lifecycle> {
+        self.lifecycle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Starts the background task on the current tokio runtime; a no-op when running.
+    pub fn start(&self) -> Result<(), RelayError> {
+        let handle = Handle::try_current().map_err(|_| RelayError::NoRuntime)?;
+        self.start_on(&handle)
+    }
+
+    /// Starts the background task on `runtime`; a no-op when running.
+    pub fn start_on(&self, runtime: &Handle) -> Result<(), RelayError> {
+        let mut lifecycle = self.lifecycle();
+        match *lifecycle {
+            Lifecycle::Running(_) => Ok(()),
+            Lifecycle::Stopped => Err(RelayError::Stopped),
+            Lifecycle::Idle if self.shared.stopping() => Err(RelayError::Stopped),
+            Lifecycle::Idle => {
+                let task = runtime.spawn(crate::pump::run(self.shared.clone()));
+                let abort = task.abort_handle();
+                let done = task.map(|_| ()).boxed().shared();
+                *lifecycle = Lifecycle::Running(Running { done, abort });
+                self.started.store(true, Ordering::Release);
+                tracing::debug!(url = %self.shared.config.url, "socket.io relay started");
+                Ok(())
+            }
+        }
+    }
+
+    /// Buffers one event for relaying (what [`handle`](Subscriber::handle) does). When the
+    /// buffer is full the oldest event is dropped and counted. Fails once stopped.
+    pub fn push(&self, event: Event) -> Result<(), RelayError> {
+        if self.shared.stopping() {
+            return Err(RelayError::Stopped);
+        }
+        let evicted = self.shared.buffer().push(event);
+        if let Some(old) = evicted {
+            Counters::bump(&self.shared.counters.dropped, 1);
+            tracing::debug!(
+                event_id = old.event.id(),
+                "socket.io relay buffer full: dropped the oldest event"
+            );
+        }
+        self.shared.wake.notify_one();
+        Ok(())
+    }
+
+    /// The relay's own figures (see [`RelayStats`]).
+    pub fn stats(&self) -> RelayStats {
+        let buffered = self.shared.buffer().len();
+        self.shared
+            .counters
+            .snapshot(buffered, self.shared.config.buffer_capacity)
+    }
+
+    /// Stops the relay: keeps delivering what it holds, disconnects the client and reports
+    /// what stayed undelivered, all within `timeout` (the last fifth of it, at most a second,
+    /// is kept for the disconnect). Later events are refused. Calling it again (or
+    /// concurrently, say from [`EventBus::shutdown`]) waits for the same stop.
+    pub async fn stop(&self, timeout: Duration) -> StopReport {
+        let now = Instant::now();
+        let hard_deadline = now + timeout;
+        let disconnect_time = (timeout / 5).min(MAX_DISCONNECT_TIME);
+        self.shared
+            .request_stop(hard_deadline - disconnect_time, hard_deadline);
+        let running = {
+            let lifecycle = self.lifecycle();
+            match &*lifecycle {
+                Lifecycle::Running(running) => Some((running.done.clone(), running.abort.clone())),
+                Lifecycle::Idle | Lifecycle::Stopped => None,
+            }
+        };
+        let mut finished = true;
+        if let Some((done, abort)) = running {
+            if tokio::time::timeout_at(hard_deadline, done).await.is_err() {
+                tracing::warn!("socket.io relay did not stop in time; its task was aborted");
+                abort.abort();
+                finished = false;
+            }
+        }
+        *self.lifecycle() = Lifecycle::Stopped;
+        let stats = self.stats();
+        let report = StopReport {
+            relayed: stats.relayed,
+            undelivered: stats.buffered,
+            dropped: stats.dropped,
+            complete: finished && stats.buffered == 0,
+        };
+        if report.undelivered > 0 {
+            tracing::warn!(
+                undelivered = report.undelivered,
+                "socket.io relay stopped with undelivered events"
+            );
+        } else {
+            tracing::info!(relayed = report.relayed, "socket.io relay stopped");
+        }
+        report
+    }
+}
+
+impl Drop for SocketIoRelay {
+    fn drop(&mut self) {
+        // The task holds only the shared state: tell it to disconnect and end now.
+        let now = Instant::now();
+        self.shared.request_stop(now, now + MAX_DISCONNECT_TIME);
+    }
+}
+
+#[bus_core::async_trait]
+impl Subscriber for SocketIoRelay {
+    fn name(&self) -> &str {
+        RELAY_NAME
+    }
+
+    fn patterns(&self) -> Vec<String> {
+        self.shared.config.patterns.clone()
+    }
+
+    async fn handle(&self, event: Event) -> HandlerResult {
+        self.push(event)?;
+        if !self.started.load(Ordering::Acquire) {
+            match self.start() {
+                Ok(()) | Err(RelayError::Stopped) => {}
+                Err(error) => return Err(error.into()),
+            }
+        }
+        Ok(())
+    }
+
+    async fn on_shutdown(&self, timeout: Duration) -> u64 {
+        // The bus stops waiting at the same deadline: answer a little before it.
+        let margin = (timeout / 10).min(Duration::from_millis(50));
+        self.stop(timeout - margin).await.undelivered
+    }
+}
