@@ -10,6 +10,9 @@
 //!
 //! `cargo bench -p bus-core` runs them; the throughput lines are events per second.
 
+// criterion's macros generate undocumented public functions.
+#![allow(missing_docs)]
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};

@@ -844,7 +844,7 @@ impl EventBus {
         };
         let mut held_futures = Vec::new();
         for (name, queue, subscriber) in &queues {
-            let queued = queue.abandon() as u64;
+            let queued = queue.abandon();
             let name = name.to_string();
             let subscriber = subscriber.clone();
             held_futures.push(async move {

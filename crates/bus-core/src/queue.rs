@@ -48,11 +48,13 @@ struct State {
     items: VecDeque<(u64, Event)>,
     /// Sequence number of the last event pushed.
     pushed: u64,
-    /// Sequence number of the last event of the batch the worker took most recently.
+    /// Sequence numbers of the first and last event of the batch the worker took most
+    /// recently. The queue always holds a contiguous run of sequence numbers (pushes append,
+    /// evictions and batches take from the front), so a batch is the run `batch_start..=taken`.
+    batch_start: u64,
     taken: u64,
     worker_idle: bool,
     closed: bool,
-    blocked_publishers: usize,
 }
 
 pub(crate) struct SubQueue {
@@ -64,6 +66,8 @@ pub(crate) struct SubQueue {
     room_sync: Condvar,
     progress: Notify,
     flush_waiters: AtomicUsize,
+    /// Publishers (sync or async) waiting for room in a full `Block` queue.
+    waiting_for_room: AtomicUsize,
     /// Sequence number of the last event the worker finished.
     done: AtomicU64,
     pub(crate) delivered: AtomicU64,
@@ -78,10 +82,10 @@ impl SubQueue {
             state: Mutex::new(State {
                 items: VecDeque::with_capacity(capacity.min(1024)),
                 pushed: 0,
+                batch_start: 0,
                 taken: 0,
                 worker_idle: false,
                 closed: false,
-                blocked_publishers: 0,
             }),
             capacity,
             overflow,
@@ -90,6 +94,7 @@ impl SubQueue {
             room_sync: Condvar::new(),
             progress: Notify::new(),
             flush_waiters: AtomicUsize::new(0),
+            waiting_for_room: AtomicUsize::new(0),
             done: AtomicU64::new(0),
             delivered: AtomicU64::new(0),
             failed: AtomicU64::new(0),
@@ -106,8 +111,24 @@ impl SubQueue {
         self as *const Self as usize
     }
 
+    /// Events of the batch in flight that the worker has not finished.
+    fn unfinished(&self, st: &State) -> u64 {
+        let finished_through = self
+            .done
+            .load(Ordering::SeqCst)
+            .max(st.batch_start.saturating_sub(1));
+        st.taken.saturating_sub(finished_through)
+    }
+
+    /// Events accepted and not yet handled: queued, or taken by the worker and unfinished.
+    /// This is what the capacity bounds.
+    fn occupancy(&self, st: &State) -> usize {
+        st.items.len() + self.unfinished(st) as usize
+    }
+
     pub(crate) fn len(&self) -> usize {
-        self.lock().items.len()
+        let st = self.lock();
+        self.occupancy(&st)
     }
 
     /// Offers an event without waiting.
@@ -118,7 +139,7 @@ impl SubQueue {
             self.dropped.fetch_add(1, Ordering::Relaxed);
             return Push::Dropped;
         }
-        if st.items.len() >= self.capacity {
+        if self.occupancy(&st) >= self.capacity {
             match self.overflow {
                 Overflow::DropNewest => {
                     drop(st);
@@ -126,8 +147,12 @@ impl SubQueue {
                     return Push::Dropped;
                 }
                 Overflow::DropOldest => {
-                    let evicted = st.items.pop_front();
                     self.dropped.fetch_add(1, Ordering::Relaxed);
+                    // Events already in the handler's hands cannot be taken back: with
+                    // nothing queued, the newest is the one that gives way.
+                    let Some(evicted) = st.items.pop_front() else {
+                        return Push::Dropped;
+                    };
                     self.enqueue(st, event);
                     drop(evicted);
                     return Push::Queued;
@@ -172,14 +197,14 @@ impl SubQueue {
             }
             let wait = || {
                 let mut st = self.lock();
-                st.blocked_publishers += 1;
-                while !st.closed && st.items.len() >= self.capacity {
+                self.waiting_for_room.fetch_add(1, Ordering::SeqCst);
+                while !st.closed && self.occupancy(&st) >= self.capacity {
                     st = self
                         .room_sync
                         .wait(st)
                         .unwrap_or_else(PoisonError::into_inner);
                 }
-                st.blocked_publishers -= 1;
+                self.waiting_for_room.fetch_sub(1, Ordering::SeqCst);
             };
             match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
                 // Let the runtime move its other tasks (this queue's worker, maybe) elsewhere.
@@ -191,6 +216,8 @@ impl SubQueue {
 
     /// Offers an event, waiting asynchronously while a `Block` queue is full.
     pub(crate) async fn push_async(&self, mut event: Event) -> Push {
+        self.waiting_for_room.fetch_add(1, Ordering::SeqCst);
+        let _leave = Leave(&self.waiting_for_room);
         loop {
             let room = self.room_async.notified();
             tokio::pin!(room);
@@ -211,13 +238,8 @@ impl SubQueue {
                 if !st.items.is_empty() {
                     let n = st.items.len().min(BATCH);
                     out.extend(st.items.drain(..n));
-                    st.taken = out.last().map_or(st.taken, |(seq, _)| *seq);
-                    let blocked = st.blocked_publishers > 0;
-                    drop(st);
-                    if blocked {
-                        self.room_sync.notify_all();
-                    }
-                    self.room_async.notify_waiters();
+                    st.batch_start = out[0].0;
+                    st.taken = out[n - 1].0;
                     return true;
                 }
                 if st.closed {
@@ -230,8 +252,16 @@ impl SubQueue {
         }
     }
 
+    /// Marks event `seq` handled, which makes room for one more.
     fn finished(&self, seq: u64) {
         self.done.store(seq, Ordering::SeqCst);
+        // Pairs with the publishers' increment-then-check: one of the two sees the other.
+        if self.waiting_for_room.load(Ordering::SeqCst) > 0 {
+            // Taking the lock orders this wake after a sync waiter's check of the occupancy.
+            drop(self.lock());
+            self.room_sync.notify_all();
+            self.room_async.notify_waiters();
+        }
     }
 
     fn wake_flushers(&self) {
@@ -258,12 +288,6 @@ impl SubQueue {
     pub(crate) async fn flush(&self) {
         let target = self.flush_target();
         self.flush_waiters.fetch_add(1, Ordering::SeqCst);
-        struct Leave<'a>(&'a AtomicUsize);
-        impl Drop for Leave<'_> {
-            fn drop(&mut self) {
-                self.0.fetch_sub(1, Ordering::SeqCst);
-            }
-        }
         let _leave = Leave(&self.flush_waiters);
         loop {
             let progressed = self.progress.notified();
@@ -286,14 +310,16 @@ impl SubQueue {
         self.room_async.notify_waiters();
     }
 
-    /// Empties the queue, returning how many events were abandoned.
-    pub(crate) fn abandon(&self) -> usize {
+    /// Empties the queue of a worker that is being stopped, returning how many events were
+    /// abandoned: those still queued plus those of its batch it had not finished.
+    pub(crate) fn abandon(&self) -> u64 {
         let mut st = self.lock();
         st.closed = true;
-        let abandoned = std::mem::take(&mut st.items);
+        let queued = std::mem::take(&mut st.items);
+        let unfinished = self.unfinished(&st);
         drop(st);
         self.wake_flushers();
-        abandoned.len()
+        queued.len() as u64 + unfinished
     }
 
     pub(crate) fn reset_counters(&self) {
@@ -301,6 +327,15 @@ impl SubQueue {
         self.failed.store(0, Ordering::Relaxed);
         self.dropped.store(0, Ordering::Relaxed);
         self.durations.reset();
+    }
+}
+
+/// Decrements a waiter count when a wait ends, however it ends (a dropped future included).
+struct Leave<'a>(&'a AtomicUsize);
+
+impl Drop for Leave<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
 

@@ -6,24 +6,25 @@ use std::sync::{Arc, Mutex};
 use bus_core::{BusError, Event, EventBus, SubscriberKind};
 use serde_json::{Value, json};
 
-fn recorder() -> (
-    Arc<Mutex<Vec<String>>>,
-    impl Fn(&str) -> Box<dyn Fn(&Event) + Send + Sync>,
-) {
-    let log = Arc::new(Mutex::new(Vec::new()));
+/// A handler with a bug; a named fn so its return type is `()`, not `!`.
+fn panics(_: &Event) {
+    panic!("handler bug")
+}
+
+type Log = Arc<Mutex<Vec<String>>>;
+type Tagged = Box<dyn Fn(&Event) + Send + Sync>;
+
+/// A shared log, and a maker of handlers that append `tag:event_type` to it.
+fn recorder() -> (Log, impl Fn(&str) -> Tagged) {
+    let log: Log = Arc::new(Mutex::new(Vec::new()));
     let l = log.clone();
     let make = move |tag: &str| {
         let l = l.clone();
         let tag = tag.to_owned();
         Box::new(move |e: &Event| l.lock().unwrap().push(format!("{tag}:{}", e.event_type())))
-            as Box<dyn Fn(&Event) + Send + Sync>
+            as Tagged
     };
     (log, make)
-}
-
-/// A handler with a bug; a named fn so its return type is `()`, not `!`.
-fn panics(_: &Event) {
-    panic!("handler bug")
 }
 
 #[test]
