@@ -226,9 +226,9 @@ fn every_bad_value_names_the_variable_the_value_and_what_is_accepted() {
 }
 
 #[test]
-fn a_bad_pattern_is_named() {
-    // Whitespace inside one item survives trimming only around it, so a pattern bus-core
-    // refuses can only come from elsewhere; the trimming itself is what this checks.
+fn list_items_are_trimmed_of_any_whitespace() {
+    // bus-core refuses empty patterns and patterns with surrounding whitespace; trimming and
+    // dropping empties means a list from the environment can never hold one.
     let c = Config::from_iter(env(&[("CLAUDE_MPM_RELAY_PATTERNS", "\thook.*\t")])).unwrap();
     assert_eq!(c.relay.patterns, ["hook.*"]);
 }
