@@ -1,29 +1,49 @@
-//! Publishes N events to one sync handler and prints the rate.
+//! Publishes N events to one handler and prints the rate.
 //!
-//! `cargo run --release -p bus-core --example publish_loop -- 1000000`
+//! `cargo run --release -p bus-core --example publish_loop -- 1000000 [sync|async]`
 //!
-//! With a fixed N it is also the workload for instruction counts, which unlike wall-clock
-//! time do not depend on what else the machine is doing:
-//! `valgrind --tool=callgrind target/release/examples/publish_loop 1000000`.
+//! `sync` (the default) runs one sync handler; `async` one async handler behind a `Block`
+//! queue, timed until every event is handled. With a fixed N it is also the workload for
+//! instruction counts, which unlike wall-clock time do not depend on what else the machine is
+//! doing: `valgrind --tool=callgrind target/release/examples/publish_loop 1000000`.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use bus_core::{Event, EventBus};
+use bus_core::{Event, EventBus, Overflow};
 use serde_json::json;
 
 fn main() {
-    let n: u64 = std::env::args()
-        .nth(1)
-        .map(|a| a.parse().expect("the argument is the number of events"))
+    let mut args = std::env::args().skip(1);
+    let n: u64 = args
+        .next()
+        .map(|a| {
+            a.parse()
+                .expect("the first argument is the number of events")
+        })
         .unwrap_or(10_000_000);
-    let bus = EventBus::new();
+    let asynchronous = match args.next().as_deref() {
+        None | Some("sync") => false,
+        Some("async") => true,
+        Some(other) => panic!("the second argument is sync or async, not {other:?}"),
+    };
+    let bus = EventBus::builder()
+        .overflow(Overflow::Block)
+        .build()
+        .expect("valid settings");
     let hits = Arc::new(AtomicU64::new(0));
     let counter = hits.clone();
-    bus.on("hook.pre_tool", move |_: &Event| {
-        counter.fetch_add(1, Ordering::Relaxed);
-    })
+    if asynchronous {
+        bus.on_async("hook.pre_tool", move |_: Event| {
+            counter.fetch_add(1, Ordering::Relaxed);
+            async {}
+        })
+    } else {
+        bus.on("hook.pre_tool", move |_: &Event| {
+            counter.fetch_add(1, Ordering::Relaxed);
+        })
+    }
     .expect("a valid pattern");
     let data =
         Arc::new(json!({"tool_name": "Read", "file_path": "/example.py", "sessionId": "abc-123"}));
@@ -31,8 +51,12 @@ fn main() {
     for _ in 0..n {
         bus.publish("hook.pre_tool", data.clone());
     }
+    assert!(
+        bus.flush_blocking(Duration::from_secs(600))
+            .expect("called without a runtime")
+    );
     let elapsed = start.elapsed();
-    assert_eq!(hits.load(Ordering::Relaxed), n);
+    assert_eq!(hits.load(Ordering::Relaxed), n, "every event handled");
     eprintln!(
         "{n} events in {elapsed:?}: {:.2} million events/s",
         n as f64 / elapsed.as_secs_f64() / 1e6

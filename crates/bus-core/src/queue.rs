@@ -61,6 +61,7 @@ pub(crate) struct SubQueue {
     state: Mutex<State>,
     pub(crate) capacity: usize,
     pub(crate) overflow: Overflow,
+    wake_stride: u64,
     work: Notify,
     room_async: Notify,
     room_sync: Condvar,
@@ -89,6 +90,7 @@ impl SubQueue {
             }),
             capacity,
             overflow,
+            wake_stride: (capacity as u64 / 8).max(1),
             work: Notify::new(),
             room_async: Notify::new(),
             room_sync: Condvar::new(),
@@ -252,9 +254,14 @@ impl SubQueue {
         }
     }
 
-    /// Marks event `seq` handled, which makes room for one more.
-    fn finished(&self, seq: u64) {
+    /// Marks event `seq` handled, which makes room for one more. Blocked publishers are woken
+    /// every `wake_stride` events and at the end of each batch, not per event: a wake is a
+    /// system call, dearer than handling a small event.
+    fn finished(&self, seq: u64, end_of_batch: bool) {
         self.done.store(seq, Ordering::SeqCst);
+        if !end_of_batch && seq % self.wake_stride != 0 {
+            return;
+        }
         // Pairs with the publishers' increment-then-check: one of the two sees the other.
         if self.waiting_for_room.load(Ordering::SeqCst) > 0 {
             // Taking the lock orders this wake after a sync waiter's check of the occupancy.
@@ -342,18 +349,21 @@ impl Drop for Leave<'_> {
 /// The worker loop: handles events one at a time, in queue order, until the queue closes.
 pub(crate) async fn run_worker(queue: Arc<SubQueue>, target: Target, name: Arc<str>) {
     let key = queue.key();
+    CURRENT_QUEUE.scope(key, work(queue, target, name)).await;
+}
+
+async fn work(queue: Arc<SubQueue>, target: Target, name: Arc<str>) {
     let mut batch = Vec::with_capacity(BATCH);
     while queue.next_batch(&mut batch).await {
-        for (seq, event) in batch.drain(..) {
+        let last = batch.len() - 1;
+        for (i, (seq, event)) in batch.drain(..).enumerate() {
             let id = event.id();
             let started = Instant::now();
             let call = match &target {
                 Target::Closure(f) => f(event),
                 Target::Subscriber(s) => s.handle(event),
             };
-            let outcome = AssertUnwindSafe(CURRENT_QUEUE.scope(key, call))
-                .catch_unwind()
-                .await;
+            let outcome = AssertUnwindSafe(call).catch_unwind().await;
             queue.durations.record(started.elapsed());
             match outcome {
                 Ok(Ok(())) => {
@@ -368,7 +378,7 @@ pub(crate) async fn run_worker(queue: Arc<SubQueue>, target: Target, name: Arc<s
                     tracing::error!(subscriber = %name, event_id = id, panic = %crate::panic_message(&panic), "event handler panicked");
                 }
             }
-            queue.finished(seq);
+            queue.finished(seq, i == last);
         }
         queue.wake_flushers();
     }
