@@ -75,8 +75,13 @@
 //! - `eventbus` / `eventbus serve`: the daemon; HTTP API in [`http`]. Exit code 2 for a bad
 //!   configuration, an address in use, or a non-loopback address without a token.
 //! - `eventbus publish TYPE [JSON]`, `eventbus publish -` (NDJSON on stdin): publish to a
-//!   running daemon ([`Client`]).
+//!   running daemon ([`Client`]); `--addr` overrides `CLAUDE_MPM_EVENTBUS_HTTP_ADDR`, the
+//!   token comes from `CLAUDE_MPM_EVENTBUS_TOKEN`. Prints the daemon's [`IngestReply`] as
+//!   JSON; exits 1 when the daemon is unreachable (or fails), 2 on bad input or a 4xx answer.
 //! - `eventbus config [--json]`: print the effective configuration, token masked.
+//!
+//! `CLAUDE_MPM_EVENTBUS_TEST_SLOW_CONSUMER` exists for tests only: it attaches a deliberately
+//! slow consumer so that draining at shutdown can be observed.
 //!
 //! On SIGINT/SIGTERM the daemon stops accepting connections, drains the consumers' queues
 //! within `CLAUDE_MPM_EVENTBUS_SHUTDOWN_TIMEOUT`, prints what could not be delivered, and
