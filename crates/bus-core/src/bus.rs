@@ -39,6 +39,28 @@ impl std::fmt::Display for SubscriptionId {
     }
 }
 
+/// Why [`EventBus::try_publish`] did not accept an event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Refusal {
+    /// The bus is disabled ([`EventBus::set_enabled`]); nothing was counted.
+    Disabled,
+    /// The filters do not allow this event type; counted in `events_filtered`.
+    Filtered,
+    /// The bus was shut down.
+    ShutDown,
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Refusal::Disabled => "the bus is disabled",
+            Refusal::Filtered => "the filters do not allow this event type",
+            Refusal::ShutDown => "the bus has been shut down",
+        })
+    }
+}
+
 /// Queue settings for one async subscription.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct QueueOptions {
@@ -349,18 +371,37 @@ impl EventBus {
     /// handlers have run when it returns; async consumers have the event queued (a full
     /// [`Overflow::Block`] queue makes this wait for room).
     pub fn publish(&self, event_type: &str, data: impl Into<Arc<Value>>) -> bool {
+        self.dispatch(event_type, data.into(), None).is_ok()
+    }
+
+    /// Like [`publish`](Self::publish), but returns the accepted event (its id and timestamp)
+    /// or why it was refused.
+    pub fn try_publish(
+        &self,
+        event_type: &str,
+        data: impl Into<Arc<Value>>,
+    ) -> Result<Event, Refusal> {
         self.dispatch(event_type, data.into(), None)
     }
 
     /// Like [`publish`](Self::publish), but waits for room in full [`Overflow::Block`] queues
     /// without blocking a runtime thread. Sync handlers run before that wait.
     pub async fn publish_async(&self, event_type: &str, data: impl Into<Arc<Value>>) -> bool {
+        self.try_publish_async(event_type, data).await.is_ok()
+    }
+
+    /// Like [`publish_async`](Self::publish_async), returning the event or the refusal.
+    pub async fn try_publish_async(
+        &self,
+        event_type: &str,
+        data: impl Into<Arc<Value>>,
+    ) -> Result<Event, Refusal> {
         let mut waiting = Vec::new();
-        let accepted = self.dispatch(event_type, data.into(), Some(&mut waiting));
+        let outcome = self.dispatch(event_type, data.into(), Some(&mut waiting));
         for (queue, event) in waiting {
             queue.push_async(event).await;
         }
-        accepted
+        outcome
     }
 
     fn dispatch(
@@ -368,15 +409,18 @@ impl EventBus {
         event_type: &str,
         data: Arc<Value>,
         mut waiting: Option<&mut Vec<(Arc<SubQueue>, Event)>>,
-    ) -> bool {
+    ) -> Result<Event, Refusal> {
         let flags = &self.inner.flags;
-        if !flags.enabled.load(Ordering::Relaxed) || flags.closed.load(Ordering::Relaxed) {
-            return false;
+        if !flags.enabled.load(Ordering::Relaxed) {
+            return Err(Refusal::Disabled);
+        }
+        if flags.closed.load(Ordering::Relaxed) {
+            return Err(Refusal::ShutDown);
         }
         let route = crate::routing::route(&self.inner, event_type);
         if !route.allowed {
             bump(&route.totals.filtered, route.exclusive);
-            return false;
+            return Err(Refusal::Filtered);
         }
         let event = self.new_event(&route, data);
         for queue in route.queued.iter() {
@@ -907,6 +951,6 @@ fn row_of(sub: &Subscription) -> SubscriberStats {
 
 impl Publisher for EventBus {
     fn publish_shared(&self, event_type: &str, data: Arc<Value>) -> bool {
-        self.dispatch(event_type, data, None)
+        self.dispatch(event_type, data, None).is_ok()
     }
 }

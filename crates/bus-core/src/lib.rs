@@ -46,7 +46,7 @@ mod subscriber;
 mod time;
 
 pub use bus::{
-    EventBus, EventBusBuilder, QueueOptions, ShutdownReport, SubscriptionId, Undelivered,
+    EventBus, EventBusBuilder, QueueOptions, Refusal, ShutdownReport, SubscriptionId, Undelivered,
     WeakEventBus,
 };
 pub use error::BusError;

@@ -294,6 +294,22 @@ fn handlers_may_publish_subscribe_and_unsubscribe_without_deadlock() {
 }
 
 #[test]
+fn try_publish_returns_the_event_or_the_reason() {
+    let bus = EventBus::builder().filters(["hook.*"]).build().unwrap();
+    let event = bus.try_publish("hook.a", json!({"n": 1})).unwrap();
+    assert_eq!((event.id(), event.event_type()), (1, "hook.a"));
+    assert_eq!(
+        bus.try_publish("other", json!(null)).unwrap_err(),
+        bus_core::Refusal::Filtered
+    );
+    bus.set_enabled(false);
+    assert_eq!(
+        bus.try_publish("hook.a", json!(null)).unwrap_err(),
+        bus_core::Refusal::Disabled
+    );
+}
+
+#[test]
 fn global_is_one_shared_instance() {
     let a = EventBus::global();
     let b = EventBus::global();
