@@ -1,4 +1,10 @@
 //! The HTTP `/metrics` listener.
+//!
+//! Why not the exporter's own `http-listener`: it serves `PrometheusHandle::render()` and
+//! nothing else, so a scrape would neither refresh the bus stats (they would be as old as the
+//! last timer tick) nor include the per-subscription families this crate writes itself (see
+//! `render_subscribers`). This listener is the same hyper HTTP/1 server the exporter uses,
+//! serving [`BusMetrics::render`], so the HTTP output and `render()` are the same text.
 
 use std::convert::Infallible;
 use std::net::{SocketAddr, TcpListener as StdListener};
