@@ -444,7 +444,7 @@ impl EventBus {
             .totals
             .last_event_nanos
             .store(nanos, Ordering::Relaxed);
-        true
+        Ok(event)
     }
 
     fn new_event(&self, route: &Route, data: Arc<Value>) -> Event {
