@@ -4,10 +4,9 @@
 //! refused whole (400, naming the event), so a client never has to work out which half of
 //! its batch landed.
 
-use std::cell::Cell;
 use std::sync::Arc;
 
-use bus_core::{BusError, EventBus};
+use bus_core::{BusError, EventBus, Refusal};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -172,32 +171,22 @@ pub struct IngestReply {
     pub ids: Vec<u64>,
 }
 
-thread_local! {
-    /// The id of the last event the tap saw on this thread.
-    static LAST_ID: Cell<u64> = const { Cell::new(0) };
-}
-
 /// Publishes batches and reports the id of every accepted event.
 ///
-/// `EventBus::publish` answers only true/false, so a synchronous `*` handler (the "tap")
-/// notes each accepted event's id in a thread-local: it runs on the publishing thread before
-/// `publish` returns. The tap also logs every event while debug output is on. It shows in
-/// `/stats` as a `sync` subscriber.
+/// While debug output is on, it also logs every accepted event (target `eventbus::debug`).
 #[derive(Clone, Debug)]
 pub struct Publisher {
     bus: EventBus,
+    debug: DebugSwitch,
 }
 
 impl Publisher {
-    /// Installs the tap on `bus`.
+    /// A publisher for `bus`; `debug` turns the per-event debug log on and off at runtime.
     pub fn install(bus: &EventBus, debug: DebugSwitch) -> Result<Self, BusError> {
-        bus.on("*", move |event: &bus_core::Event| {
-            LAST_ID.with(|c| c.set(event.id()));
-            if debug.is_on() {
-                tracing::info!(target: "eventbus::debug", id = event.id(), event_type = event.event_type(), data = %event.data(), "event accepted");
-            }
-        })?;
-        Ok(Publisher { bus: bus.clone() })
+        Ok(Publisher {
+            bus: bus.clone(),
+            debug,
+        })
     }
 
     /// The bus events are published to.
@@ -211,16 +200,21 @@ impl Publisher {
             ids: Vec::with_capacity(events.len()),
             ..IngestReply::default()
         };
+        let debug = self.debug.is_on();
         for event in events {
-            LAST_ID.with(|c| c.set(0));
-            if self.bus.publish(&event.event_type, Arc::new(event.data)) {
-                reply.accepted += 1;
-                reply.ids.push(LAST_ID.with(Cell::get));
-            } else if self.bus.is_enabled() {
-                // publish refuses only when disabled, shut down or filtered.
-                reply.filtered += 1;
-            } else {
-                reply.refused += 1;
+            match self
+                .bus
+                .try_publish(&event.event_type, Arc::new(event.data))
+            {
+                Ok(accepted) => {
+                    reply.accepted += 1;
+                    reply.ids.push(accepted.id());
+                    if debug {
+                        tracing::info!(target: "eventbus::debug", id = accepted.id(), event_type = accepted.event_type(), data = %accepted.data(), "event accepted");
+                    }
+                }
+                Err(Refusal::Filtered) => reply.filtered += 1,
+                Err(Refusal::Disabled | Refusal::ShutDown) => reply.refused += 1,
             }
         }
         reply
