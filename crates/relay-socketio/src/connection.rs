@@ -33,7 +33,7 @@ pub(crate) enum Signal {
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum ConnectionError {
     /// The client could not connect (server down, refused, bad handshake).
-    #[error("connect failed: {0}")]
+    #[error("connect failed: {}", chain(.0))]
     Connect(#[from] rust_socketio::Error),
     /// Connecting, or the namespace acknowledgement, took longer than `connect_timeout`.
     #[error("no namespace acknowledgement within {0:?}")]
@@ -42,11 +42,23 @@ pub(crate) enum ConnectionError {
     #[error("the server refused the namespace: {0}")]
     Refused(String),
     /// An emit failed.
-    #[error("emit failed: {0}")]
+    #[error("emit failed: {}", chain(.0))]
     Emit(rust_socketio::Error),
     /// An emit did not complete within `ack_timeout` (the socket is stuck).
     #[error("an emit took longer than {0:?}")]
     EmitTimeout(Duration),
+}
+
+/// An error with its causes: rust_socketio's own messages ("EngineIO Error") say little.
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 /// A connected client and the signals of its callbacks.

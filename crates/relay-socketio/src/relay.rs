@@ -79,10 +79,16 @@ impl SocketIoRelay {
         })
     }
 
-    /// Subscribes the relay to `bus` and starts it when called inside a tokio runtime
-    /// (otherwise it starts with the first event it handles).
+    /// Subscribes the relay to `bus` and starts it when called inside a multi-threaded tokio
+    /// runtime; otherwise it starts with the first event it handles, on the bus's worker
+    /// runtime (a current-thread runtime would only run it while its owner is polling).
     pub fn attach(self: &Arc<Self>, bus: &EventBus) -> Result<SubscriptionId, RelayError> {
         let id = bus.subscribe(self.clone())?;
+        let multi_threaded = Handle::try_current()
+            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+        if !multi_threaded {
+            return Ok(id);
+        }
         match self.start() {
             Ok(()) | Err(RelayError::NoRuntime) => Ok(id),
             Err(error) => {
