@@ -83,6 +83,7 @@ impl Daemon {
             token: config.http.token.clone(),
             max_body_bytes: config.http.max_body_bytes,
             metrics: wired.metrics.clone(),
+            relay_stats: wired.relay_stats.clone(),
             publish_may_block: config.bus.overflow == bus_core::Overflow::Block,
         };
         Ok(Daemon {

@@ -32,6 +32,9 @@ use crate::runtime::{DebugSwitch, RuntimeSettings, current};
 /// Renders the Prometheus text exposition of the metrics consumer.
 pub type MetricsRender = Arc<dyn Fn() -> String + Send + Sync>;
 
+/// Extra figures a consumer adds to `GET /stats`, as JSON.
+pub type StatsSource = Arc<dyn Fn() -> serde_json::Value + Send + Sync>;
+
 /// What the HTTP handlers share.
 #[derive(Clone)]
 pub struct AppState {
@@ -45,6 +48,8 @@ pub struct AppState {
     pub max_body_bytes: usize,
     /// The metrics consumer's renderer; `None` when metrics are off.
     pub metrics: Option<MetricsRender>,
+    /// The relay's own figures, shown under `"relay"` in `GET /stats`; `None` when it is off.
+    pub relay_stats: Option<StatsSource>,
     /// True when consumer queues block publishers when full: batches are then published on
     /// a blocking thread so they never stall the runtime.
     pub publish_may_block: bool,
@@ -208,7 +213,11 @@ async fn recent_events(
 }
 
 async fn stats(State(state): State<AppState>) -> Response {
-    axum::Json(state.publisher.bus().stats()).into_response()
+    let mut stats = json!(state.publisher.bus().stats());
+    if let Some(relay) = &state.relay_stats {
+        stats["relay"] = relay();
+    }
+    axum::Json(stats).into_response()
 }
 
 async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {

@@ -9,13 +9,15 @@ use bus_core::{Event, EventBus, HandlerResult, Subscriber, async_trait};
 
 use crate::config::Config;
 use crate::error::ServeError;
-use crate::http::MetricsRender;
+use crate::http::{MetricsRender, StatsSource};
 
 /// What [`wire`] attached.
 #[derive(Clone, Default)]
 pub struct Wired {
     /// The metrics consumer's Prometheus renderer, when metrics are on.
     pub metrics: Option<MetricsRender>,
+    /// The relay's own figures (relayed, resent, buffered, connected, ...), when it is on.
+    pub relay_stats: Option<StatsSource>,
     /// Names of the consumers attached, for the startup line.
     pub consumers: Vec<String>,
     /// Consumers on by default but left out of this build, for the startup lines.
@@ -26,6 +28,7 @@ impl std::fmt::Debug for Wired {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Wired")
             .field("metrics", &self.metrics.is_some())
+            .field("relay_stats", &self.relay_stats.is_some())
             .field("consumers", &self.consumers)
             .field("warnings", &self.warnings)
             .finish()
@@ -194,6 +197,10 @@ fn wire_relay(bus: &EventBus, config: &Config, wired: &mut Wired) -> Result<(), 
     };
     let relay = Arc::new(SocketIoRelay::new(relay_config).map_err(failed)?);
     relay.attach(bus).map_err(failed)?;
+    let source = relay.clone();
+    wired.relay_stats = Some(Arc::new(move || {
+        serde_json::to_value(source.stats()).unwrap_or(serde_json::Value::Null)
+    }));
     wired
         .consumers
         .push(format!("{} ({})", relay_socketio::RELAY_NAME, settings.url));

@@ -750,6 +750,17 @@ async fn the_relay_is_wired_and_reports_what_it_could_not_deliver() {
     let body = "{\"type\":\"hook.a\"}\n{\"type\":\"other\"}\n{\"type\":\"hook.b\"}\n";
     let (status, _) = post(&daemon.url("/events"), "application/x-ndjson", body).await;
     assert_eq!(status, 200);
+    // The relay's own figures appear in /stats next to its subscriber row.
+    let start = std::time::Instant::now();
+    let stats = loop {
+        let stats = get_json(&daemon.url("/stats")).await;
+        if stats["relay"]["buffered"] == 2 || start.elapsed() > Duration::from_secs(20) {
+            break stats;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(stats["relay"]["buffered"], 2, "{stats}");
+    assert_eq!(stats["relay"]["connected"], false, "{stats}");
     daemon.sigterm();
     let (status, stderr) = daemon.wait_exit(Duration::from_secs(45));
     assert_eq!(status.code(), Some(0), "{stderr}");
