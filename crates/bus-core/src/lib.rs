@@ -8,6 +8,11 @@
 //! - [`EventBus::subscribe`]: a [`Subscriber`] (logging, metrics, a Socket.IO relay, ...),
 //!   also with its own queue and worker, so one slow consumer never holds up another.
 //!
+//! Every consumer sees the events of one publishing thread (or task) in the order they were
+//! published. Event ids are unique and increase in the order the bus accepts events; events
+//! published at the same moment from different threads may reach a queued consumer in an
+//! order that differs from their ids.
+//!
 //! A handler that fails or panics is counted and logged through `tracing`; the others still
 //! run. Filters, a bounded history of recent events and [`BusStats`] complete the picture.
 //! This crate is the small, stable core the consumer crates depend on.

@@ -1,0 +1,115 @@
+//! `cargo xtask bench [--quick]`: bus-core's criterion benchmarks and the same workloads on
+//! pyee, blinker, Node's EventEmitter and EventEmitter2, then the daemon's HTTP ingest and
+//! the relay's rate to python-socketio; writes BENCHMARKS.md at the workspace root.
+
+mod criterion;
+mod machine;
+mod peers;
+mod report;
+mod rss;
+mod services;
+
+use std::time::{Duration, Instant};
+
+use crate::{TaskResult, workspace_root};
+
+/// Runs the benchmarks and writes BENCHMARKS.md.
+pub(crate) fn run(args: &[String]) -> TaskResult {
+    if args.first().map(String::as_str) == Some(rss::WRAPPER_FLAG) {
+        return rss::wrapper(&args[1..]);
+    }
+    let quick = match args {
+        [] => false,
+        [flag] if flag == "--quick" => true,
+        other => return Err(format!("bench takes only --quick, not {other:?}")),
+    };
+    let started = Instant::now();
+    // Before anything of ours adds to it.
+    let machine = machine::describe();
+
+    crate::cargo(&[
+        "build",
+        "--release",
+        "-p",
+        "bus-core",
+        "--example",
+        "publish_loop",
+    ])?;
+    services::build()?;
+    let ours = criterion::run(quick)?;
+    let loop_events = if quick { 2_000_000 } else { 10_000_000 };
+    let loops = vec![
+        publish_loop("sync", loop_events)?,
+        publish_loop("async", loop_events / 2)?,
+    ];
+
+    let plan = peers::Plan {
+        seconds: if quick { 0.5 } else { 2.0 },
+        repeats: if quick { 1 } else { 3 },
+    };
+    let libraries = peers::run_all(&plan);
+
+    eprintln!("xtask: daemon ingest");
+    let ingest = services::ingest(if quick { 1.5 } else { 5.0 });
+    eprintln!("xtask: relay to python-socketio");
+    let relay = if quick {
+        services::relay(5_000, 500)
+    } else {
+        services::relay(20_000, 2_000)
+    };
+
+    let results = report::Results {
+        quick,
+        machine,
+        ours,
+        loops,
+        plan,
+        libraries,
+        ingest,
+        relay,
+    };
+    let path = workspace_root().join("BENCHMARKS.md");
+    std::fs::write(&path, report::render(&results))
+        .map_err(|e| format!("writing {}: {e}", path.display()))?;
+    eprintln!(
+        "xtask: wrote {} in {:.0} s",
+        path.display(),
+        started.elapsed().as_secs_f64()
+    );
+    // The file records the failure; the run still fails.
+    results.ingest.map_err(|e| format!("daemon ingest: {e}"))?;
+    results.relay.map_err(|e| format!("relay: {e}"))?;
+    Ok(())
+}
+
+/// Runs our release `publish_loop` example (which asserts every event was handled) for its
+/// peak RSS and its rate over one long run.
+fn publish_loop(mode: &'static str, events: u64) -> Result<report::LoopRun, String> {
+    let program = workspace_root().join("target/release/examples/publish_loop");
+    let args = [events.to_string(), mode.to_owned()];
+    let finished = rss::run_measured(&program, &args, &[], Duration::from_secs(600))?;
+    if finished.code != Some(0) {
+        return Err(format!(
+            "publish_loop {events} {mode} failed ({:?}): {}",
+            finished.code,
+            finished.stderr.trim()
+        ));
+    }
+    // It prints `N events in T: R million events/s` on stderr.
+    let rate = finished
+        .stderr
+        .rsplit_once(": ")
+        .and_then(|(_, rest)| rest.split_whitespace().next())
+        .and_then(|r| r.parse::<f64>().ok())
+        .ok_or_else(|| format!("publish_loop printed no rate: {}", finished.stderr.trim()))?;
+    eprintln!(
+        "xtask: publish_loop {events} {mode}: {rate} million events/s, peak RSS {} KiB",
+        finished.peak_rss_kb
+    );
+    Ok(report::LoopRun {
+        mode,
+        events,
+        rate: rate * 1e6,
+        peak_rss_kb: finished.peak_rss_kb,
+    })
+}

@@ -1,0 +1,295 @@
+//! The same workloads on other emitters: pyee and blinker (Python), Node's EventEmitter and
+//! EventEmitter2. Each run is a separate process (`xtask/peers/*`) that prints one JSON line;
+//! a run whose delivery count is wrong is invalid and its rate is not reported.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::rss::{self, Finished};
+use crate::{venv, workspace_root};
+
+/// The workloads every library is asked to run, in report order.
+pub(crate) const WORKLOADS: [&str; 5] = ["exact-1", "exact-10", "wild-100", "async-1", "threads-2"];
+
+/// What became of one library on one workload.
+pub(crate) enum Outcome {
+    /// Every run delivered every event: the median rate and the largest peak RSS.
+    Measured { rate: f64, peak_rss_kb: u64 },
+    /// The library cannot express the workload (the peer says why).
+    NotApplicable(String),
+    /// A run lost, duplicated or misrouted events, or crashed.
+    Invalid(String),
+    /// The runtime is missing, so nothing ran.
+    NotRun(String),
+}
+
+/// One peer library and its outcome per workload (in the order of [`WORKLOADS`]).
+pub(crate) struct Library {
+    /// Column title.
+    pub(crate) title: String,
+    /// Name and version, for the versions list.
+    pub(crate) version: String,
+    /// One per workload.
+    pub(crate) outcomes: Vec<Outcome>,
+}
+
+/// How long and how often each peer workload runs.
+pub(crate) struct Plan {
+    /// Timed seconds per run.
+    pub(crate) seconds: f64,
+    /// Runs per workload; the median rate is reported.
+    pub(crate) repeats: usize,
+}
+
+/// An interpreter and the peer script it runs.
+struct Runner {
+    interpreter: PathBuf,
+    script: PathBuf,
+    envs: Vec<(&'static str, String)>,
+}
+
+/// Runs every peer library on every workload.
+pub(crate) fn run_all(plan: &Plan) -> Vec<Library> {
+    let peers = workspace_root().join("xtask/peers");
+    let mut libraries = Vec::new();
+    match venv::python() {
+        Ok(python) => {
+            let runner = Runner {
+                interpreter: python.clone(),
+                script: peers.join("python_peer.py"),
+                envs: Vec::new(),
+            };
+            let version = |package| python_package_version(&python, package);
+            libraries.push(measure(&runner, "pyee", "pyee", version("pyee"), plan));
+            libraries.push(measure(
+                &runner,
+                "blinker",
+                "blinker",
+                version("blinker"),
+                plan,
+            ));
+        }
+        Err(e) => {
+            for name in ["pyee", "blinker"] {
+                libraries.push(not_run(name, &format!("Python peers not run: {e}")));
+            }
+        }
+    }
+    let node_version = match command_output("node", &["--version"]) {
+        Ok(version) => version,
+        Err(e) => {
+            let reason = format!("Node peers not run: node is not installed ({e})");
+            libraries.push(not_run("Node EventEmitter", &reason));
+            libraries.push(not_run("EventEmitter2", &reason));
+            return libraries;
+        }
+    };
+    let node_modules = workspace_root().join("target/xtask-node/node_modules");
+    let runner = Runner {
+        interpreter: PathBuf::from("node"),
+        script: peers.join("node_peer.js"),
+        envs: vec![("NODE_PATH", node_modules.display().to_string())],
+    };
+    let events_title = "Node EventEmitter";
+    libraries.push(measure(
+        &runner,
+        events_title,
+        "events",
+        format!("node {node_version}"),
+        plan,
+    ));
+    match install_eventemitter2(&peers) {
+        Ok(version) => {
+            let version = format!("eventemitter2 {version}");
+            libraries.push(measure(
+                &runner,
+                "EventEmitter2",
+                "eventemitter2",
+                version,
+                plan,
+            ));
+        }
+        Err(e) => libraries.push(not_run("EventEmitter2", &format!("not run: {e}"))),
+    }
+    libraries
+}
+
+fn not_run(title: &str, reason: &str) -> Library {
+    eprintln!("xtask: {title}: {reason}");
+    Library {
+        title: title.to_owned(),
+        version: format!("{title}: not run"),
+        outcomes: WORKLOADS
+            .iter()
+            .map(|_| Outcome::NotRun(reason.to_owned()))
+            .collect(),
+    }
+}
+
+fn measure(runner: &Runner, title: &str, library: &str, version: String, plan: &Plan) -> Library {
+    let outcomes = WORKLOADS
+        .iter()
+        .map(|workload| {
+            let outcome = measure_workload(runner, library, workload, plan);
+            eprintln!("xtask: {title} {workload}: {}", describe(&outcome));
+            outcome
+        })
+        .collect();
+    Library {
+        title: title.to_owned(),
+        version,
+        outcomes,
+    }
+}
+
+fn describe(outcome: &Outcome) -> String {
+    match outcome {
+        Outcome::Measured { rate, peak_rss_kb } => {
+            format!("{rate:.0} events/s, peak RSS {peak_rss_kb} KiB")
+        }
+        Outcome::NotApplicable(why) => format!("n/a ({why})"),
+        Outcome::Invalid(why) => format!("INVALID ({why})"),
+        Outcome::NotRun(why) => format!("not run ({why})"),
+    }
+}
+
+/// Runs one workload `plan.repeats` times; any bad run makes the whole cell bad.
+fn measure_workload(runner: &Runner, library: &str, workload: &str, plan: &Plan) -> Outcome {
+    let mut rates = Vec::new();
+    let mut peak_rss_kb = 0;
+    for _ in 0..plan.repeats {
+        match run_once(runner, library, workload, plan.seconds) {
+            Ok(Outcome::Measured {
+                rate,
+                peak_rss_kb: rss,
+            }) => {
+                rates.push(rate);
+                peak_rss_kb = peak_rss_kb.max(rss);
+            }
+            Ok(other) => return other,
+            Err(e) => return Outcome::Invalid(e),
+        }
+    }
+    rates.sort_by(f64::total_cmp);
+    Outcome::Measured {
+        rate: rates[rates.len() / 2],
+        peak_rss_kb,
+    }
+}
+
+fn run_once(
+    runner: &Runner,
+    library: &str,
+    workload: &str,
+    seconds: f64,
+) -> Result<Outcome, String> {
+    let args = [
+        runner.script.display().to_string(),
+        library.to_owned(),
+        workload.to_owned(),
+        seconds.to_string(),
+    ];
+    let timeout = Duration::from_secs_f64(seconds * 20.0 + 60.0);
+    let finished = rss::run_measured(&runner.interpreter, &args, &runner.envs, timeout)?;
+    match finished.code {
+        Some(0) => check(&finished, workload),
+        Some(3) => Ok(Outcome::NotApplicable(finished.stderr.trim().to_owned())),
+        code => Err(format!("exited with {code:?}: {}", finished.stderr.trim())),
+    }
+}
+
+/// Checks the peer's counts: every event reached every handler once, and no other handler.
+fn check(finished: &Finished, workload: &str) -> Result<Outcome, String> {
+    let line = finished.stdout.trim().lines().last().unwrap_or_default();
+    let report: Value =
+        serde_json::from_str(line).map_err(|e| format!("bad JSON {line:?}: {e}"))?;
+    let number = |field: &str| {
+        report[field]
+            .as_f64()
+            .ok_or_else(|| format!("no {field} in {line}"))
+    };
+    let (events, seconds) = (number("events")?, number("seconds")?);
+    let (delivered, misdelivered) = (number("delivered")?, number("misdelivered")?);
+    let handlers = if workload == "exact-10" { 10.0 } else { 1.0 };
+    if events <= 0.0 || seconds <= 0.0 {
+        return Ok(Outcome::Invalid(format!("nothing measured: {line}")));
+    }
+    if delivered != events * handlers || misdelivered != 0.0 {
+        return Ok(Outcome::Invalid(format!(
+            "delivered {delivered} of {} handler calls ({misdelivered} to non-matching handlers)",
+            events * handlers
+        )));
+    }
+    Ok(Outcome::Measured {
+        rate: events / seconds,
+        peak_rss_kb: finished.peak_rss_kb,
+    })
+}
+
+/// Installs the pinned eventemitter2 into target/xtask-node (once); returns its version.
+fn install_eventemitter2(peers: &Path) -> Result<String, String> {
+    let manifest = std::fs::read_to_string(peers.join("package.json"))
+        .map_err(|e| format!("reading xtask/peers/package.json: {e}"))?;
+    let pinned: Value = serde_json::from_str(&manifest)
+        .map_err(|e| format!("parsing xtask/peers/package.json: {e}"))?;
+    let pinned = pinned["dependencies"]["eventemitter2"]
+        .as_str()
+        .ok_or("xtask/peers/package.json does not pin eventemitter2")?
+        .to_owned();
+    let dir = workspace_root().join("target/xtask-node");
+    let installed = dir.join("node_modules/eventemitter2/package.json");
+    let installed_version = || -> Option<String> {
+        let text = std::fs::read_to_string(&installed).ok()?;
+        let value: Value = serde_json::from_str(&text).ok()?;
+        value["version"].as_str().map(str::to_owned)
+    };
+    if installed_version().as_deref() == Some(pinned.as_str()) {
+        return Ok(pinned);
+    }
+    command_output("npm", &["--version"]).map_err(|e| format!("npm is not installed ({e})"))?;
+    std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+    std::fs::write(dir.join("package.json"), &manifest)
+        .map_err(|e| format!("writing {}/package.json: {e}", dir.display()))?;
+    eprintln!(
+        "xtask: npm install eventemitter2@{pinned} into {}",
+        dir.display()
+    );
+    let status = Command::new("npm")
+        .args(["install", "--no-audit", "--no-fund", "--loglevel=error"])
+        .current_dir(&dir)
+        .status()
+        .map_err(|e| format!("could not run npm: {e}"))?;
+    match installed_version() {
+        Some(version) if status.success() && version == pinned => Ok(version),
+        other => Err(format!(
+            "npm install failed ({status}; installed: {other:?})"
+        )),
+    }
+}
+
+fn python_package_version(python: &Path, package: &str) -> String {
+    let script = format!("import importlib.metadata as m; print(m.version({package:?}))");
+    match command_output(&python.display().to_string(), &["-c", &script]) {
+        Ok(version) => format!("{package} {version}"),
+        Err(e) => format!("{package} (version unknown: {e})"),
+    }
+}
+
+/// Runs a short command and returns its trimmed stdout.
+pub(crate) fn command_output(program: &str, args: &[&str]) -> Result<String, String> {
+    let output = Command::new(program)
+        .args(args)
+        .output()
+        .map_err(|e| format!("could not run {program}: {e}"))?;
+    if !output.status.success() {
+        return Err(format!(
+            "`{program} {}` failed ({})",
+            args.join(" "),
+            output.status
+        ));
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
+}
