@@ -14,5 +14,5 @@ pub(crate) fn run() -> TaskResult {
         "warnings",
     ])?;
     cargo(&["test", "--workspace"])?;
-    crate::integration::run()
+    crate::integration::run(None)
 }

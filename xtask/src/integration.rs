@@ -31,9 +31,9 @@ pub(crate) struct Env {
 /// A scenario: on success, a one-line summary of what held.
 type Scenario = fn(&Env) -> Result<String, String>;
 
-/// Runs every scenario (and the relay's own python-socketio tests), prints the table, and
-/// fails if anything failed.
-pub(crate) fn run() -> TaskResult {
+/// Runs every scenario (and the relay's own python-socketio tests), or only those whose name
+/// contains `only`; prints the table, and fails if anything failed.
+pub(crate) fn run(only: Option<&str>) -> TaskResult {
     let root = workspace_root();
     let python = venv::python()?;
     cargo(&["build", "--quiet", "-p", "bus-config", "--bin", "eventbus"])?;
@@ -62,22 +62,29 @@ pub(crate) fn run() -> TaskResult {
             scenarios::daemon_stopped,
         ),
     ];
+    let selected = |name: &str| only.is_none_or(|o| name.contains(o));
     let mut rows = Vec::new();
-    for (name, scenario) in scenarios {
+    for (name, scenario) in scenarios.into_iter().filter(|(name, _)| selected(name)) {
         eprintln!("xtask integration: {name} ...");
         let started = Instant::now();
         let outcome = scenario(&env);
         crate::proc::kill_all();
         rows.push((name.to_owned(), outcome, started.elapsed()));
     }
-    eprintln!("xtask integration: relay-socketio's python-socketio tests ...");
-    let started = Instant::now();
-    let relay_tests = relay_python_tests(&python);
-    rows.push((
-        "relay-socketio python_server tests".to_owned(),
-        relay_tests.map(|()| "4 tests passed (order, late start, SIGKILL, SIGTERM)".to_owned()),
-        started.elapsed(),
-    ));
+    const RELAY_TESTS: &str = "relay-socketio python_server tests";
+    if selected(RELAY_TESTS) {
+        eprintln!("xtask integration: {RELAY_TESTS} ...");
+        let started = Instant::now();
+        let relay_tests = relay_python_tests(&python);
+        rows.push((
+            RELAY_TESTS.to_owned(),
+            relay_tests.map(|()| "4 tests passed (order, late start, SIGKILL, SIGTERM)".to_owned()),
+            started.elapsed(),
+        ));
+    }
+    if rows.is_empty() {
+        return Err(format!("no integration check matches {only:?}"));
+    }
     print_table(&rows);
     let failed = rows
         .iter()

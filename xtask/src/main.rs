@@ -23,6 +23,7 @@ const USAGE: &str = "usage: cargo xtask <ci|integration|bench> [options]
 
   ci            fmt --check, clippy -D warnings, cargo test --workspace, then integration
   integration   end-to-end run against a real python-socketio server and the eventbus daemon
+                (an argument runs only the checks whose name contains it)
   bench         criterion benchmarks and peers (pyee, blinker, Node); writes BENCHMARKS.md
                 (--quick: shorter runs)";
 
@@ -31,7 +32,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci::run(),
-        Some("integration") => integration::run(),
+        Some("integration") => integration::run(args.get(1).map(String::as_str)),
         Some("bench") => bench::run(&args[1..]),
         Some("help" | "--help" | "-h") => {
             eprintln!("{USAGE}");

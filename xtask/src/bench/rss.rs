@@ -6,18 +6,22 @@
 //! only child it is; that copy prints the figure after the program's own output.
 
 use std::io::{Read, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::OnceLock;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use nix::sys::resource::{UsageWho, getrusage};
 
-use crate::TaskResult;
 use crate::proc::Guarded;
+use crate::{TaskResult, workspace_root};
 
 /// The argument that turns `cargo xtask bench` into the measuring wrapper.
 pub(crate) const WRAPPER_FLAG: &str = "--child-peak-rss";
+
+/// The copy of xtask that runs as the wrapper (see [`wrapper_binary`]).
+static WRAPPER_COPY: OnceLock<Result<PathBuf, String>> = OnceLock::new();
 
 /// Starts the wrapper's last line on stdout.
 const REPORT_PREFIX: &str = "xtask-child-report";
@@ -41,8 +45,7 @@ pub(crate) fn run_measured(
     envs: &[(&str, String)],
     timeout: Duration,
 ) -> Result<Finished, String> {
-    let xtask = std::env::current_exe().map_err(|e| format!("where is xtask itself? {e}"))?;
-    let mut command = Command::new(xtask);
+    let mut command = Command::new(wrapper_binary()?);
     command
         .arg("bench")
         .arg(WRAPPER_FLAG)
@@ -74,6 +77,30 @@ pub(crate) fn run_measured(
         code: code.parse().ok(),
         peak_rss_kb: rss.parse().map_err(|e| format!("bad RSS {rss:?}: {e}"))?,
     })
+}
+
+/// A private copy of this xtask binary, made once per run: others building xtask in the
+/// shared target directory replace target/debug/xtask while a benchmark runs.
+fn wrapper_binary() -> Result<PathBuf, String> {
+    WRAPPER_COPY
+        .get_or_init(|| {
+            let dir = workspace_root().join("target/xtask-bench");
+            std::fs::create_dir_all(&dir)
+                .map_err(|e| format!("creating {}: {e}", dir.display()))?;
+            let copy = dir.join(format!("xtask-rss-wrapper-{}", std::process::id()));
+            // /proc/self/exe still reads the running binary after the file was replaced.
+            std::fs::copy("/proc/self/exe", &copy)
+                .map_err(|e| format!("copying xtask to {}: {e}", copy.display()))?;
+            Ok(copy)
+        })
+        .clone()
+}
+
+/// Removes the copy made by [`wrapper_binary`], if any.
+pub(crate) fn remove_wrapper_binary() {
+    if let Some(Ok(copy)) = WRAPPER_COPY.get() {
+        let _ = std::fs::remove_file(copy);
+    }
 }
 
 /// The wrapper: runs `program args` (stdio inherited), then reports its peak RSS and exit.

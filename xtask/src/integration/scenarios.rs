@@ -84,6 +84,14 @@ impl Ledger {
         Ok(())
     }
 
+    /// Adds what another producer published (later ids, published after this ledger's).
+    fn merge(&mut self, other: Ledger) {
+        self.sent += other.sent;
+        self.accepted += other.accepted;
+        self.filtered += other.filtered;
+        self.relayed.extend(other.relayed);
+    }
+
     /// POSTs `events`, counting those the bus's filters must refuse.
     fn post_batch(&mut self, daemon: &Daemon, events: Vec<(String, Value)>) -> Result<(), String> {
         let filtered = events.iter().filter(|(t, _)| !accepted(t)).count() as u64;
@@ -352,21 +360,35 @@ pub(crate) fn full_flow(env: &Env) -> Result<String, String> {
     ))
 }
 
-/// Publishes in three steps with the server going away after the first and back before the
-/// third; everything must arrive.
+/// Streams events while the server goes away and comes back; everything must arrive.
 fn server_outage(env: &Env, signal: Signal, label: &str) -> Result<String, String> {
     let port = free_port()?;
     let record = env.work.join(format!("{label}.jsonl"));
     let server = PythonServer::start(env, port, &record)?;
     let daemon = Daemon::start(env, port, &[])?;
     let mut ledger = Ledger::default();
-    ledger.post_batch(&daemon, batch(0, 1000, false))?;
-    std::thread::sleep(Duration::from_millis(30));
-    server.stop(signal)?;
-    ledger.post_batch(&daemon, batch(1000, 1000, false))?;
-    std::thread::sleep(Duration::from_millis(300));
+    // A burst the relay needs a few hundred milliseconds to emit, then a producer that keeps
+    // publishing small batches: the server is stopped while events are on the wire.
+    ledger.post_batch(&daemon, batch(0, 3000, false))?;
+    let streamed = std::thread::scope(|s| {
+        let producer = s.spawn(|| {
+            let mut streamed = Ledger::default();
+            for k in 0..20 {
+                streamed.post_batch(&daemon, batch(3000 + k * 100, 100, false))?;
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Ok::<_, String>(streamed)
+        });
+        std::thread::sleep(Duration::from_millis(50));
+        let stopped = server.stop(signal);
+        let streamed = producer
+            .join()
+            .unwrap_or_else(|_| Err("the producer panicked".into()));
+        stopped.and(streamed)
+    })?;
+    ledger.merge(streamed);
     let _server = PythonServer::start(env, port, &record)?;
-    ledger.post_batch(&daemon, batch(2000, 1000, false))?;
+    ledger.post_batch(&daemon, batch(5000, 1000, false))?;
     let delivery = wait_delivered(&record, &ledger.relayed)?;
     let stats = daemon.get_json("/stats")?;
     Ok(format!(
