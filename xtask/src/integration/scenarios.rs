@@ -213,6 +213,9 @@ fn wait_delivered(record: &Path, expected: &[Expected]) -> Result<Delivery, Stri
     check_record(record, expected, true)
 }
 
+/// One event published through `eventbus publish`: its bus id, its `n`, its producer.
+type Published = (u64, u64, usize);
+
 /// Events through `eventbus publish`, four processes at a time: each worker is a producer
 /// whose events must arrive in its order.
 fn publish_with_cli(
@@ -222,7 +225,7 @@ fn publish_with_cli(
     count: u64,
 ) -> Result<(), String> {
     let workers = 4;
-    let results: Vec<Result<Vec<(u64, u64, usize)>, String>> = std::thread::scope(|s| {
+    let results: Vec<Result<Vec<Published>, String>> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..workers)
             .map(|w| {
                 s.spawn(move || {
