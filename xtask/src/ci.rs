@@ -4,6 +4,7 @@ use crate::{TaskResult, cargo};
 
 /// fmt, clippy, the workspace tests (doc tests included), then the integration run.
 pub(crate) fn run() -> TaskResult {
+    crate::setup::ensure_system_packages(true)?;
     cargo(&["fmt", "--all", "--", "--check"])?;
     cargo(&[
         "clippy",

@@ -1,0 +1,82 @@
+//! What a fresh Debian machine needs beyond the Rust toolchain, installed when missing:
+//! `pkg-config` and `libssl-dev` (rust_socketio uses openssl through native-tls), and the
+//! Python venv module (`python3-venv`) for the integration peers.
+
+use std::process::{Command, Stdio};
+
+use crate::TaskResult;
+
+/// Installs the missing system packages with apt-get (as root, or through sudo); without a
+/// way to install them, fails with the command to run.
+pub(crate) fn ensure_system_packages(need_python: bool) -> TaskResult {
+    let mut missing = Vec::new();
+    if !succeeds("pkg-config", &["--version"]) {
+        missing.push("pkg-config");
+    }
+    if !succeeds("pkg-config", &["--exists", "openssl"]) {
+        missing.push("libssl-dev");
+    }
+    if need_python {
+        if !succeeds("python3", &["--version"]) {
+            missing.push("python3");
+        }
+        if !succeeds("python3", &["-c", "import venv, ensurepip"]) {
+            missing.push("python3-venv");
+        }
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let install = format!("apt-get install -y {}", missing.join(" "));
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    let prefix: &[&str] = if root {
+        &[]
+    } else if succeeds("sudo", &["-n", "true"]) {
+        &["sudo", "-n"]
+    } else {
+        return Err(format!(
+            "missing system packages: {}. Install them (Debian/Ubuntu: `sudo {install}`) and run again",
+            missing.join(", ")
+        ));
+    };
+    eprintln!(
+        "xtask: installing missing system packages: {}",
+        missing.join(" ")
+    );
+    let apt = |args: &[&str]| -> bool {
+        let (program, rest) = match prefix.split_first() {
+            Some((sudo, flags)) => (*sudo, [flags, &["apt-get"][..], args].concat()),
+            None => ("apt-get", args.to_vec()),
+        };
+        Command::new(program)
+            .args(rest)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    let install_args: Vec<&str> = ["install", "-y", "-qq"]
+        .into_iter()
+        .chain(missing.iter().copied())
+        .collect();
+    // A fresh machine may have empty package lists: update once if the first try fails.
+    let installed = apt(&install_args) || (apt(&["update", "-qq"]) && apt(&install_args));
+    if installed {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{install}` failed; install the packages by hand and run again"
+        ))
+    }
+}
+
+fn succeeds(program: &str, args: &[&str]) -> bool {
+    Command::new(program)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
