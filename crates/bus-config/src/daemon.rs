@@ -71,11 +71,7 @@ impl Daemon {
                 reason: e.to_string(),
             })?;
         let debug = DebugSwitch::new(config.bus.debug);
-        let publisher =
-            Publisher::install(&bus, debug.clone()).map_err(|e| ServeError::Wiring {
-                what: "the event-id tap",
-                reason: e.to_string(),
-            })?;
+        let publisher = Publisher::new(&bus, debug.clone());
         let wired = wire(&bus, config)?;
         let state = AppState {
             publisher,

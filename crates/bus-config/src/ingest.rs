@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use bus_core::{BusError, EventBus, Refusal};
+use bus_core::{EventBus, Refusal};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -182,11 +182,11 @@ pub struct Publisher {
 
 impl Publisher {
     /// A publisher for `bus`; `debug` turns the per-event debug log on and off at runtime.
-    pub fn install(bus: &EventBus, debug: DebugSwitch) -> Result<Self, BusError> {
-        Ok(Publisher {
+    pub fn new(bus: &EventBus, debug: DebugSwitch) -> Self {
+        Publisher {
             bus: bus.clone(),
             debug,
-        })
+        }
     }
 
     /// The bus events are published to.
@@ -292,7 +292,7 @@ mod tests {
     #[test]
     fn publisher_reports_ids_filtered_and_refused() {
         let bus = EventBus::builder().filters(["keep.*"]).build().unwrap();
-        let p = Publisher::install(&bus, DebugSwitch::default()).unwrap();
+        let p = Publisher::new(&bus, DebugSwitch::default());
         let events = parse_body(
             b"{\"type\":\"keep.a\"}\n{\"type\":\"drop\"}\n{\"type\":\"keep.b\"}",
             BodyFormat::Ndjson,
