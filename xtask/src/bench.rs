@@ -67,6 +67,7 @@ fn measure_and_write(quick: bool) -> TaskResult {
     let results = report::Results {
         quick,
         machine,
+        load_at_end: machine::load_average(),
         ours,
         loops,
         plan,

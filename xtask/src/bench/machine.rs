@@ -32,7 +32,6 @@ pub(crate) fn describe() -> Machine {
             .and_then(|l| l.split_once(':'))
             .map_or("unknown".to_owned(), |(_, v)| v.trim().to_owned())
     };
-    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     let version = |program: &str| {
         command_output(program, &["--version"])
             .unwrap_or_else(|_| format!("{program}: not installed"))
@@ -40,12 +39,8 @@ pub(crate) fn describe() -> Machine {
     Machine {
         cpu: field(&cpuinfo, "model name"),
         cores: std::thread::available_parallelism().map_or(0, usize::from),
-        load_average: load
-            .split_whitespace()
-            .take(3)
-            .collect::<Vec<_>>()
-            .join(" "),
-        memory: field(&meminfo, "MemTotal"),
+        load_average: load_average(),
+        memory: gib(&field(&meminfo, "MemTotal")),
         kernel: command_output("uname", &["-sr"]).unwrap_or_else(|_| "unknown".into()),
         tools: vec![
             version("rustc"),
@@ -54,6 +49,25 @@ pub(crate) fn describe() -> Machine {
         ],
         date: utc_now(),
     }
+}
+
+/// The 1, 5 and 15 minute load averages (from /proc/loadavg).
+pub(crate) fn load_average() -> String {
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    load.split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// `24682416 kB` as `23.5 GiB`.
+fn gib(kb: &str) -> String {
+    kb.trim_end_matches("kB")
+        .trim()
+        .parse::<f64>()
+        .map_or(kb.to_owned(), |kb| {
+            format!("{:.1} GiB", kb / 1024.0 / 1024.0)
+        })
 }
 
 /// The current UTC time as `YYYY-MM-DD HH:MM UTC`.

@@ -63,17 +63,23 @@ pub(crate) fn run_all(plan: &Plan) -> Vec<Library> {
                 envs: Vec::new(),
             };
             let version = |package| python_package_version(&python, package);
-            libraries.push(measure(&runner, "pyee", "pyee", version("pyee"), plan));
             libraries.push(measure(
                 &runner,
-                "blinker",
+                "pyee (Python)",
+                "pyee",
+                version("pyee"),
+                plan,
+            ));
+            libraries.push(measure(
+                &runner,
+                "blinker (Python)",
                 "blinker",
                 version("blinker"),
                 plan,
             ));
         }
         Err(e) => {
-            for name in ["pyee", "blinker"] {
+            for name in ["pyee (Python)", "blinker (Python)"] {
                 libraries.push(not_run(name, &format!("Python peers not run: {e}")));
             }
         }
@@ -83,7 +89,7 @@ pub(crate) fn run_all(plan: &Plan) -> Vec<Library> {
         Err(e) => {
             let reason = format!("Node peers not run: node is not installed ({e})");
             libraries.push(not_run("Node EventEmitter", &reason));
-            libraries.push(not_run("EventEmitter2", &reason));
+            libraries.push(not_run("EventEmitter2 (Node)", &reason));
             return libraries;
         }
     };
@@ -98,7 +104,7 @@ pub(crate) fn run_all(plan: &Plan) -> Vec<Library> {
         &runner,
         events_title,
         "events",
-        format!("node {node_version}"),
+        format!("EventEmitter (built into node {node_version})"),
         plan,
     ));
     match install_eventemitter2(&peers) {
@@ -106,13 +112,13 @@ pub(crate) fn run_all(plan: &Plan) -> Vec<Library> {
             let version = format!("eventemitter2 {version}");
             libraries.push(measure(
                 &runner,
-                "EventEmitter2",
+                "EventEmitter2 (Node)",
                 "eventemitter2",
                 version,
                 plan,
             ));
         }
-        Err(e) => libraries.push(not_run("EventEmitter2", &format!("not run: {e}"))),
+        Err(e) => libraries.push(not_run("EventEmitter2 (Node)", &format!("not run: {e}"))),
     }
     libraries
 }

@@ -25,6 +25,8 @@ pub(crate) struct Results {
     pub(crate) quick: bool,
     /// The machine, read at the start.
     pub(crate) machine: Machine,
+    /// The load averages when the measurements were done.
+    pub(crate) load_at_end: String,
     /// Our criterion rates by benchmark name.
     pub(crate) ours: BTreeMap<String, f64>,
     /// Our publish_loop runs.
@@ -52,10 +54,10 @@ pub(crate) fn render(r: &Results) -> String {
     );
     let _ = writeln!(
         out,
-        "**Machine:** {} ({} logical cores), {} RAM, {}; load average at the start: {}. \
+        "**Machine:** {} ({} logical cores), {} RAM, {}; load average at the start: {}, at the end: {}. \
          The machine is shared with other builds and jobs, so absolute numbers are noisy; \
          the ratios of runs made minutes apart are more telling than any single figure.\n",
-        m.cpu, m.cores, m.memory, m.kernel, m.load_average
+        m.cpu, m.cores, m.memory, m.kernel, m.load_average, r.load_at_end
     );
     let mut versions = m.tools.clone();
     versions.extend(r.libraries.iter().map(|l| l.version.clone()));
@@ -91,7 +93,7 @@ fn main_table(out: &mut String, r: &Results) {
         for library in &r.libraries {
             let cell = match &library.outcomes[i] {
                 Outcome::Measured { rate, .. } => match ours {
-                    Some(ours) => format!("{} ({:.1}×)", millions(*rate), ours / rate),
+                    Some(ours) => format!("{} ({}×)", millions(*rate), ratio(ours / rate)),
                     None => millions(*rate),
                 },
                 Outcome::NotApplicable(why) => {
@@ -324,6 +326,17 @@ fn millions(rate: f64) -> String {
         format!("{m:.2}")
     } else {
         format!("{m:.3}")
+    }
+}
+
+/// Ours ÷ theirs, with two significant digits below 10.
+fn ratio(r: f64) -> String {
+    if r >= 10.0 {
+        format!("{r:.0}")
+    } else if r >= 1.0 {
+        format!("{r:.1}")
+    } else {
+        format!("{r:.2}")
     }
 }
 

@@ -212,7 +212,7 @@ pub(crate) fn relay(events: u64, acked: u64) -> Result<Relay, String> {
         detail: format!(
             "{events} events plain, {events} through the relay ({}), {acked} stop-and-wait; the server counted {received} (expected at least {expected})",
             relay_line
-                .split_once('(')
+                .rsplit_once('(')
                 .map_or("", |(_, r)| r.trim_end_matches(')'))
         ),
     })
