@@ -449,13 +449,9 @@ impl EventBus {
 
     fn new_event(&self, route: &Route, data: Arc<Value>) -> Event {
         let id = self.inner.next_event_id.fetch_add(1, Ordering::Relaxed) + 1;
-        route.history.record_new(
-            &route.ring,
-            id,
-            route.event_type.clone(),
-            data,
-            SystemTime::now(),
-        )
+        route
+            .history
+            .record_new(&route.ring, id, &route.event_type, data, SystemTime::now())
     }
 
     fn call_sync(&self, target: &SyncTarget, event: &Event, exclusive: bool) {

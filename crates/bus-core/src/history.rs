@@ -4,6 +4,7 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::SystemTime;
 
+use compact_str::CompactString;
 use serde_json::Value;
 
 use crate::Event;
@@ -45,20 +46,20 @@ impl History {
         &self,
         ring: &Ring,
         id: u64,
-        event_type: Arc<str>,
+        event_type: &CompactString,
         data: Arc<Value>,
         timestamp: SystemTime,
     ) -> Event {
         if self.capacity == 0 {
-            return Event::from_parts(id, event_type, data, timestamp);
+            return Event::from_parts(id, event_type.clone(), data, timestamp);
         }
         let mut ring = ring.lock().unwrap_or_else(PoisonError::into_inner);
         let event = if ring.len() >= self.capacity {
             let mut oldest = ring.pop_front().expect("a full ring is not empty");
             match oldest.try_reuse(id, event_type, data, timestamp) {
                 Ok(()) => oldest,
-                Err((event_type, data)) => {
-                    ring.push_back(Event::from_parts(id, event_type, data, timestamp));
+                Err(data) => {
+                    ring.push_back(Event::from_parts(id, event_type.clone(), data, timestamp));
                     let event = ring.back().expect("just pushed").clone();
                     drop(ring);
                     drop(oldest);
@@ -66,7 +67,7 @@ impl History {
                 }
             }
         } else {
-            Event::from_parts(id, event_type, data, timestamp)
+            Event::from_parts(id, event_type.clone(), data, timestamp)
         };
         ring.push_back(event.clone());
         event
@@ -125,7 +126,13 @@ mod tests {
     use serde_json::json;
 
     fn record(h: &History, ring: &Ring, id: u64) -> Event {
-        h.record_new(ring, id, "t".into(), Arc::new(json!(id)), SystemTime::now())
+        h.record_new(
+            ring,
+            id,
+            &"t".into(),
+            Arc::new(json!(id)),
+            SystemTime::now(),
+        )
     }
 
     #[test]
@@ -144,15 +151,15 @@ mod tests {
     fn recycled_events_carry_their_new_identity_and_held_ones_are_not_touched() {
         let h = History::new(1);
         let ring = h.ring(1);
-        let first = h.record_new(&ring, 1, "a".into(), Arc::new(json!(1)), SystemTime::now());
-        let second = h.record_new(&ring, 2, "b".into(), Arc::new(json!(2)), SystemTime::now());
+        let first = h.record_new(&ring, 1, &"a".into(), Arc::new(json!(1)), SystemTime::now());
+        let second = h.record_new(&ring, 2, &"b".into(), Arc::new(json!(2)), SystemTime::now());
         assert_eq!(
             (first.id(), first.event_type(), first.data()),
             (1, "a", &json!(1))
         );
         assert_eq!((second.id(), second.event_type()), (2, "b"));
         drop((first, second));
-        let third = h.record_new(&ring, 3, "c".into(), Arc::new(json!(3)), SystemTime::now());
+        let third = h.record_new(&ring, 3, &"c".into(), Arc::new(json!(3)), SystemTime::now());
         assert_eq!(
             (third.id(), third.event_type(), third.data()),
             (3, "c", &json!(3))

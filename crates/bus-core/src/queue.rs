@@ -55,6 +55,10 @@ struct State {
     taken: u64,
     worker_idle: bool,
     closed: bool,
+    /// Events the worker has finished with, for publishers to drop. An event is allocated,
+    /// and its payload's reference count bumped, on the publishing thread; releasing them
+    /// there too keeps those cache lines on one core instead of bouncing to the worker's.
+    handled: Vec<Event>,
 }
 
 pub(crate) struct SubQueue {
@@ -87,6 +91,7 @@ impl SubQueue {
                 taken: 0,
                 worker_idle: false,
                 closed: false,
+                handled: Vec::new(),
             }),
             capacity,
             overflow,
@@ -128,6 +133,13 @@ impl SubQueue {
         st.items.len() + self.unfinished(st) as usize
     }
 
+    /// True when the queue has room. The worker's progress counter is read only when the
+    /// queue might be full: it is written once per event on another core.
+    fn has_room(&self, st: &State) -> bool {
+        let whole_batch = (st.taken + 1).saturating_sub(st.batch_start.max(1)) as usize;
+        st.items.len() + whole_batch < self.capacity || self.occupancy(st) < self.capacity
+    }
+
     pub(crate) fn len(&self) -> usize {
         let st = self.lock();
         self.occupancy(&st)
@@ -141,7 +153,7 @@ impl SubQueue {
             self.dropped.fetch_add(1, Ordering::Relaxed);
             return Push::Dropped;
         }
-        if self.occupancy(&st) >= self.capacity {
+        if !self.has_room(&st) {
             match self.overflow {
                 Overflow::DropNewest => {
                     drop(st);
@@ -184,7 +196,10 @@ impl SubQueue {
         let seq = st.pushed;
         st.items.push_back((seq, event));
         let wake = std::mem::take(&mut st.worker_idle);
+        // Two per push outpace the worker's one per event, so `handled` stays short.
+        let released = (st.handled.pop(), st.handled.pop());
         drop(st);
+        drop(released);
         if wake {
             self.work.notify_one();
         }
@@ -232,24 +247,40 @@ impl SubQueue {
         }
     }
 
-    /// Waits for events; false once the queue is closed and empty.
-    async fn next_batch(&self, out: &mut Vec<(u64, Event)>) -> bool {
+    /// Waits for events; false once the queue is closed and empty. `finished` holds the
+    /// events of the last batch: publishers release them while events keep coming, the
+    /// worker itself when it is about to wait.
+    async fn next_batch(&self, out: &mut Vec<(u64, Event)>, finished: &mut Vec<Event>) -> bool {
         loop {
+            let releasing;
+            let leftovers;
             {
                 let mut st = self.lock();
+                if !st.items.is_empty() && st.handled.len() < 2 * BATCH {
+                    st.handled.append(finished);
+                }
+                releasing = std::mem::take(finished);
                 if !st.items.is_empty() {
                     let n = st.items.len().min(BATCH);
                     out.extend(st.items.drain(..n));
                     st.batch_start = out[0].0;
                     st.taken = out[n - 1].0;
+                    drop(st);
+                    *finished = recycle(releasing);
                     return true;
                 }
+                // Going idle: no publisher may come to release what is left.
+                leftovers = std::mem::take(&mut st.handled);
                 if st.closed {
+                    drop(st);
+                    drop((releasing, leftovers));
                     return false;
                 }
                 st.worker_idle = true;
             }
-            // A push between the unlock and this await leaves a permit, so no wakeup is lost.
+            drop(leftovers);
+            *finished = recycle(releasing);
+            // A push between the unlock and this await leaves a permit: no lost wakeup.
             self.work.notified().await;
         }
     }
@@ -258,11 +289,12 @@ impl SubQueue {
     /// every `wake_stride` events and at the end of each batch, not per event: a wake is a
     /// system call, dearer than handling a small event.
     fn finished(&self, seq: u64, end_of_batch: bool) {
-        self.done.store(seq, Ordering::SeqCst);
+        self.done.store(seq, Ordering::Release);
         if !end_of_batch && seq % self.wake_stride != 0 {
             return;
         }
         // Pairs with the publishers' increment-then-check: one of the two sees the other.
+        std::sync::atomic::fence(Ordering::SeqCst);
         if self.waiting_for_room.load(Ordering::SeqCst) > 0 {
             // Taking the lock orders this wake after a sync waiter's check of the occupancy.
             drop(self.lock());
@@ -272,6 +304,8 @@ impl SubQueue {
     }
 
     fn wake_flushers(&self) {
+        // Orders the worker's progress before the check, as `finished` does.
+        std::sync::atomic::fence(Ordering::SeqCst);
         if self.flush_waiters.load(Ordering::SeqCst) > 0 {
             self.progress.notify_waiters();
         }
@@ -337,6 +371,12 @@ impl SubQueue {
     }
 }
 
+/// An emptied vector with its capacity, for the next batch's finished events.
+fn recycle(mut events: Vec<Event>) -> Vec<Event> {
+    events.clear();
+    events
+}
+
 /// Decrements a waiter count when a wait ends, however it ends (a dropped future included).
 struct Leave<'a>(&'a AtomicUsize);
 
@@ -354,10 +394,12 @@ pub(crate) async fn run_worker(queue: Arc<SubQueue>, target: Target, name: Arc<s
 
 async fn work(queue: Arc<SubQueue>, target: Target, name: Arc<str>) {
     let mut batch = Vec::with_capacity(BATCH);
-    while queue.next_batch(&mut batch).await {
+    let mut finished = Vec::with_capacity(BATCH);
+    while queue.next_batch(&mut batch, &mut finished).await {
         let last = batch.len() - 1;
         for (i, (seq, event)) in batch.drain(..).enumerate() {
             let id = event.id();
+            finished.push(event.clone());
             let started = Instant::now();
             let call = match &target {
                 Target::Closure(f) => f(event),

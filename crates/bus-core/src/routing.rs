@@ -129,7 +129,7 @@ pub(crate) struct SyncTarget {
 
 /// What publishing one event type on one thread does.
 pub(crate) struct Route {
-    pub(crate) event_type: Arc<str>,
+    pub(crate) event_type: compact_str::CompactString,
     /// True when the counter cells belong to this thread alone (see [`crate::shard::bump`]).
     pub(crate) exclusive: bool,
     pub(crate) allowed: bool,
