@@ -17,6 +17,7 @@ graceful shutdown.
 import argparse
 import asyncio
 import json
+import os
 import socket
 import sys
 
@@ -77,9 +78,20 @@ def main():
 
     app = build_app(args.record, args.event, not args.no_ack)
 
+    parent = os.getppid()
+    background = []
+
+    async def exit_with_parent():
+        # A test or xtask run that dies without stopping this server must not leave it
+        # behind: once the parent is gone (we are re-parented), exit.
+        while os.getppid() == parent:
+            await asyncio.sleep(0.5)
+        os._exit(0)
+
     async def on_startup(_app):
         # The socket already listens: connections wait in its backlog until served.
         print(f"LISTENING {port}", flush=True)
+        background.append(asyncio.get_running_loop().create_task(exit_with_parent()))
 
     app.on_startup.append(on_startup)
     web.run_app(app, sock=sock, print=None, handle_signals=True)
