@@ -17,9 +17,13 @@ pub(crate) type Ring = Mutex<VecDeque<Event>>;
 ///
 /// Each publishing thread records into a ring of its own (one per thread slot), so
 /// publishers on different cores never write the same memory; readers merge the rings by
-/// event id and keep the newest `capacity`.
+/// event id and keep the newest `capacity`. Memory stays bounded whatever the number of
+/// threads: a ring drops what fell out of the bus-wide window (ids up to the newest minus
+/// `capacity`) when it records, and every `sweep_every` events the other rings are pruned
+/// too, so all rings together hold at most about twice `capacity` events.
 pub(crate) struct History {
     capacity: usize,
+    sweep_every: u64,
     rings: Sharded<Ring>,
 }
 
@@ -27,6 +31,7 @@ impl History {
     pub(crate) fn new(capacity: usize) -> Self {
         History {
             capacity,
+            sweep_every: (capacity as u64).max(64),
             rings: Sharded::default(),
         }
     }
@@ -53,24 +58,41 @@ impl History {
         if self.capacity == 0 {
             return Event::from_parts(id, event_type.clone(), data, timestamp);
         }
-        let mut ring = ring.lock().unwrap_or_else(PoisonError::into_inner);
-        let event = if ring.len() >= self.capacity {
-            let mut oldest = ring.pop_front().expect("a full ring is not empty");
-            match oldest.try_reuse(id, event_type, data, timestamp) {
-                Ok(()) => oldest,
-                Err(data) => {
-                    ring.push_back(Event::from_parts(id, event_type.clone(), data, timestamp));
-                    let event = ring.back().expect("just pushed").clone();
-                    drop(ring);
-                    drop(oldest);
-                    return event;
-                }
-            }
+        let cutoff = id.saturating_sub(self.capacity as u64);
+        let mut guard = ring.lock().unwrap_or_else(PoisonError::into_inner);
+        let evicted = if guard.len() >= self.capacity || out_of_window(&guard, cutoff) {
+            guard.pop_front()
         } else {
-            Event::from_parts(id, event_type.clone(), data, timestamp)
+            None
         };
-        ring.push_back(event.clone());
+        let mut stale = Vec::new();
+        while out_of_window(&guard, cutoff) {
+            stale.extend(guard.pop_front());
+        }
+        let event = match evicted {
+            Some(mut oldest) => match oldest.try_reuse(id, event_type, data, timestamp) {
+                Ok(()) => oldest,
+                Err(data) => Event::from_parts(id, event_type.clone(), data, timestamp),
+            },
+            None => Event::from_parts(id, event_type.clone(), data, timestamp),
+        };
+        guard.push_back(event.clone());
+        drop(guard);
+        drop(stale);
+        if id % self.sweep_every == 0 {
+            self.prune(cutoff);
+        }
         event
+    }
+
+    /// Drops, from every ring, the events that fell out of the window ending at `cutoff`.
+    fn prune(&self, cutoff: u64) {
+        self.rings.for_each(|ring| {
+            let mut ring = ring.lock().unwrap_or_else(PoisonError::into_inner);
+            while out_of_window(&ring, cutoff) {
+                ring.pop_front();
+            }
+        });
     }
 
     /// Records an existing event (used when the history is resized).
@@ -120,6 +142,11 @@ impl History {
     }
 }
 
+/// True when the ring's oldest event is older than the window ending at `cutoff`.
+fn out_of_window(ring: &VecDeque<Event>, cutoff: u64) -> bool {
+    ring.front().is_some_and(|e| e.id() <= cutoff)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -165,6 +192,21 @@ mod tests {
             (3, "c", &json!(3))
         );
         assert_eq!(h.events().iter().map(Event::id).collect::<Vec<_>>(), [3]);
+    }
+
+    #[test]
+    fn many_rings_together_hold_about_capacity_events() {
+        let h = History::new(10);
+        let data = Arc::new(json!("shared"));
+        // 8 threads' rings, each fed 10 events in turn: without pruning, 80 would be held.
+        for id in 1..=80u64 {
+            let ring = h.ring(1 + (id % 8) as usize);
+            h.record_new(&ring, id, &"t".into(), data.clone(), SystemTime::now());
+        }
+        let held = Arc::strong_count(&data) - 1;
+        assert!(held <= 2 * 10 + 8, "{held} events held for a history of 10");
+        let ids: Vec<u64> = h.events().iter().map(Event::id).collect();
+        assert_eq!(ids, (71..=80).collect::<Vec<_>>());
     }
 
     #[test]

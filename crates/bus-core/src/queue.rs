@@ -358,6 +358,8 @@ impl SubQueue {
         st.closed = true;
         let queued = std::mem::take(&mut st.items);
         let unfinished = self.unfinished(&st);
+        // Counted as undelivered here; nothing is left for a flush to wait for.
+        st.worker_idle = true;
         drop(st);
         self.wake_flushers();
         queued.len() as u64 + unfinished
@@ -393,6 +395,7 @@ pub(crate) async fn run_worker(queue: Arc<SubQueue>, target: Target, name: Arc<s
 }
 
 async fn work(queue: Arc<SubQueue>, target: Target, name: Arc<str>) {
+    let _exit = WorkerExit(queue.clone());
     let mut batch = Vec::with_capacity(BATCH);
     let mut finished = Vec::with_capacity(BATCH);
     while queue.next_batch(&mut batch, &mut finished).await {
@@ -401,11 +404,16 @@ async fn work(queue: Arc<SubQueue>, target: Target, name: Arc<str>) {
             let id = event.id();
             finished.push(event.clone());
             let started = Instant::now();
-            let call = match &target {
+            // A closure may panic before it returns its future (say, unwrapping the payload
+            // ahead of its `async` block): that counts as the handler panicking, too.
+            let call = std::panic::catch_unwind(AssertUnwindSafe(|| match &target {
                 Target::Closure(f) => f(event),
                 Target::Subscriber(s) => s.handle(event),
+            }));
+            let outcome = match call {
+                Ok(future) => AssertUnwindSafe(future).catch_unwind().await,
+                Err(panic) => Err(panic),
             };
-            let outcome = AssertUnwindSafe(call).catch_unwind().await;
             queue.durations.record(started.elapsed());
             match outcome {
                 Ok(Ok(())) => {
@@ -424,10 +432,29 @@ async fn work(queue: Arc<SubQueue>, target: Target, name: Arc<str>) {
         }
         queue.wake_flushers();
     }
-    let mut st = queue.lock();
-    st.worker_idle = true;
-    drop(st);
-    queue.wake_flushers();
+}
+
+/// Runs when a worker stops, however it stops (drained after a close, aborted at shutdown,
+/// or its runtime shut down): the queue takes no more events and nobody waits on it, so a
+/// `Block` publisher or a `flush` can never hang on a worker that is gone.
+struct WorkerExit(Arc<SubQueue>);
+
+impl Drop for WorkerExit {
+    fn drop(&mut self) {
+        let queue = &self.0;
+        let mut st = queue.lock();
+        st.closed = true;
+        st.worker_idle = true;
+        let orphans = std::mem::take(&mut st.items);
+        drop(st);
+        queue
+            .dropped
+            .fetch_add(orphans.len() as u64, Ordering::Relaxed);
+        drop(orphans);
+        queue.room_sync.notify_all();
+        queue.room_async.notify_waiters();
+        queue.wake_flushers();
+    }
 }
 
 #[cfg(test)]

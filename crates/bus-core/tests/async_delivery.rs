@@ -290,6 +290,43 @@ fn panics_and_errors_in_async_handlers_are_counted_and_the_worker_survives() {
     assert_eq!(hist.count, 6);
 }
 
+#[test]
+fn a_panic_before_the_async_block_is_counted_and_the_worker_survives() {
+    // Unwrapping the payload ahead of `async move` panics while the future is being built,
+    // outside the future itself.
+    for overflow in [Overflow::DropNewest, Overflow::Block] {
+        let bus = EventBus::builder()
+            .overflow(overflow)
+            .queue_capacity(2)
+            .build()
+            .unwrap();
+        let sum = Arc::new(AtomicUsize::new(0));
+        let s = sum.clone();
+        bus.on_async("t", move |e: Event| {
+            let n = e.data().as_u64().expect("a number") as usize;
+            let s = s.clone();
+            async move {
+                s.fetch_add(n, Ordering::SeqCst);
+            }
+        })
+        .unwrap();
+        for v in [
+            json!(1),
+            json!("not a number"),
+            json!(2),
+            json!(null),
+            json!(4),
+        ] {
+            // With Block and a dead worker this would hang once the queue filled up.
+            bus.publish("t", v);
+            assert!(bus.flush_blocking(PATIENCE).unwrap(), "{overflow:?}");
+        }
+        assert_eq!(sum.load(Ordering::SeqCst), 7, "{overflow:?}");
+        let row = &bus.stats().subscribers[0];
+        assert_eq!((row.delivered, row.failed), (3, 2), "{overflow:?}");
+    }
+}
+
 /// A slow consumer that counts what it handled and reports a fixed number it "holds".
 struct Slow {
     handled: Arc<AtomicUsize>,
@@ -377,4 +414,23 @@ async fn shutdown_that_runs_out_of_time_counts_what_stayed_queued() {
         "{handled} + {queued}"
     );
     assert!(!report.complete);
+}
+
+#[tokio::test]
+async fn flush_returns_after_a_shutdown_that_ran_out_of_time() {
+    let bus = EventBus::new();
+    bus.subscribe(Arc::new(Slow {
+        handled: Arc::new(AtomicUsize::new(0)),
+        delay: Duration::from_millis(200),
+    }))
+    .unwrap();
+    for _ in 0..5 {
+        bus.publish("urgent", json!({}));
+    }
+    let report = bus.shutdown(Duration::from_millis(50)).await;
+    assert!(report.undelivered >= 5, "{report:?}");
+    // Nothing is left to wait for: the events were reported undelivered.
+    tokio::time::timeout(Duration::from_secs(5), bus.flush())
+        .await
+        .expect("flush returns after a shutdown that ran out of time");
 }
