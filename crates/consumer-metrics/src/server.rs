@@ -116,7 +116,13 @@ async fn serve(listener: StdListener, metrics: BusMetrics, mut stopped: oneshot:
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => stream,
                 Err(error) => {
-                    tracing::warn!(%error, "metrics listener: accept failed");
+                    // Out of file descriptors, say: retrying at once would spin, so pause as
+                    // hyper's and axum's own accept loops do.
+                    tracing::warn!(%error, "metrics listener: accept failed; retrying in 100 ms");
+                    tokio::select! {
+                        _ = &mut stopped => return,
+                        _ = tokio::time::sleep(std::time::Duration::from_millis(100)) => {}
+                    }
                     continue;
                 }
             },
