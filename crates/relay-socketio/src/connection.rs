@@ -12,7 +12,7 @@ use rust_socketio::Payload;
 use rust_socketio::asynchronous::{Client, ClientBuilder};
 use serde_json::Value;
 use tokio::sync::mpsc;
-use tokio::time::timeout;
+use tokio::time::{timeout, timeout_at};
 
 use crate::RelayConfig;
 
@@ -107,7 +107,9 @@ impl Connection {
             .on("close", forward(&tx, |_| Signal::Closed))
             .on("error", forward(&tx, |p| Signal::Error(payload_text(p))));
         let limit = config.connect_timeout;
-        let client = timeout(limit, builder.connect())
+        // One deadline for both steps: the connection and the namespace acknowledgement.
+        let deadline = tokio::time::Instant::now() + limit;
+        let client = timeout_at(deadline, builder.connect())
             .await
             .map_err(|_| ConnectionError::OpenTimeout(limit))??;
         let connection = Connection {
@@ -117,7 +119,7 @@ impl Connection {
             event_name: config.event_name.clone(),
             emit_timeout: config.ack_timeout,
         };
-        let opened = timeout(limit, async {
+        let opened = timeout_at(deadline, async {
             loop {
                 match signals.recv().await {
                     Some(Signal::Open) => return Ok(()),
