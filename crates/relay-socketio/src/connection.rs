@@ -8,8 +8,8 @@
 use std::time::Duration;
 
 use futures_util::FutureExt;
-use rust_socketio::Payload;
 use rust_socketio::asynchronous::{Client, ClientBuilder};
+use rust_socketio::{Payload, TransportType};
 use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio::time::{timeout, timeout_at};
@@ -99,7 +99,10 @@ impl Connection {
     /// `connect_timeout`. Emitting before that loses events with some servers.
     pub(crate) async fn open(config: &RelayConfig) -> Result<Connection, ConnectionError> {
         let (tx, mut signals) = mpsc::unbounded_channel();
+        // WebSocket from the handshake on: no long-polling over reqwest, which would send a
+        // local dashboard's traffic through an HTTP_PROXY from the environment.
         let builder = ClientBuilder::new(config.url.as_str())
+            .transport_type(TransportType::Websocket)
             .namespace(config.namespace.as_str())
             .reconnect(false)
             .reconnect_on_disconnect(false)
