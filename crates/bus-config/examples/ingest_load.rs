@@ -94,12 +94,16 @@ impl Connection {
     }
 }
 
-fn request(args: &Args, path: &str, content_type: &str, body: &[u8]) -> Vec<u8> {
-    let auth = args
-        .token
+/// The `Authorization` header line (with its CRLF), or nothing without a token.
+fn authorization(args: &Args) -> String {
+    args.token
         .as_ref()
         .map(|t| format!("Authorization: Bearer {t}\r\n"))
-        .unwrap_or_default();
+        .unwrap_or_default()
+}
+
+fn request(args: &Args, path: &str, content_type: &str, body: &[u8]) -> Vec<u8> {
+    let auth = authorization(args);
     let mut out = format!(
         "POST {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: {content_type}\r\n{auth}Content-Length: {}\r\n\r\n",
         args.addr,
@@ -150,9 +154,14 @@ async fn phase(args: &Args, request: Vec<u8>) -> Result<(u64, u64, Duration), Fa
     Ok((requests, events, started.elapsed()))
 }
 
-async fn published(addr: SocketAddr) -> Result<u64, Failure> {
+async fn published(args: &Args) -> Result<u64, Failure> {
+    let addr = args.addr;
     let mut conn = Connection::open(addr).await?;
-    let request = format!("GET /stats HTTP/1.1\r\nHost: {addr}\r\n\r\n");
+    // With a token set, the daemon wants it on reads too.
+    let request = format!(
+        "GET /stats HTTP/1.1\r\nHost: {addr}\r\n{}\r\n",
+        authorization(args)
+    );
     let (_, body) = conn.round_trip(request.as_bytes()).await?;
     let stats: serde_json::Value = serde_json::from_slice(body)?;
     stats["events_published"]
@@ -182,9 +191,9 @@ async fn run(args: Args) -> Result<(), Failure> {
             );
         }
         let req = request(&args, "/events?ids=false", "application/x-ndjson", &body);
-        let before = published(args.addr).await?;
+        let before = published(&args).await?;
         let (requests, events, took) = phase(&args, req).await?;
-        let after = published(args.addr).await?;
+        let after = published(&args).await?;
         println!(
             "ndjson: {events} events in {requests} batches of {} ({} bytes) in {:.2} s = {:.0} events/s (daemon counted {})",
             args.batch,
@@ -197,9 +206,9 @@ async fn run(args: Args) -> Result<(), Failure> {
     if run_single {
         let body = br#"{"type":"load.single","data":{"tool_name":"Read"}}"#;
         let req = request(&args, "/events", "application/json", body);
-        let before = published(args.addr).await?;
+        let before = published(&args).await?;
         let (requests, events, took) = phase(&args, req).await?;
-        let after = published(args.addr).await?;
+        let after = published(&args).await?;
         println!(
             "single: {events} events in {requests} POSTs in {:.2} s = {:.0} requests/s (daemon counted {})",
             took.as_secs_f64(),

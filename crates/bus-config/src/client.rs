@@ -19,8 +19,12 @@ pub struct Client {
 
 impl Client {
     /// A client for the daemon at `addr`, sending `token` as a bearer token when set.
+    ///
+    /// Proxies are ignored: the daemon is addressed by `IP:PORT`, almost always loopback, and
+    /// reqwest would otherwise send even loopback requests to `HTTP_PROXY`/`ALL_PROXY`.
     pub fn new(addr: SocketAddr, token: Option<Secret>) -> Result<Self, PublishError> {
         let http = reqwest::Client::builder()
+            .no_proxy()
             .connect_timeout(Duration::from_secs(3))
             .timeout(Duration::from_secs(60))
             .build()

@@ -44,7 +44,10 @@ struct RawEnv {
     eventbus_test_slow_consumer: Option<String>,
 }
 
-/// Largest history the daemon allows (each slot is a padded lock, ~128 bytes).
+/// Largest history the daemon allows. The cost is the events retained, not the slots: every
+/// held event keeps its whole payload alive, and bus-core's per-thread rings together hold up
+/// to about twice `CLAUDE_MPM_EVENTBUS_HISTORY_SIZE` events, so memory grows with history
+/// size times payload size.
 pub const MAX_HISTORY_SIZE: u64 = 100_000;
 
 /// The bus's own settings: the part of the configuration that can also be changed on a
@@ -90,6 +93,27 @@ pub struct RelaySettings {
     pub patterns: Vec<String>,
     /// `CLAUDE_MPM_RELAY_BUFFER_SIZE`.
     pub buffer_size: usize,
+}
+
+#[cfg(feature = "relay")]
+impl RelaySettings {
+    /// These settings as relay-socketio takes them; the fields without a variable (namespace,
+    /// timeouts, acknowledgement pacing) keep relay-socketio's defaults.
+    ///
+    /// A [`Config`] that was read successfully always yields one that passes
+    /// [`RelayConfig::validate`](relay_socketio::RelayConfig::validate): reading runs it.
+    pub fn relay_config(&self) -> relay_socketio::RelayConfig {
+        relay_socketio::RelayConfig {
+            url: self.url.clone(),
+            event_name: self.event.clone(),
+            patterns: self.patterns.clone(),
+            buffer_capacity: self.buffer_size,
+            max_retries: self.max_retries,
+            retry_delay: self.retry_delay,
+            connection_cooldown: self.connection_cooldown,
+            ..relay_socketio::RelayConfig::default()
+        }
+    }
 }
 
 /// A secret that never shows itself in `Debug`, `Display` or serialized output.
@@ -342,6 +366,17 @@ impl Config {
             errors: Vec::new(),
             explicit: BTreeSet::new(),
         };
+        #[cfg(feature = "relay")]
+        let relay_raw = RelayRaw {
+            port: raw.socketio_port.clone(),
+            url: raw.socketio_url.clone(),
+            max_retries: raw.relay_max_retries.clone(),
+            retry_delay: raw.relay_retry_delay.clone(),
+            connection_cooldown: raw.relay_connection_cooldown.clone(),
+            event: raw.relay_event.clone(),
+            patterns: raw.relay_patterns.clone(),
+            buffer_size: raw.relay_buffer_size.clone(),
+        };
         let bus = BusSettings {
             enabled: c.boolean("CLAUDE_MPM_EVENTBUS_ENABLED", raw.eventbus_enabled, true),
             debug: c.boolean("CLAUDE_MPM_EVENTBUS_DEBUG", raw.eventbus_debug, false),
@@ -403,11 +438,13 @@ impl Config {
                 Duration::from_millis(500),
                 HOUR,
             ),
-            connection_cooldown: c.duration(
+            // The relay waits this long between attempts once its retries are used up:
+            // zero would be a busy loop, and relay-socketio refuses it.
+            connection_cooldown: c.value(
                 "CLAUDE_MPM_RELAY_CONNECTION_COOLDOWN",
                 raw.relay_connection_cooldown,
                 Duration::from_secs(5),
-                HOUR,
+                |s| parse::positive_duration(s, HOUR),
             ),
             event: c.value(
                 "CLAUDE_MPM_RELAY_EVENT",
@@ -487,7 +524,11 @@ impl Config {
             Duration::from_secs(10),
             HOUR,
         );
+        #[cfg(feature = "relay")]
+        check_relay_agrees(&mut c, &relay, &relay_raw)?;
         if !c.errors.is_empty() {
+            let position = |e: &VarError| VARS.iter().position(|v| v.name == e.variable);
+            c.errors.sort_by_key(position);
             return Err(ConfigError::Invalid { errors: c.errors });
         }
         Ok(Config {
@@ -597,6 +638,99 @@ impl Config {
     }
 }
 
+/// The relay variables as they were set, for the errors of [`check_relay_agrees`].
+#[cfg(feature = "relay")]
+struct RelayRaw {
+    port: Option<String>,
+    url: Option<String>,
+    max_retries: Option<String>,
+    retry_delay: Option<String>,
+    connection_cooldown: Option<String>,
+    event: Option<String>,
+    patterns: Option<String>,
+    buffer_size: Option<String>,
+}
+
+/// Runs relay-socketio's own [`validate`](relay_socketio::RelayConfig::validate) on the relay
+/// settings, so that a value the relay would refuse at wiring time is refused here, under its
+/// variable's name and together with every other bad variable. The checks above already
+/// mirror the relay's rules; this keeps the two from drifting apart.
+#[cfg(feature = "relay")]
+fn check_relay_agrees(
+    c: &mut Checker,
+    relay: &RelaySettings,
+    raw: &RelayRaw,
+) -> Result<(), ConfigError> {
+    use relay_socketio::{RelayConfig, RelayError};
+    let defaults = RelayConfig::default();
+    let mut candidate = relay.relay_config();
+    // validate() stops at the first bad field: put each culprit back to its default and ask
+    // again, so every disagreement is reported. Seven fields come from variables.
+    for _ in 0..8 {
+        let (field, reason) = match candidate.validate() {
+            Ok(()) => return Ok(()),
+            Err(RelayError::InvalidConfig { field, reason }) => (field, reason),
+            Err(other) => {
+                return Err(ConfigError::RelayBuiltIn {
+                    field: "?",
+                    reason: other.to_string(),
+                });
+            }
+        };
+        let (var, value) = match field {
+            "url" => {
+                candidate.url = defaults.url.clone();
+                match &raw.url {
+                    Some(url) => ("CLAUDE_MPM_SOCKETIO_URL", Some(url)),
+                    None => ("CLAUDE_MPM_SOCKETIO_PORT", raw.port.as_ref()),
+                }
+            }
+            "event_name" => {
+                candidate.event_name = defaults.event_name.clone();
+                ("CLAUDE_MPM_RELAY_EVENT", raw.event.as_ref())
+            }
+            "patterns" => {
+                candidate.patterns = defaults.patterns.clone();
+                ("CLAUDE_MPM_RELAY_PATTERNS", raw.patterns.as_ref())
+            }
+            "buffer_capacity" => {
+                candidate.buffer_capacity = defaults.buffer_capacity;
+                ("CLAUDE_MPM_RELAY_BUFFER_SIZE", raw.buffer_size.as_ref())
+            }
+            "max_retries" => {
+                candidate.max_retries = defaults.max_retries;
+                ("CLAUDE_MPM_RELAY_MAX_RETRIES", raw.max_retries.as_ref())
+            }
+            "retry_delay" => {
+                candidate.retry_delay = defaults.retry_delay;
+                ("CLAUDE_MPM_RELAY_RETRY_DELAY", raw.retry_delay.as_ref())
+            }
+            "connection_cooldown" => {
+                candidate.connection_cooldown = defaults.connection_cooldown;
+                (
+                    "CLAUDE_MPM_RELAY_CONNECTION_COOLDOWN",
+                    raw.connection_cooldown.as_ref(),
+                )
+            }
+            // A field no variable sets: relay-socketio refuses its own default.
+            field => return Err(ConfigError::RelayBuiltIn { field, reason }),
+        };
+        if c.errors.iter().any(|e| e.variable == var) {
+            continue;
+        }
+        let spec = crate::vars::spec(var).expect("every relay variable is in the table");
+        c.errors.push(VarError::new(
+            var,
+            value.cloned().unwrap_or_else(|| spec.default.to_owned()),
+            format!(
+                "{} (the Socket.IO relay refuses this value: {reason})",
+                spec.accepts
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// The default listening address, `127.0.0.1:8770`.
 pub const DEFAULT_HTTP_ADDR: SocketAddr = SocketAddr::V4(std::net::SocketAddrV4::new(
     std::net::Ipv4Addr::LOCALHOST,
@@ -618,13 +752,22 @@ fn parse_token(s: &str) -> Result<Secret, String> {
     }
 }
 
+/// An `http://` or `https://` URL with a host. The scheme may be in any case (RFC 3986); it
+/// is kept in lower case because relay-socketio checks for the lower-case prefix.
 fn parse_url(s: &str) -> Result<String, String> {
     let expected = "an http:// or https:// URL with a host, such as http://localhost:8765";
-    let url = reqwest::Url::parse(s.trim()).map_err(|_| expected.to_owned())?;
-    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none_or(str::is_empty) {
+    let s = s.trim();
+    let (scheme, rest) = s.split_once("://").ok_or_else(|| expected.to_owned())?;
+    let scheme = scheme.to_ascii_lowercase();
+    if !matches!(scheme.as_str(), "http" | "https") {
         return Err(expected.into());
     }
-    Ok(s.trim().to_owned())
+    let normalized = format!("{scheme}://{rest}");
+    let url = reqwest::Url::parse(&normalized).map_err(|_| expected.to_owned())?;
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(expected.into());
+    }
+    Ok(normalized)
 }
 
 fn parse_overflow(s: &str) -> Result<Overflow, String> {
@@ -772,5 +915,83 @@ impl ClientSettings {
         } else {
             Err(ConfigError::Invalid { errors: c.errors })
         }
+    }
+}
+
+#[cfg(all(test, feature = "relay"))]
+mod tests {
+    use super::*;
+
+    fn raw_with(cooldown: &str, buffer: &str) -> RelayRaw {
+        RelayRaw {
+            port: None,
+            url: None,
+            max_retries: None,
+            retry_delay: None,
+            connection_cooldown: Some(cooldown.to_owned()),
+            event: None,
+            patterns: None,
+            buffer_size: Some(buffer.to_owned()),
+        }
+    }
+
+    /// The checks in `from_raw` already refuse these values, so this feeds settings straight
+    /// to the backstop: what relay-socketio refuses is named by variable, every one of them.
+    #[test]
+    fn the_relay_backstop_names_every_variable_the_relay_refuses() {
+        let mut relay = Config::default().relay;
+        relay.connection_cooldown = Duration::ZERO;
+        relay.buffer_size = 0;
+        let mut c = Checker {
+            errors: Vec::new(),
+            explicit: BTreeSet::new(),
+        };
+        check_relay_agrees(&mut c, &relay, &raw_with("0s", "0")).unwrap();
+        let got: Vec<(&str, &str)> = c
+            .errors
+            .iter()
+            .map(|e| (e.variable.as_str(), e.value.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("CLAUDE_MPM_RELAY_BUFFER_SIZE", "0"),
+                ("CLAUDE_MPM_RELAY_CONNECTION_COOLDOWN", "0s"),
+            ]
+        );
+        let text = c.errors[1].to_string();
+        assert!(text.contains("duration above 0, up to 1h"), "{text}");
+        assert!(text.contains("must be longer than zero"), "{text}");
+
+        // A variable already reported is not reported twice.
+        let mut c = Checker {
+            errors: vec![VarError::new(
+                "CLAUDE_MPM_RELAY_BUFFER_SIZE",
+                "0".into(),
+                "x".into(),
+            )],
+            explicit: BTreeSet::new(),
+        };
+        check_relay_agrees(&mut c, &relay, &raw_with("0s", "0")).unwrap();
+        assert_eq!(c.errors.len(), 2, "{:?}", c.errors);
+    }
+
+    #[test]
+    fn an_accepted_configuration_passes_the_relays_own_validation() {
+        let config = Config::from_iter([
+            (
+                "CLAUDE_MPM_SOCKETIO_URL".to_owned(),
+                "HTTPS://Dash.Example:8443/x".to_owned(),
+            ),
+            ("CLAUDE_MPM_RELAY_RETRY_DELAY".to_owned(), "0".to_owned()),
+            ("CLAUDE_MPM_RELAY_MAX_RETRIES".to_owned(), "0".to_owned()),
+            (
+                "CLAUDE_MPM_RELAY_CONNECTION_COOLDOWN".to_owned(),
+                "1ms".to_owned(),
+            ),
+        ])
+        .unwrap();
+        assert_eq!(config.relay.url, "https://Dash.Example:8443/x");
+        config.relay.relay_config().validate().unwrap();
     }
 }

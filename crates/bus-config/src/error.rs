@@ -44,6 +44,17 @@ pub enum ConfigError {
         /// Every bad variable, in the order of the variable table.
         errors: Vec<VarError>,
     },
+    /// relay-socketio refuses one of its own built-in settings (one no variable sets): this
+    /// build's relay-socketio and bus-config disagree.
+    #[error(
+        "the Socket.IO relay refuses its built-in `{field}` setting ({reason}); this build of eventbus is inconsistent, please report it"
+    )]
+    RelayBuiltIn {
+        /// The `RelayConfig` field.
+        field: &'static str,
+        /// Why relay-socketio refused it.
+        reason: String,
+    },
     /// envy could not read the environment at all (not expected: every field is text).
     #[error("could not read the CLAUDE_MPM_* environment: {0}")]
     Environment(#[source] envy::Error),

@@ -9,6 +9,12 @@
 //! | `GET /healthz` | `{"status": "ok"}` |
 //! | `GET /config`, `PATCH /config` | the runtime settings; PATCH takes [`RuntimeSettings`] |
 //!
+//! With `CLAUDE_MPM_EVENTBUS_TOKEN` set, every route except `GET /healthz` and `GET /metrics`
+//! needs `Authorization: Bearer <token>` (the scheme in any case): reads too, because
+//! `/events/recent` returns event payloads and `/stats` and `/config` describe the setup. The
+//! health probe and the Prometheus text (counts per event type, no payloads) stay open for
+//! probes and scrapers.
+//!
 //! Errors are JSON `{"error": "..."}` with 400 (bad input), 401 (token), 404, 413 (body over
 //! `CLAUDE_MPM_EVENTBUS_MAX_BODY_BYTES`).
 
@@ -42,7 +48,8 @@ pub struct AppState {
     pub publisher: Publisher,
     /// The debug switch `PATCH /config` flips.
     pub debug: DebugSwitch,
-    /// When set, `POST` and `PATCH` need `Authorization: Bearer <token>`.
+    /// When set, every route but `GET /healthz` and `GET /metrics` needs
+    /// `Authorization: Bearer <token>`.
     pub token: Option<Secret>,
     /// Largest accepted request body, in bytes.
     pub max_body_bytes: usize,
@@ -113,32 +120,51 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// Routes that stay open when a token is set: probes and scrapers, neither of which shows an
+/// event's payload.
+const OPEN_ROUTES: [&str; 2] = ["/healthz", "/metrics"];
+
 async fn require_token(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let is_write = !matches!(
-        *request.method(),
-        Method::GET | Method::HEAD | Method::OPTIONS
-    );
-    if let (true, Some(token)) = (is_write, &state.token) {
-        let given = request
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
-        match given {
-            None => {
-                return ApiError::new(
-                    StatusCode::UNAUTHORIZED,
-                    "this daemon needs a token: send `Authorization: Bearer <CLAUDE_MPM_EVENTBUS_TOKEN>`",
-                )
-                .into_response();
-            }
-            Some(given) if !token.matches(given.trim()) => {
-                return ApiError::new(StatusCode::UNAUTHORIZED, "wrong token").into_response();
-            }
-            Some(_) => {}
-        }
+    if let Some(token) = &state.token
+        && !OPEN_ROUTES.contains(&request.uri().path())
+        && let Err(problem) = check_bearer(request.headers().get(header::AUTHORIZATION), token)
+    {
+        return ApiError::new(StatusCode::UNAUTHORIZED, problem).into_response();
     }
     next.run(request).await
+}
+
+/// Checks an `Authorization` header against the token; the error says what to send instead.
+/// The scheme is matched in any case (RFC 7235), and the header must be `Bearer <token>`.
+fn check_bearer(header: Option<&HeaderValue>, token: &Secret) -> Result<(), String> {
+    const EXPECTED: &str = "send `Authorization: Bearer <CLAUDE_MPM_EVENTBUS_TOKEN>`";
+    let Some(header) = header else {
+        return Err(format!("this daemon needs a token: {EXPECTED}"));
+    };
+    let Ok(header) = header.to_str() else {
+        return Err(format!(
+            "the Authorization header is not plain ASCII text; {EXPECTED}"
+        ));
+    };
+    let header = header.trim();
+    let (scheme, credentials) = header.split_once([' ', '\t']).unwrap_or((header, ""));
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        let scheme = if scheme.is_empty() { "no" } else { scheme };
+        return Err(format!(
+            "the Authorization header uses the {scheme} scheme, not Bearer; {EXPECTED}"
+        ));
+    }
+    let credentials = credentials.trim();
+    if credentials.is_empty() {
+        return Err(format!(
+            "the Authorization header has no token after Bearer; {EXPECTED}"
+        ));
+    }
+    if token.matches(credentials) {
+        Ok(())
+    } else {
+        Err("wrong token".to_owned())
+    }
 }
 
 fn body_or_error(body: Result<Bytes, BytesRejection>, limit: usize) -> Result<Bytes, ApiError> {

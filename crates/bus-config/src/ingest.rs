@@ -95,7 +95,10 @@ pub fn parse_body(body: &[u8], format: BodyFormat) -> Result<Vec<IncomingEvent>,
 }
 
 fn parse_ndjson(body: &[u8]) -> Result<Vec<IncomingEvent>, String> {
-    let mut events = Vec::with_capacity(body.len() / 64 + 1);
+    // One slot per line: a guess from the body's length would reserve millions of slots for
+    // one huge event. Blank lines make this a slight over-count, never a large one.
+    let lines = body.iter().filter(|b| **b == b'\n').count() + 1;
+    let mut events = Vec::with_capacity(lines);
     for (index, line) in body.split(|b| *b == b'\n').enumerate() {
         let line_no = index + 1;
         let line = line.strip_suffix(b"\r").unwrap_or(line);
@@ -241,6 +244,17 @@ mod tests {
             BodyFormat::Json
         );
         assert_eq!(BodyFormat::from_content_type(None), BodyFormat::Json);
+    }
+
+    #[test]
+    fn ndjson_reserves_by_lines_not_by_bytes() {
+        let huge = format!(
+            "{{\"type\":\"a.big\",\"data\":\"{}\"}}\n",
+            "x".repeat(1 << 20)
+        );
+        let events = parse_body(huge.as_bytes(), BodyFormat::Ndjson).unwrap();
+        assert_eq!(events.len(), 1);
+        assert!(events.capacity() <= 2, "{} slots", events.capacity());
     }
 
     #[test]

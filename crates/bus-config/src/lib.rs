@@ -52,7 +52,7 @@
 //! | `CLAUDE_MPM_EVENTBUS_OVERFLOW` | drop_newest | drop_newest, drop_oldest or block (any case, `-` or `_`) | what a full consumer queue does with a new event |
 //! | `CLAUDE_MPM_EVENTBUS_HTTP_ADDR` | 127.0.0.1:8770 | IP:PORT (`[::1]:8770` for IPv6) | where the daemon listens, and where `eventbus publish` sends |
 //! | `CLAUDE_MPM_EVENTBUS_MAX_BODY_BYTES` | 16777216 | whole number of bytes 1-1073741824 | largest request body `POST /events` and `PATCH /config` accept (413 above it) |
-//! | `CLAUDE_MPM_EVENTBUS_TOKEN` | unset | any non-empty text without whitespace | when set, `POST` and `PATCH` need `Authorization: Bearer <token>`; required on a non-loopback address |
+//! | `CLAUDE_MPM_EVENTBUS_TOKEN` | unset | any non-empty text without whitespace | when set, every route but `GET /healthz` and `GET /metrics` needs `Authorization: Bearer <token>` (reads too: they show event payloads); required on a non-loopback address |
 //! | `CLAUDE_MPM_EVENTBUS_SHUTDOWN_TIMEOUT` | 10s | duration up to 1h: seconds (`0.5`) or with a unit (`500ms`, `2s`, `1m`) | how long SIGINT/SIGTERM waits for consumers to drain their queues |
 //! | `CLAUDE_MPM_EVENTBUS_LOGGING` | true | true/false, 1/0, yes/no, on/off (any case) | the logging consumer: every event is logged through `tracing` |
 //! | `CLAUDE_MPM_EVENTBUS_LOG_FORMAT` | text | text or json (any case) | format of the daemon's log lines on stderr |
@@ -60,12 +60,12 @@
 //! | `CLAUDE_MPM_EVENTBUS_METRICS` | true | true/false, 1/0, yes/no, on/off (any case) | the metrics consumer: Prometheus text on `GET /metrics` |
 //! | `CLAUDE_MPM_RELAY_ENABLED` | false | true/false, 1/0, yes/no, on/off (any case) | the Socket.IO relay to the dashboard |
 //! | `CLAUDE_MPM_SOCKETIO_PORT` | 8765 | port 1-65535 | dashboard server port; the relay connects to `http://localhost:<port>` |
-//! | `CLAUDE_MPM_SOCKETIO_URL` | http://localhost:<CLAUDE_MPM_SOCKETIO_PORT> | an http:// or https:// URL with a host | dashboard server URL; overrides the port |
+//! | `CLAUDE_MPM_SOCKETIO_URL` | http://localhost:<CLAUDE_MPM_SOCKETIO_PORT> | an http:// or https:// URL with a host (scheme in any case) | dashboard server URL; overrides the port. The relay's HTTP client follows `HTTP_PROXY`/`HTTPS_PROXY`/`ALL_PROXY`, even for localhost: list a local dashboard's host in `NO_PROXY` |
 //! | `CLAUDE_MPM_RELAY_DEBUG` | false | true/false, 1/0, yes/no, on/off (any case) | debug-level log lines, the relay's connection attempts and drops included |
-//! | `CLAUDE_MPM_RELAY_MAX_RETRIES` | 3 | whole number 0-1000 | reconnect attempts, `CLAUDE_MPM_RELAY_RETRY_DELAY` apart, before the relay waits `CLAUDE_MPM_RELAY_CONNECTION_COOLDOWN` |
-//! | `CLAUDE_MPM_RELAY_RETRY_DELAY` | 0.5 | duration up to 1h: seconds (`0.5`) or with a unit (`500ms`, `2s`, `1m`) | delay between reconnect attempts |
-//! | `CLAUDE_MPM_RELAY_CONNECTION_COOLDOWN` | 5.0 | duration up to 1h: seconds (`0.5`) or with a unit (`500ms`, `2s`, `1m`) | pause after a run of failed attempts, before the next run |
-//! | `CLAUDE_MPM_RELAY_EVENT` | claude_event | a non-empty Socket.IO event name | the Socket.IO event the relay emits |
+//! | `CLAUDE_MPM_RELAY_MAX_RETRIES` | 3 | whole number 0-1000 | reconnect attempts after a failed or lost connection, with exponential backoff (see `CLAUDE_MPM_RELAY_RETRY_DELAY`), before the relay falls back to one attempt per `CLAUDE_MPM_RELAY_CONNECTION_COOLDOWN`; a connection that worked starts the sequence again |
+//! | `CLAUDE_MPM_RELAY_RETRY_DELAY` | 0.5 | duration up to 1h: seconds (`0.5`) or with a unit (`500ms`, `2s`, `1m`) | wait before the first reconnect attempt; doubled before each further retry, capped at `CLAUDE_MPM_RELAY_CONNECTION_COOLDOWN`, each wait ±20% random jitter (0.5s, 1s, 2s with the defaults) |
+//! | `CLAUDE_MPM_RELAY_CONNECTION_COOLDOWN` | 5.0 | duration above 0, up to 1h: seconds (`0.5`) or with a unit (`500ms`, `2s`, `1m`) | wait between attempts once the retries are used up (one attempt per cooldown, ±20% jitter, until one works); also the cap on the retry waits |
+//! | `CLAUDE_MPM_RELAY_EVENT` | claude_event | a non-empty Socket.IO event name without control characters | the Socket.IO event the relay emits |
 //! | `CLAUDE_MPM_RELAY_PATTERNS` | hook.* | comma-separated event-type patterns, at least one | which bus events the relay forwards |
 //! | `CLAUDE_MPM_RELAY_BUFFER_SIZE` | 10000 | whole number 1-1000000 | events the relay holds while the dashboard is unreachable (oldest dropped first) |
 //! | `CLAUDE_MPM_EVENTBUS_TEST_SLOW_CONSUMER` | unset | duration up to 10s: seconds (`0.5`) or with a unit (`500ms`, `2s`, `1m`) | TEST ONLY: attaches a consumer `test-slow-consumer` on `*` that sleeps this long per event, to exercise draining at shutdown |
@@ -86,6 +86,19 @@
 //! On SIGINT/SIGTERM the daemon stops accepting connections, drains the consumers' queues
 //! within `CLAUDE_MPM_EVENTBUS_SHUTDOWN_TIMEOUT`, prints what could not be delivered, and
 //! exits 0.
+//!
+//! # Token and proxies
+//!
+//! With `CLAUDE_MPM_EVENTBUS_TOKEN` set, every route except `GET /healthz` and `GET /metrics`
+//! needs `Authorization: Bearer <token>` (scheme in any case), reads included: `GET
+//! /events/recent` returns event payloads, and `/stats` and `/config` describe the setup.
+//! Probes and Prometheus scrapers (counts per event type, no payloads) need no token.
+//!
+//! [`Client`] ignores `HTTP_PROXY`/`ALL_PROXY`: the daemon is addressed by `IP:PORT`, almost
+//! always on loopback. The relay cannot: rust_socketio makes its Engine.IO handshake through
+//! reqwest, which follows the proxy variables even for `localhost`, so behind a proxy the
+//! dashboard's host belongs in `NO_PROXY` (such as `NO_PROXY=localhost,127.0.0.1,::1`). The
+//! daemon prints a startup warning when a proxy variable would catch the relay's URL.
 
 #![forbid(unsafe_code)]
 
@@ -96,6 +109,8 @@ mod error;
 pub mod http;
 mod ingest;
 mod parse;
+#[cfg(feature = "relay")]
+mod proxy;
 mod runtime;
 mod vars;
 pub mod wiring;

@@ -67,6 +67,17 @@ pub(crate) fn duration(raw: &str, max: Duration) -> Result<Duration, String> {
     }
 }
 
+/// Parses a duration like [`duration`], but longer than zero: for delays that must pass.
+pub(crate) fn positive_duration(raw: &str, max: Duration) -> Result<Duration, String> {
+    match duration(raw, max) {
+        Ok(d) if !d.is_zero() => Ok(d),
+        _ => Err(format!(
+            "a duration longer than 0, up to {}: seconds such as 0.5 or 5, or with a unit such as 500ms, 2s or 1m",
+            humantime::format_duration(max)
+        )),
+    }
+}
+
 /// Compares two secrets in time that does not depend on where they first differ.
 pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
@@ -119,6 +130,16 @@ mod tests {
         assert_eq!(duration("1m 30s", max), Ok(Duration::from_secs(90)));
         for bad in ["", "-1", "abc", "1e3", "NaN", "inf", "2h", "1.2.3"] {
             assert!(duration(bad, max).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn positive_durations_refuse_zero() {
+        let max = Duration::from_secs(3600);
+        assert_eq!(positive_duration("1ms", max), Ok(Duration::from_millis(1)));
+        for bad in ["0", "0.0", "0s", "0ms", "-1", "2h", "soon"] {
+            let err = positive_duration(bad, max).unwrap_err();
+            assert!(err.contains("longer than 0, up to 1h"), "{bad}: {err}");
         }
     }
 

@@ -74,7 +74,7 @@ pub const VARS: &[VarSpec] = &[
         name: "CLAUDE_MPM_EVENTBUS_TOKEN",
         default: "unset",
         accepts: "any non-empty text without whitespace",
-        meaning: "when set, `POST` and `PATCH` need `Authorization: Bearer <token>`; required on a non-loopback address",
+        meaning: "when set, every route but `GET /healthz` and `GET /metrics` needs `Authorization: Bearer <token>` (reads too: they show event payloads); required on a non-loopback address",
     },
     VarSpec {
         name: "CLAUDE_MPM_EVENTBUS_SHUTDOWN_TIMEOUT",
@@ -121,8 +121,8 @@ pub const VARS: &[VarSpec] = &[
     VarSpec {
         name: "CLAUDE_MPM_SOCKETIO_URL",
         default: "http://localhost:<CLAUDE_MPM_SOCKETIO_PORT>",
-        accepts: "an http:// or https:// URL with a host",
-        meaning: "dashboard server URL; overrides the port",
+        accepts: "an http:// or https:// URL with a host (scheme in any case)",
+        meaning: "dashboard server URL; overrides the port. The relay's HTTP client follows `HTTP_PROXY`/`HTTPS_PROXY`/`ALL_PROXY`, even for localhost: list a local dashboard's host in `NO_PROXY`",
     },
     VarSpec {
         name: "CLAUDE_MPM_RELAY_DEBUG",
@@ -134,24 +134,24 @@ pub const VARS: &[VarSpec] = &[
         name: "CLAUDE_MPM_RELAY_MAX_RETRIES",
         default: "3",
         accepts: "whole number 0-1000",
-        meaning: "reconnect attempts, `CLAUDE_MPM_RELAY_RETRY_DELAY` apart, before the relay waits `CLAUDE_MPM_RELAY_CONNECTION_COOLDOWN`",
+        meaning: "reconnect attempts after a failed or lost connection, with exponential backoff (see `CLAUDE_MPM_RELAY_RETRY_DELAY`), before the relay falls back to one attempt per `CLAUDE_MPM_RELAY_CONNECTION_COOLDOWN`; a connection that worked starts the sequence again",
     },
     VarSpec {
         name: "CLAUDE_MPM_RELAY_RETRY_DELAY",
         default: "0.5",
         accepts: "duration up to 1h: seconds (`0.5`) or with a unit (`500ms`, `2s`, `1m`)",
-        meaning: "delay between reconnect attempts",
+        meaning: "wait before the first reconnect attempt; doubled before each further retry, capped at `CLAUDE_MPM_RELAY_CONNECTION_COOLDOWN`, each wait ±20% random jitter (0.5s, 1s, 2s with the defaults)",
     },
     VarSpec {
         name: "CLAUDE_MPM_RELAY_CONNECTION_COOLDOWN",
         default: "5.0",
-        accepts: "duration up to 1h: seconds (`0.5`) or with a unit (`500ms`, `2s`, `1m`)",
-        meaning: "pause after a run of failed attempts, before the next run",
+        accepts: "duration above 0, up to 1h: seconds (`0.5`) or with a unit (`500ms`, `2s`, `1m`)",
+        meaning: "wait between attempts once the retries are used up (one attempt per cooldown, ±20% jitter, until one works); also the cap on the retry waits",
     },
     VarSpec {
         name: "CLAUDE_MPM_RELAY_EVENT",
         default: "claude_event",
-        accepts: "a non-empty Socket.IO event name",
+        accepts: "a non-empty Socket.IO event name without control characters",
         meaning: "the Socket.IO event the relay emits",
     },
     VarSpec {

@@ -179,18 +179,9 @@ fn wire_metrics(bus: &EventBus, _: &Config, wired: &mut Wired) -> Result<(), Ser
 
 #[cfg(feature = "relay")]
 fn wire_relay(bus: &EventBus, config: &Config, wired: &mut Wired) -> Result<(), ServeError> {
-    use relay_socketio::{RelayConfig, SocketIoRelay};
+    use relay_socketio::SocketIoRelay;
     let settings = &config.relay;
-    let relay_config = RelayConfig {
-        url: settings.url.clone(),
-        event_name: settings.event.clone(),
-        patterns: settings.patterns.clone(),
-        buffer_capacity: settings.buffer_size,
-        max_retries: settings.max_retries,
-        retry_delay: settings.retry_delay,
-        connection_cooldown: settings.connection_cooldown,
-        ..RelayConfig::default()
-    };
+    let relay_config = settings.relay_config();
     let failed = |e: relay_socketio::RelayError| ServeError::Wiring {
         what: "the Socket.IO relay",
         reason: e.to_string(),
@@ -204,6 +195,9 @@ fn wire_relay(bus: &EventBus, config: &Config, wired: &mut Wired) -> Result<(), 
     wired
         .consumers
         .push(format!("{} ({})", relay_socketio::RELAY_NAME, settings.url));
+    if let Some(warning) = crate::proxy::relay_warning(&settings.url, |n| std::env::var(n).ok()) {
+        wired.warnings.push(warning);
+    }
     Ok(())
 }
 

@@ -190,6 +190,21 @@ fn every_bad_value_names_the_variable_the_value_and_what_is_accepted() {
         ),
         ("CLAUDE_MPM_RELAY_RETRY_DELAY", "soon", "500ms"),
         ("CLAUDE_MPM_RELAY_CONNECTION_COOLDOWN", "NaN", "duration"),
+        (
+            "CLAUDE_MPM_RELAY_CONNECTION_COOLDOWN",
+            "0",
+            "a duration longer than 0, up to 1h",
+        ),
+        (
+            "CLAUDE_MPM_RELAY_CONNECTION_COOLDOWN",
+            "0ms",
+            "a duration longer than 0, up to 1h",
+        ),
+        (
+            "CLAUDE_MPM_SOCKETIO_URL",
+            "http:localhost:8765",
+            "http:// or https://",
+        ),
         ("CLAUDE_MPM_RELAY_EVENT", "  ", "non-empty"),
         ("CLAUDE_MPM_RELAY_PATTERNS", " , ", "at least one"),
         ("CLAUDE_MPM_RELAY_BUFFER_SIZE", "0", "from 1 to 1000000"),
@@ -248,14 +263,15 @@ fn all_bad_variables_are_reported_at_once() {
         panic!("{err}")
     };
     let names: Vec<&str> = errors.iter().map(|e| e.variable.as_str()).collect();
+    // In the order of the variable table.
     assert_eq!(
         names,
         [
             "CLAUDE_MPM_EVENTBUS_ENABLED",
             "CLAUDE_MPM_EVENTBUS_HISTORY_SIZE",
+            "CLAUDE_MPM_EVENTBUS_HTTP_ADDR",
             "CLAUDE_MPM_SOCKETIO_PORT",
             "CLAUDE_MPM_RELAY_RETRY_DELAY",
-            "CLAUDE_MPM_EVENTBUS_HTTP_ADDR",
         ]
     );
     let text = err.to_string();
@@ -264,6 +280,108 @@ fn all_bad_variables_are_reported_at_once() {
         "{text}"
     );
     assert_eq!(text.lines().count(), 6, "{text}");
+}
+
+#[test]
+fn a_zero_cooldown_is_refused_up_front_with_the_other_bad_variables() {
+    let err = Config::from_iter(env(&[
+        ("CLAUDE_MPM_RELAY_CONNECTION_COOLDOWN", "0"),
+        ("CLAUDE_MPM_RELAY_BUFFER_SIZE", "0"),
+        ("CLAUDE_MPM_EVENTBUS_ENABLED", "perhaps"),
+    ]))
+    .unwrap_err();
+    let ConfigError::Invalid { errors } = &err else {
+        panic!("{err}")
+    };
+    let names: Vec<&str> = errors.iter().map(|e| e.variable.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "CLAUDE_MPM_EVENTBUS_ENABLED",
+            "CLAUDE_MPM_RELAY_CONNECTION_COOLDOWN",
+            "CLAUDE_MPM_RELAY_BUFFER_SIZE",
+        ]
+    );
+    let text = err.to_string();
+    assert!(
+        text.contains("CLAUDE_MPM_RELAY_CONNECTION_COOLDOWN=\"0\": expected a duration longer than 0, up to 1h"),
+        "{text}"
+    );
+    // The relay's field names never reach the user.
+    assert!(!text.contains("connection_cooldown"), "{text}");
+    assert!(!text.contains("buffer_capacity"), "{text}");
+}
+
+/// Every relay value bus-config accepts, relay-socketio accepts too: around each boundary,
+/// either reading refuses the value under its variable or the relay's own check passes.
+#[cfg(feature = "relay")]
+#[test]
+fn bus_config_and_the_relay_agree_on_every_relay_value() {
+    let cases: &[(&str, &[&str])] = &[
+        (
+            "CLAUDE_MPM_SOCKETIO_URL",
+            &[
+                "http://localhost:8765",
+                "HTTP://localhost:8765",
+                "Https://dash.example/socket",
+                "http://",
+                "http:localhost",
+                "http:///x",
+                "ws://localhost:8765",
+                " http://127.0.0.1:1 ",
+                "http://[::1]:8765",
+            ],
+        ),
+        ("CLAUDE_MPM_SOCKETIO_PORT", &["0", "1", "65535", "65536"]),
+        ("CLAUDE_MPM_RELAY_MAX_RETRIES", &["0", "1", "1000", "1001"]),
+        (
+            "CLAUDE_MPM_RELAY_RETRY_DELAY",
+            &["0", "0ms", "1ms", "1h", "2h"],
+        ),
+        (
+            "CLAUDE_MPM_RELAY_CONNECTION_COOLDOWN",
+            &["0", "0s", "0.000", "1ns", "1ms", "1h"],
+        ),
+        (
+            "CLAUDE_MPM_RELAY_EVENT",
+            &["", " ", "x", " claude_event ", "a\tb"],
+        ),
+        (
+            "CLAUDE_MPM_RELAY_PATTERNS",
+            &["", ",", "*", "hook.*", "a,,b", "a b", "**", "?"],
+        ),
+        (
+            "CLAUDE_MPM_RELAY_BUFFER_SIZE",
+            &["0", "1", "1000000", "1000001"],
+        ),
+    ];
+    for (var, values) in cases {
+        for value in *values {
+            match Config::from_iter(env(&[(var, value)])) {
+                Ok(config) => {
+                    if let Err(e) = config.relay.relay_config().validate() {
+                        panic!("{var}={value:?} is accepted, but the relay refuses it: {e}");
+                    }
+                }
+                Err(ConfigError::Invalid { errors }) => {
+                    assert_eq!(errors.len(), 1, "{var}={value:?}: {errors:?}");
+                    assert_eq!(errors[0].variable, *var);
+                    assert_eq!(errors[0].value, *value);
+                }
+                Err(other) => panic!("{var}={value:?}: {other}"),
+            }
+        }
+    }
+}
+
+#[test]
+fn the_url_scheme_is_accepted_in_any_case_and_kept_in_lower_case() {
+    let c = Config::from_iter(env(&[(
+        "CLAUDE_MPM_SOCKETIO_URL",
+        " HTTPS://Dash.Example:8443 ",
+    )]))
+    .unwrap();
+    assert_eq!(c.relay.url, "https://Dash.Example:8443");
 }
 
 #[test]

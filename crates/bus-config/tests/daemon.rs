@@ -139,7 +139,9 @@ impl Drop for Daemon {
 }
 
 fn client() -> reqwest::Client {
+    // The daemon is on loopback; a proxy in the environment must not get in the way.
     reqwest::Client::builder()
+        .no_proxy()
         .timeout(Duration::from_secs(30))
         .build()
         .unwrap()
@@ -351,7 +353,7 @@ async fn bad_inputs_are_400_or_413_and_publish_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn writes_need_the_token_when_one_is_set() {
+async fn the_token_guards_every_route_but_healthz_and_metrics() {
     let token = "s3cret-token";
     let daemon = Daemon::start(&[("CLAUDE_MPM_EVENTBUS_TOKEN", token)]);
     let url = daemon.url("/events");
@@ -366,15 +368,37 @@ async fn writes_need_the_token_when_one_is_set() {
         }
         request.send()
     };
-    let response = send(None).await.unwrap();
-    assert_eq!(response.status(), 401);
-    assert_eq!(response.headers()["www-authenticate"], "Bearer");
-    assert_eq!(send(Some("Bearer wrong")).await.unwrap().status(), 401);
-    assert_eq!(send(Some("Basic czNjcmV0")).await.unwrap().status(), 401);
-    assert_eq!(
-        send(Some("Bearer s3cret-token")).await.unwrap().status(),
-        200
+    let refusal = async |auth| {
+        let response = send(auth).await.unwrap();
+        assert_eq!(response.status(), 401, "{auth:?}");
+        assert_eq!(response.headers()["www-authenticate"], "Bearer");
+        let reply: Value = response.json().await.unwrap();
+        reply["error"].as_str().unwrap().to_owned()
+    };
+    assert!(refusal(None).await.contains("this daemon needs a token"));
+    assert_eq!(refusal(Some("Bearer wrong")).await, "wrong token");
+    assert_eq!(refusal(Some("bearer wrong")).await, "wrong token");
+    let basic = refusal(Some("Basic czNjcmV0")).await;
+    assert!(
+        basic.contains("uses the Basic scheme, not Bearer"),
+        "{basic}"
     );
+    assert!(basic.contains("Authorization: Bearer <"), "{basic}");
+    let bare = refusal(Some("Bearer")).await;
+    assert!(bare.contains("no token after Bearer"), "{bare}");
+    let glued = refusal(Some("Bearers3cret-token")).await;
+    assert!(
+        glued.contains("uses the Bearers3cret-token scheme"),
+        "{glued}"
+    );
+    // RFC 7235: the scheme is case-insensitive; extra spaces around the token are tolerated.
+    for auth in [
+        "Bearer s3cret-token",
+        "bearer s3cret-token",
+        "BEARER  s3cret-token ",
+    ] {
+        assert_eq!(send(Some(auth)).await.unwrap().status(), 200, "{auth}");
+    }
     let patch = client()
         .patch(daemon.url("/config"))
         .body("{\"enabled\": false}")
@@ -382,8 +406,31 @@ async fn writes_need_the_token_when_one_is_set() {
         .await
         .unwrap();
     assert_eq!(patch.status(), 401);
-    // Reads stay open.
-    assert_eq!(get_json(&daemon.url("/stats")).await["events_published"], 1);
+
+    // Reads show payloads and the setup, so they need the token too; probes and scrapers not.
+    for path in ["/stats", "/events/recent", "/config", "/no-such-route"] {
+        let (status, _) = get_text(&daemon.url(path)).await;
+        assert_eq!(status, 401, "{path}");
+    }
+    for path in ["/healthz", "/metrics"] {
+        let (status, _) = get_text(&daemon.url(path)).await;
+        assert_eq!(status, 200, "{path}");
+    }
+    let authed_get = |path: &str| {
+        client()
+            .get(daemon.url(path))
+            .header("authorization", "Bearer s3cret-token")
+            .send()
+    };
+    let stats: Value = authed_get("/stats").await.unwrap().json().await.unwrap();
+    assert_eq!(stats["events_published"], 3);
+    let recent: Value = authed_get("/events/recent")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(recent.as_array().unwrap().len(), 3);
 
     let addr = daemon.addr.to_string();
     let out = run(
@@ -403,7 +450,8 @@ async fn writes_need_the_token_when_one_is_set() {
         "{}",
         text(&out.stderr)
     );
-    assert_eq!(get_json(&daemon.url("/stats")).await["events_published"], 2);
+    let stats: Value = authed_get("/stats").await.unwrap().json().await.unwrap();
+    assert_eq!(stats["events_published"], 4);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -465,6 +513,62 @@ async fn eventbus_publish_sends_one_event_or_ndjson_from_stdin() {
         text(&out.stderr)
     );
     assert_eq!(get_json(&daemon.url("/stats")).await["events_published"], 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eventbus_publish_ignores_proxy_variables() {
+    let daemon = Daemon::start(&[]);
+    let addr = daemon.addr.to_string();
+    // A proxy that refuses every connection: a request sent through it cannot succeed.
+    let proxy = "http://127.0.0.1:1";
+    let mut cmd = command(&[("CLAUDE_MPM_EVENTBUS_HTTP_ADDR", addr.as_str())]);
+    for var in ["http_proxy", "HTTP_PROXY", "ALL_PROXY", "all_proxy"] {
+        cmd.env(var, proxy);
+    }
+    for var in ["NO_PROXY", "no_proxy", "REQUEST_METHOD"] {
+        cmd.env_remove(var);
+    }
+    let out = cmd
+        .args(["publish", "hook.via_proxy_env", "{\"n\":1}"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let reply: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(reply["accepted"], 1);
+    let recent = get_json(&daemon.url("/events/recent")).await;
+    assert_eq!(recent[0]["type"], "hook.via_proxy_env");
+}
+
+/// The relay's Socket.IO client follows proxy variables even for localhost (bus-config cannot
+/// change that), so the daemon says so at startup, and stays quiet once NO_PROXY covers it.
+#[cfg(feature = "relay")]
+#[test]
+fn a_proxy_that_would_catch_the_relay_is_warned_about() {
+    let url = "http://127.0.0.1:1";
+    let base = [
+        ("CLAUDE_MPM_RELAY_ENABLED", "true"),
+        ("CLAUDE_MPM_SOCKETIO_URL", url),
+        ("HTTP_PROXY", "http://user:pw@127.0.0.1:1"),
+        ("NO_PROXY", ""),
+    ];
+    let daemon = Daemon::start(&base);
+    let err = daemon.stderr_text();
+    assert!(
+        err.contains(&format!(
+            "warning: the Socket.IO relay will reach {url} through the proxy in HTTP_PROXY"
+        )),
+        "{err}"
+    );
+    assert!(err.contains("add 127.0.0.1 to NO_PROXY"), "{err}");
+    assert!(!err.contains("user:pw"), "{err}");
+    drop(daemon);
+
+    let mut covered = base;
+    covered[3] = ("NO_PROXY", "localhost,127.0.0.1");
+    let daemon = Daemon::start(&covered);
+    let err = daemon.stderr_text();
+    assert!(!err.contains("through the proxy"), "{err}");
 }
 
 #[test]
