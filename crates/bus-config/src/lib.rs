@@ -60,7 +60,7 @@
 //! | `CLAUDE_MPM_EVENTBUS_METRICS` | true | true/false, 1/0, yes/no, on/off (any case) | the metrics consumer: Prometheus text on `GET /metrics` |
 //! | `CLAUDE_MPM_RELAY_ENABLED` | false | true/false, 1/0, yes/no, on/off (any case) | the Socket.IO relay to the dashboard |
 //! | `CLAUDE_MPM_SOCKETIO_PORT` | 8765 | port 1-65535 | dashboard server port; the relay connects to `http://localhost:<port>` |
-//! | `CLAUDE_MPM_SOCKETIO_URL` | http://localhost:<CLAUDE_MPM_SOCKETIO_PORT> | an http:// or https:// URL with a host (scheme in any case) | dashboard server URL; overrides the port. The relay's HTTP client follows `HTTP_PROXY`/`HTTPS_PROXY`/`ALL_PROXY`, even for localhost: list a local dashboard's host in `NO_PROXY` |
+//! | `CLAUDE_MPM_SOCKETIO_URL` | http://localhost:<CLAUDE_MPM_SOCKETIO_PORT> | an http:// or https:// URL with a host (scheme in any case) | dashboard server URL; overrides the port |
 //! | `CLAUDE_MPM_RELAY_DEBUG` | false | true/false, 1/0, yes/no, on/off (any case) | debug-level log lines, the relay's connection attempts and drops included |
 //! | `CLAUDE_MPM_RELAY_MAX_RETRIES` | 3 | whole number 0-1000 | reconnect attempts after a failed or lost connection, with exponential backoff (see `CLAUDE_MPM_RELAY_RETRY_DELAY`), before the relay falls back to one attempt per `CLAUDE_MPM_RELAY_CONNECTION_COOLDOWN`; a connection that worked starts the sequence again |
 //! | `CLAUDE_MPM_RELAY_RETRY_DELAY` | 0.5 | duration up to 1h: seconds (`0.5`) or with a unit (`500ms`, `2s`, `1m`) | wait before the first reconnect attempt; doubled before each further retry, capped at `CLAUDE_MPM_RELAY_CONNECTION_COOLDOWN`, each wait ±20% random jitter (0.5s, 1s, 2s with the defaults) |
@@ -94,11 +94,9 @@
 //! /events/recent` returns event payloads, and `/stats` and `/config` describe the setup.
 //! Probes and Prometheus scrapers (counts per event type, no payloads) need no token.
 //!
-//! [`Client`] ignores `HTTP_PROXY`/`ALL_PROXY`: the daemon is addressed by `IP:PORT`, almost
-//! always on loopback. The relay cannot: rust_socketio makes its Engine.IO handshake through
-//! reqwest, which follows the proxy variables even for `localhost`, so behind a proxy the
-//! dashboard's host belongs in `NO_PROXY` (such as `NO_PROXY=localhost,127.0.0.1,::1`). The
-//! daemon prints a startup warning when a proxy variable would catch the relay's URL.
+//! Neither [`Client`] nor the relay goes through `HTTP_PROXY`/`ALL_PROXY`: the daemon is
+//! addressed by `IP:PORT`, almost always on loopback, and the relay connects to the dashboard
+//! over a WebSocket directly.
 
 #![forbid(unsafe_code)]
 
@@ -110,7 +108,6 @@ pub mod http;
 mod ingest;
 mod parse;
 #[cfg(feature = "relay")]
-mod proxy;
 mod runtime;
 mod vars;
 pub mod wiring;

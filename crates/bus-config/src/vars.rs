@@ -122,7 +122,7 @@ pub const VARS: &[VarSpec] = &[
         name: "CLAUDE_MPM_SOCKETIO_URL",
         default: "http://localhost:<CLAUDE_MPM_SOCKETIO_PORT>",
         accepts: "an http:// or https:// URL with a host (scheme in any case)",
-        meaning: "dashboard server URL; overrides the port. The relay's HTTP client follows `HTTP_PROXY`/`HTTPS_PROXY`/`ALL_PROXY`, even for localhost: list a local dashboard's host in `NO_PROXY`",
+        meaning: "dashboard server URL; overrides the port",
     },
     VarSpec {
         name: "CLAUDE_MPM_RELAY_DEBUG",

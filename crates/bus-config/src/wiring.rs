@@ -195,9 +195,6 @@ fn wire_relay(bus: &EventBus, config: &Config, wired: &mut Wired) -> Result<(), 
     wired
         .consumers
         .push(format!("{} ({})", relay_socketio::RELAY_NAME, settings.url));
-    if let Some(warning) = crate::proxy::relay_warning(&settings.url, |n| std::env::var(n).ok()) {
-        wired.warnings.push(warning);
-    }
     Ok(())
 }
 

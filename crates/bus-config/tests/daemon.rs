@@ -540,37 +540,6 @@ async fn eventbus_publish_ignores_proxy_variables() {
     assert_eq!(recent[0]["type"], "hook.via_proxy_env");
 }
 
-/// The relay's Socket.IO client follows proxy variables even for localhost (bus-config cannot
-/// change that), so the daemon says so at startup, and stays quiet once NO_PROXY covers it.
-#[cfg(feature = "relay")]
-#[test]
-fn a_proxy_that_would_catch_the_relay_is_warned_about() {
-    let url = "http://127.0.0.1:1";
-    let base = [
-        ("CLAUDE_MPM_RELAY_ENABLED", "true"),
-        ("CLAUDE_MPM_SOCKETIO_URL", url),
-        ("HTTP_PROXY", "http://user:pw@127.0.0.1:1"),
-        ("NO_PROXY", ""),
-    ];
-    let daemon = Daemon::start(&base);
-    let err = daemon.stderr_text();
-    assert!(
-        err.contains(&format!(
-            "warning: the Socket.IO relay will reach {url} through the proxy in HTTP_PROXY"
-        )),
-        "{err}"
-    );
-    assert!(err.contains("add 127.0.0.1 to NO_PROXY"), "{err}");
-    assert!(!err.contains("user:pw"), "{err}");
-    drop(daemon);
-
-    let mut covered = base;
-    covered[3] = ("NO_PROXY", "localhost,127.0.0.1");
-    let daemon = Daemon::start(&covered);
-    let err = daemon.stderr_text();
-    assert!(!err.contains("through the proxy"), "{err}");
-}
-
 #[test]
 fn eventbus_publish_without_a_daemon_fails_clearly() {
     // A port nothing listens on: bind one, note it, close it.
