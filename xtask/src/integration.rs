@@ -3,15 +3,20 @@
 //! A python-socketio 5.x server shaped like the claude-mpm dashboard (tools/dashboard_server.py,
 //! in the project's virtualenv) receives what the `eventbus` daemon, started as a process,
 //! relays. Each scenario publishes over HTTP and through `eventbus publish`, then checks what
-//! the server recorded: every relayed event, by id, in order, with the exact payload shape;
-//! nothing filtered; `/stats` and `/metrics` (parsed by `prometheus_client`) agreeing with
-//! what was sent. The fault scenarios kill, stop and late-start the server, and stop the
-//! daemon mid-stream. A table of what held is printed at the end.
+//! the server recorded: every relayed event, by id, in order per producer, with the exact
+//! payload shape; nothing relayed that should not be; `/stats` and `/metrics` (parsed by
+//! `prometheus_client`) agreeing with what was sent. The fault scenarios kill and stop the
+//! server once the daemon's `/stats` shows the relay mid-stream, start the server only after
+//! the relay has failed to connect, and stop the daemon mid-stream; each summary says what
+//! the relay's counters showed at the fault. The relay crate's own `#[ignore]`d
+//! python-socketio tests run too, and must all be seen passing by name. A table of what held
+//! is printed at the end.
 
 mod peers;
 mod scenarios;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::{TaskResult, cargo, venv, workspace_root};
@@ -47,7 +52,10 @@ pub(crate) fn run(only: Option<&str>) -> TaskResult {
         work,
     };
     let scenarios: [(&str, Scenario); 5] = [
-        ("relay 10,000 HTTP + 1,000 CLI events", scenarios::full_flow),
+        (
+            "10,000 HTTP + 1,000 CLI events, hook.* relayed",
+            scenarios::full_flow,
+        ),
         (
             "server killed (SIGKILL) and restarted",
             scenarios::server_killed,
@@ -75,12 +83,8 @@ pub(crate) fn run(only: Option<&str>) -> TaskResult {
     if selected(RELAY_TESTS) {
         eprintln!("xtask integration: {RELAY_TESTS} ...");
         let started = Instant::now();
-        let relay_tests = relay_python_tests(&python);
-        rows.push((
-            RELAY_TESTS.to_owned(),
-            relay_tests.map(|()| "4 tests passed (order, late start, SIGKILL, SIGTERM)".to_owned()),
-            started.elapsed(),
-        ));
+        let relay_tests = relay_python_tests(&python, &env.work);
+        rows.push((RELAY_TESTS.to_owned(), relay_tests, started.elapsed()));
     }
     if rows.is_empty() {
         return Err(format!("no integration check matches {only:?}"));
@@ -100,9 +104,22 @@ pub(crate) fn run(only: Option<&str>) -> TaskResult {
     }
 }
 
-fn relay_python_tests(python: &std::path::Path) -> TaskResult {
+/// The relay's own tests against the python-socketio server, every one `#[ignore]`d so that
+/// `cargo test --workspace` skips them: runs them with `--ignored` and checks that exactly as
+/// many passed as the file has `#[ignore]` attributes, naming each one that passed.
+fn relay_python_tests(python: &Path, work: &Path) -> Result<String, String> {
+    let source = workspace_root().join(RELAY_TEST_FILE);
+    let text = std::fs::read_to_string(&source)
+        .map_err(|e| format!("reading {}: {e}", source.display()))?;
+    let ignored = text
+        .lines()
+        .filter(|line| line.trim_start().starts_with("#[ignore"))
+        .count();
+    if ignored == 0 {
+        return Err(format!("{RELAY_TEST_FILE} has no #[ignore]d tests to run"));
+    }
     let cargo_bin = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = std::process::Command::new(cargo_bin)
+    let out = Command::new(cargo_bin)
         .args([
             "test",
             "--quiet",
@@ -112,19 +129,56 @@ fn relay_python_tests(python: &std::path::Path) -> TaskResult {
             "python_server",
             "--",
             "--ignored",
+            // One line per test, so the passed ones can be named.
+            "--format",
+            "pretty",
         ])
         .env("EVENTBUS_PYTHON", python)
         .current_dir(workspace_root())
-        .status()
+        .output()
         .map_err(|e| format!("could not run cargo test: {e}"))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "the relay's python-socketio tests failed ({status})"
-        ))
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let log = work.join("relay-python-tests.log");
+    std::fs::write(&log, format!("{stdout}\n--- stderr ---\n{stderr}"))
+        .map_err(|e| format!("writing {}: {e}", log.display()))?;
+    eprint!("{stdout}{stderr}");
+    if !out.status.success() {
+        return Err(format!(
+            "the relay's python-socketio tests failed ({}); see {}",
+            out.status,
+            log.display()
+        ));
     }
+    let passed_names: Vec<&str> = stdout
+        .lines()
+        .filter_map(|line| line.strip_prefix("test ")?.strip_suffix(" ... ok"))
+        .collect();
+    let passed = stdout
+        .lines()
+        .find_map(|line| {
+            line.strip_prefix("test result: ok. ")?
+                .split_once(" passed;")?
+                .0
+                .parse::<usize>()
+                .ok()
+        })
+        .ok_or_else(|| format!("no `test result: ok. N passed` line in {}", log.display()))?;
+    if passed != ignored || passed_names.len() != ignored {
+        return Err(format!(
+            "{passed} tests passed ({} named), but {RELAY_TEST_FILE} has {ignored} #[ignore]d tests; see {}",
+            passed_names.len(),
+            log.display()
+        ));
+    }
+    Ok(format!(
+        "{passed} of {ignored} #[ignore]d tests passed: {}",
+        passed_names.join(", ")
+    ))
 }
+
+/// The relay's python-socketio tests, relative to the workspace root.
+const RELAY_TEST_FILE: &str = "crates/relay-socketio/tests/python_server.rs";
 
 fn print_table(rows: &[(String, Result<String, String>, Duration)]) {
     let width = rows.iter().map(|(name, ..)| name.len()).max().unwrap_or(0);

@@ -3,6 +3,7 @@
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::process::Command;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
@@ -55,6 +56,8 @@ struct Ledger {
     sent: u64,
     accepted: u64,
     filtered: u64,
+    /// Accepted events by type: what `eventbus_events_total{event_type=...}` must count.
+    by_type: HashMap<String, u64>,
     relayed: Vec<Expected>,
 }
 
@@ -77,6 +80,7 @@ impl Ledger {
         self.sent += kept.len() as u64;
         self.accepted += ids.len() as u64;
         for (id, (event_type, data)) in ids.into_iter().zip(kept) {
+            *self.by_type.entry(event_type.clone()).or_default() += 1;
             if event_type.starts_with("hook.") {
                 self.relayed.push((id, event_type, data, HTTP_PRODUCER));
             }
@@ -89,6 +93,9 @@ impl Ledger {
         self.sent += other.sent;
         self.accepted += other.accepted;
         self.filtered += other.filtered;
+        for (event_type, count) in other.by_type {
+            *self.by_type.entry(event_type).or_default() += count;
+        }
         self.relayed.extend(other.relayed);
     }
 
@@ -267,6 +274,7 @@ fn publish_with_cli(
         for (id, n, producer) in result? {
             ledger.sent += 1;
             ledger.accepted += 1;
+            *ledger.by_type.entry("hook.cli".into()).or_default() += 1;
             ledger
                 .relayed
                 .push((id, "hook.cli".into(), json!({"n": n}), producer));
@@ -284,6 +292,179 @@ fn metric(metrics: &Value, name: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("/metrics has no {name}"))
 }
 
+/// A whole-number field of a JSON document, or an error naming it.
+fn count(doc: &Value, what: &str, field: &str) -> Result<u64, String> {
+    doc[field]
+        .as_u64()
+        .ok_or_else(|| format!("{what} has no whole-number {field}: {doc}"))
+}
+
+/// The `"relay"` section of the daemon's `/stats`.
+fn relay_stats(daemon: &Daemon) -> Result<Value, String> {
+    let relay = daemon.get_json("/stats")?["relay"].take();
+    if relay.is_object() {
+        Ok(relay)
+    } else {
+        Err(format!("/stats has no relay section: {relay}"))
+    }
+}
+
+/// The relay's counters at one moment, for the summaries.
+fn relay_moment(relay: &Value) -> String {
+    format!(
+        "(relay: sent {}, confirmed {}, buffered {})",
+        relay["sent"], relay["relayed"], relay["buffered"]
+    )
+}
+
+/// The `/stats` row of the subscriber called `name`.
+fn subscriber_row<'a>(stats: &'a Value, name: &str) -> Result<&'a Value, String> {
+    stats["subscribers"]
+        .as_array()
+        .and_then(|rows| rows.iter().find(|r| r["name"] == name))
+        .ok_or_else(|| format!("/stats has no subscriber row named {name:?}"))
+}
+
+/// Room for every event a fault scenario publishes, so that the relay's buffer (10,000 by
+/// default, oldest dropped first) never drops one while the server is away: a loss is then
+/// the relay's fault, never the configuration's.
+const ROOMY_BUFFER: (&str, &str) = ("CLAUDE_MPM_RELAY_BUFFER_SIZE", "100000");
+
+/// Waits until the relay has emitted events and still holds unconfirmed ones, with part of the
+/// first `burst` relayed events not yet confirmed: the moment a fault hits mid-stream.
+/// Returns the relay's counters at that moment; fails at once if the burst was all confirmed
+/// before that could be observed.
+fn wait_mid_stream(daemon: &Daemon, burst: u64) -> Result<Value, String> {
+    wait_for(
+        "the relay to be mid-stream (relay.sent > 0 and relay.buffered > 0)",
+        || {
+            let relay = relay_stats(daemon).ok()?;
+            let (sent, buffered, relayed) = (
+                relay["sent"].as_u64()?,
+                relay["buffered"].as_u64()?,
+                relay["relayed"].as_u64()?,
+            );
+            if relayed >= burst {
+                return Some(Err(format!(
+                    "the relay confirmed all {burst} burst events before it was seen mid-stream ({}): the fault would not hit events on the wire",
+                    relay_moment(&relay)
+                )));
+            }
+            (sent > 0 && buffered > 0).then_some(Ok(relay))
+        },
+    )?
+}
+
+/// Waits until the relay has confirmed everything it holds; fails unless it confirmed exactly
+/// `want` events and dropped none.
+fn wait_relay_settled(daemon: &Daemon, want: u64) -> Result<Value, String> {
+    let relay = wait_for(
+        "the relay to confirm everything (relay.buffered == 0)",
+        || {
+            let relay = relay_stats(daemon).ok()?;
+            (relay["buffered"].as_u64()? == 0).then_some(relay)
+        },
+    )?;
+    let (relayed, dropped) = (
+        count(&relay, "/stats relay", "relayed")?,
+        count(&relay, "/stats relay", "dropped")?,
+    );
+    if relayed != want || dropped != 0 {
+        return Err(format!(
+            "/stats relay says {relayed} confirmed and {dropped} dropped, expected {want} and 0: {relay}"
+        ));
+    }
+    Ok(relay)
+}
+
+/// Checks `/metrics` against `/stats` and the ledger; returns which per-type check held.
+fn check_metrics(
+    env: &Env,
+    daemon: &Daemon,
+    stats: &Value,
+    ledger: &Ledger,
+) -> Result<String, String> {
+    let metrics = parse_prometheus(env, &daemon.get_text("/metrics")?)?;
+    for (name, want) in [
+        ("eventbus_events_published_total", ledger.accepted),
+        ("eventbus_events_filtered_total", ledger.filtered),
+        ("eventbus_events_failed_total", 0),
+    ] {
+        let got = metric(&metrics, name)?;
+        if got != want {
+            return Err(format!(
+                "/metrics {name} is {got}, /stats and the ledger say {want}"
+            ));
+        }
+    }
+    let row = subscriber_row(stats, "metrics")?;
+    let delivered = count(row, "/stats metrics row", "delivered")?;
+    let dropped = count(row, "/stats metrics row", "dropped")?;
+    let series: Vec<(&str, u64)> = metrics
+        .as_object()
+        .ok_or("the parsed /metrics is not an object")?
+        .iter()
+        .filter(|(key, _)| key.starts_with("eventbus_subscriber_dropped_total{"))
+        .filter(|(key, _)| key.contains("subscriber=\"metrics\""))
+        .map(|(key, v)| (key.as_str(), v.as_f64().unwrap_or(f64::NAN) as u64))
+        .collect();
+    match series[..] {
+        [(_, got)] if got == dropped => {}
+        _ => {
+            return Err(format!(
+                "/metrics eventbus_subscriber_dropped_total for the metrics consumer is {series:?}, /stats says {dropped}"
+            ));
+        }
+    }
+    let mut by_type: HashMap<String, u64> = HashMap::new();
+    for (key, value) in metrics.as_object().into_iter().flatten() {
+        if let Some(labels) = key.strip_prefix("eventbus_events_total{event_type=\"") {
+            let event_type = labels.strip_suffix("\"}").unwrap_or(labels);
+            by_type.insert(
+                event_type.to_owned(),
+                value.as_f64().unwrap_or(f64::NAN) as u64,
+            );
+        }
+    }
+    let total: u64 = by_type.values().sum();
+    if total != delivered || total + dropped != ledger.accepted {
+        return Err(format!(
+            "/metrics eventbus_events_total sums to {total}; the metrics consumer delivered {delivered} and dropped {dropped} of {} accepted events",
+            ledger.accepted
+        ));
+    }
+    for (event_type, got) in &by_type {
+        let want = ledger.by_type.get(event_type).copied().unwrap_or(0);
+        if *got > want || (dropped == 0 && *got != want) {
+            return Err(format!(
+                "/metrics counts {got} {event_type} events, {want} were accepted (metrics consumer dropped {dropped})"
+            ));
+        }
+    }
+    let missing: Vec<&String> = ledger
+        .by_type
+        .keys()
+        .filter(|t| dropped == 0 && !by_type.contains_key(*t))
+        .collect();
+    if !missing.is_empty() {
+        return Err(format!(
+            "/metrics has no eventbus_events_total series for {missing:?}"
+        ));
+    }
+    let cli = by_type.get("hook.cli").copied().unwrap_or(0);
+    Ok(if dropped == 0 {
+        format!(
+            "/metrics totals match /stats; eventbus_events_total matches each of the {} accepted types exactly and counts nothing else (hook.cli {cli})",
+            ledger.by_type.len()
+        )
+    } else {
+        format!(
+            "/metrics totals match /stats; the metrics consumer dropped {dropped}, so eventbus_events_total was checked as sum {total} + {dropped} dropped == {} published, each type at most its accepted count (hook.cli {cli} <= 1000)",
+            ledger.accepted
+        )
+    })
+}
+
 pub(crate) fn full_flow(env: &Env) -> Result<String, String> {
     let port = free_port()?;
     let record = env.work.join("full-flow.jsonl");
@@ -295,15 +476,12 @@ pub(crate) fn full_flow(env: &Env) -> Result<String, String> {
     }
     publish_with_cli(env, &daemon, &mut ledger, 1000)?;
     let delivery = wait_delivered(&record, &ledger.relayed)?;
+    wait_relay_settled(&daemon, ledger.relayed.len() as u64)?;
 
     // Every consumer has caught up once the metrics consumer has seen every event.
     let stats = wait_for("the consumers to catch up", || {
         let stats = daemon.get_json("/stats").ok()?;
-        let metrics_row = stats["subscribers"]
-            .as_array()?
-            .iter()
-            .find(|r| r["name"] == "metrics")?
-            .clone();
+        let metrics_row = subscriber_row(&stats, "metrics").ok()?;
         let seen = metrics_row["delivered"].as_u64()? + metrics_row["dropped"].as_u64()?;
         (seen == stats["events_published"].as_u64()?).then_some(stats)
     })?;
@@ -323,83 +501,85 @@ pub(crate) fn full_flow(env: &Env) -> Result<String, String> {
         ledger.filtered,
     )?;
     expect("events_failed", &stats["events_failed"], 0)?;
-    let relayed = stats["relay"]["relayed"].as_u64().unwrap_or(0);
-    if relayed < ledger.relayed.len() as u64 {
-        return Err(format!(
-            "/stats relay.relayed is {relayed}, below the {} delivered",
-            ledger.relayed.len()
-        ));
-    }
-
-    let metrics = parse_prometheus(env, &daemon.get_text("/metrics")?)?;
-    for (name, want) in [
-        ("eventbus_events_published_total", ledger.accepted),
-        ("eventbus_events_filtered_total", ledger.filtered),
-        ("eventbus_events_failed_total", 0),
-    ] {
-        let got = metric(&metrics, name)?;
-        if got != want {
-            return Err(format!(
-                "/metrics {name} is {got}, /stats and the ledger say {want}"
-            ));
-        }
-    }
-    let metrics_dropped = stats["subscribers"]
-        .as_array()
-        .and_then(|rows| rows.iter().find(|r| r["name"] == "metrics"))
-        .and_then(|r| r["dropped"].as_u64())
-        .unwrap_or(0);
-    if metrics_dropped == 0 {
-        let cli = metric(&metrics, "eventbus_events_total{event_type=\"hook.cli\"}")?;
-        if cli != 1000 {
-            return Err(format!(
-                "/metrics counts {cli} hook.cli events, 1000 were published"
-            ));
-        }
-    }
+    let metrics = check_metrics(env, &daemon, &stats, &ledger)?;
     Ok(format!(
-        "{} sent, {} accepted, {} filtered; {} relayed in order per producer with exact payloads ({} duplicates); /stats and /metrics agree",
-        ledger.sent, ledger.accepted, ledger.filtered, delivery.unique, delivery.duplicates
+        "{} sent, {} accepted, {} filtered; {} relayed in order per producer with exact payloads ({} duplicates), relay.relayed == {}; {metrics}",
+        ledger.sent,
+        ledger.accepted,
+        ledger.filtered,
+        delivery.unique,
+        delivery.duplicates,
+        ledger.relayed.len()
     ))
 }
 
+/// The burst published before a fault: large enough that the relay is still emitting it when
+/// the fault hits.
+const BURST: u64 = 10_000;
+
 /// Streams events while the server goes away and comes back; everything must arrive.
 fn server_outage(env: &Env, signal: Signal, label: &str) -> Result<String, String> {
+    const STREAM_BATCHES: u64 = 20;
+    const STREAM_BATCH: u64 = 100;
     let port = free_port()?;
     let record = env.work.join(format!("{label}.jsonl"));
     let server = PythonServer::start(env, port, &record)?;
-    let daemon = Daemon::start(env, port, &[])?;
+    let daemon = Daemon::start(env, port, &[ROOMY_BUFFER])?;
     let mut ledger = Ledger::default();
-    // A burst the relay needs a few hundred milliseconds to emit, then a producer that keeps
-    // publishing small batches: the server is stopped while events are on the wire.
-    ledger.post_batch(&daemon, batch(0, 3000, false))?;
-    let streamed = std::thread::scope(|s| {
+    // A burst, then a producer that keeps publishing small batches: the server is stopped
+    // once the relay is seen emitting the burst with part of it unconfirmed.
+    ledger.post_batch(&daemon, batch(0, BURST, false))?;
+    let streamed_so_far = AtomicU64::new(0);
+    let (streamed, fault) = std::thread::scope(|s| {
         let producer = s.spawn(|| {
             let mut streamed = Ledger::default();
-            for k in 0..20 {
-                streamed.post_batch(&daemon, batch(3000 + k * 100, 100, false))?;
+            for k in 0..STREAM_BATCHES {
+                streamed.post_batch(
+                    &daemon,
+                    batch(BURST + k * STREAM_BATCH, STREAM_BATCH, false),
+                )?;
+                streamed_so_far.fetch_add(STREAM_BATCH, Ordering::Relaxed);
                 std::thread::sleep(Duration::from_millis(10));
             }
             Ok::<_, String>(streamed)
         });
-        std::thread::sleep(Duration::from_millis(50));
-        let stopped = server.stop(signal);
+        let fault = (|| {
+            let at_signal = wait_mid_stream(&daemon, BURST)?;
+            let streamed_before = streamed_so_far.load(Ordering::Relaxed);
+            server.stop(signal)?;
+            let gone = relay_stats(&daemon)?;
+            Ok::<_, String>((at_signal, streamed_before, gone))
+        })();
         let streamed = producer
             .join()
             .unwrap_or_else(|_| Err("the producer panicked".into()));
-        stopped.and(streamed)
-    })?;
-    ledger.merge(streamed);
+        (streamed, fault)
+    });
+    let (at_signal, streamed_before, gone) = fault?;
+    ledger.merge(streamed?);
     let _server = PythonServer::start(env, port, &record)?;
-    ledger.post_batch(&daemon, batch(5000, 1000, false))?;
+    ledger.post_batch(
+        &daemon,
+        batch(BURST + STREAM_BATCHES * STREAM_BATCH, 1000, false),
+    )?;
     let delivery = wait_delivered(&record, &ledger.relayed)?;
-    let stats = daemon.get_json("/stats")?;
+    let relay = wait_relay_settled(&daemon, ledger.relayed.len() as u64)?;
+    let failures = count(&relay, "/stats relay", "connection_failures")?;
+    let attempts = count(&relay, "/stats relay", "connection_attempts")?;
+    if failures == 0 || attempts < 2 {
+        return Err(format!(
+            "the relay never lost its connection or never reconnected ({failures} failures, {attempts} attempts): the outage was not exercised"
+        ));
+    }
     Ok(format!(
-        "{} events, all arrived in order ({} duplicates; relay resent {}, reconnected after {} failed attempts)",
+        "{signal} {} during a {BURST}-event burst; {} confirmed when the server was gone; {} of {} streamed events published after the signal; {} events, all arrived in order ({} duplicates; relay resent {}, {failures} connection failures, {attempts} attempts, none dropped)",
+        relay_moment(&at_signal),
+        gone["relayed"],
+        STREAM_BATCHES * STREAM_BATCH - streamed_before,
+        STREAM_BATCHES * STREAM_BATCH,
         delivery.unique,
         delivery.duplicates,
-        stats["relay"]["resent"],
-        stats["relay"]["connection_failures"]
+        relay["resent"],
     ))
 }
 
@@ -417,13 +597,25 @@ pub(crate) fn server_late(env: &Env) -> Result<String, String> {
     let daemon = Daemon::start(env, port, &[])?;
     let mut ledger = Ledger::default();
     ledger.post_batch(&daemon, batch(0, 1000, false))?;
-    std::thread::sleep(Duration::from_millis(500));
+    let before = wait_for(
+        "a failed connection attempt to the absent server (relay.connection_failures >= 1)",
+        || {
+            let relay = relay_stats(&daemon).ok()?;
+            (relay["connection_failures"].as_u64()? >= 1).then_some(relay)
+        },
+    )?;
+    if before["relayed"] != 0 || before["connected"] != false {
+        return Err(format!(
+            "the relay was connected or confirmed events with no server listening: {before}"
+        ));
+    }
     let _server = PythonServer::start(env, port, &record)?;
     ledger.post_batch(&daemon, batch(1000, 500, false))?;
     let delivery = wait_delivered(&record, &ledger.relayed)?;
+    wait_relay_settled(&daemon, ledger.relayed.len() as u64)?;
     Ok(format!(
-        "{} events published before and after the server came up, all arrived in order ({} duplicates)",
-        delivery.unique, delivery.duplicates
+        "server started after {} failed connection attempt(s), {} events buffered; {} events published before and after, all arrived in order ({} duplicates)",
+        before["connection_failures"], before["buffered"], delivery.unique, delivery.duplicates
     ))
 }
 
@@ -431,15 +623,26 @@ pub(crate) fn daemon_stopped(env: &Env) -> Result<String, String> {
     let port = free_port()?;
     let record = env.work.join("daemon-stopped.jsonl");
     let _server = PythonServer::start(env, port, &record)?;
-    let daemon = Daemon::start(env, port, &[])?;
+    let daemon = Daemon::start(env, port, &[ROOMY_BUFFER])?;
     let mut ledger = Ledger::default();
-    for k in 0..5 {
-        ledger.post_batch(&daemon, batch(k * 1000, 1000, false))?;
-    }
+    ledger.post_batch(&daemon, batch(0, BURST, false))?;
+    let at_signal = wait_mid_stream(&daemon, BURST)?;
     let (code, log) = daemon.terminate()?;
     if code != Some(0) {
         return Err(format!(
             "the daemon exited with {code:?} after SIGTERM:\n{log}"
+        ));
+    }
+    let published = log
+        .split("totals: published ")
+        .nth(1)
+        .and_then(|rest| rest.split(',').next())
+        .and_then(|n| n.parse::<u64>().ok())
+        .ok_or_else(|| format!("the daemon did not report its totals:\n{log}"))?;
+    if published != ledger.accepted {
+        return Err(format!(
+            "the daemon reported {published} events published, {} were accepted",
+            ledger.accepted
         ));
     }
     let undelivered = if log.contains("every consumer drained its queue") {
@@ -459,7 +662,8 @@ pub(crate) fn daemon_stopped(env: &Env) -> Result<String, String> {
         ));
     }
     Ok(format!(
-        "{} accepted; {} arrived in order, {} reported undelivered, none lost silently",
+        "SIGTERM {} during a {BURST}-event burst; {} accepted; {} arrived in order, {} reported undelivered, none lost silently",
+        relay_moment(&at_signal),
         ledger.relayed.len(),
         delivery.unique,
         undelivered
