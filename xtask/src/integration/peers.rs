@@ -14,6 +14,15 @@ use serde_json::{Value, json};
 use super::Env;
 use crate::proc::Guarded;
 
+/// A proxy that refuses every connection, set in the daemon's and the CLI's environment:
+/// neither the relay's connection to the dashboard nor `eventbus publish` may go through it.
+pub(crate) const DEAD_PROXY: [(&str, &str); 4] = [
+    ("http_proxy", "http://127.0.0.1:1"),
+    ("HTTP_PROXY", "http://127.0.0.1:1"),
+    ("ALL_PROXY", "http://127.0.0.1:1"),
+    ("all_proxy", "http://127.0.0.1:1"),
+];
+
 /// How long any single wait may take before the scenario fails.
 pub(crate) const PATIENCE: Duration = Duration::from_secs(60);
 
@@ -103,6 +112,7 @@ impl Daemon {
         command
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .envs(DEAD_PROXY)
             .env("CLAUDE_MPM_EVENTBUS_HTTP_ADDR", &addr)
             .env("CLAUDE_MPM_EVENTBUS_FILTERS", "hook.*,session.*")
             .env("CLAUDE_MPM_EVENTBUS_METRICS", "true")

@@ -241,6 +241,9 @@ fn publish_with_cli(
                     for n in (w..count).step_by(workers as usize) {
                         let out = Command::new(&env.eventbus)
                             .args(["publish", "hook.cli", &json!({"n": n}).to_string()])
+                            .envs(super::peers::DEAD_PROXY)
+                            .env_remove("NO_PROXY")
+                            .env_remove("no_proxy")
                             .env("CLAUDE_MPM_EVENTBUS_HTTP_ADDR", daemon.addr())
                             .output()
                             .map_err(|e| format!("running eventbus publish: {e}"))?;
