@@ -19,8 +19,9 @@ pub(crate) type Ring = Mutex<VecDeque<Event>>;
 /// publishers on different cores never write the same memory; readers merge the rings by
 /// event id and keep the newest `capacity`. Memory stays bounded whatever the number of
 /// threads: a ring drops what fell out of the bus-wide window (ids up to the newest minus
-/// `capacity`) when it records, and every `sweep_every` events the other rings are pruned
-/// too, so all rings together hold at most about twice `capacity` events.
+/// `capacity`) when it records, and every `sweep_every` events (the power of two at or above
+/// `capacity`, at least 64) the other rings are pruned too, so all rings together hold at
+/// most about three times `capacity` events.
 pub(crate) struct History {
     capacity: usize,
     sweep_every: u64,
@@ -31,7 +32,8 @@ impl History {
     pub(crate) fn new(capacity: usize) -> Self {
         History {
             capacity,
-            sweep_every: (capacity as u64).max(64),
+            // A power of two, so the hot path tests it with a mask rather than a division.
+            sweep_every: (capacity as u64).max(64).next_power_of_two(),
             rings: Sharded::default(),
         }
     }
@@ -79,7 +81,7 @@ impl History {
         guard.push_back(event.clone());
         drop(guard);
         drop(stale);
-        if id % self.sweep_every == 0 {
+        if id & (self.sweep_every - 1) == 0 {
             self.prune(cutoff);
         }
         event
