@@ -46,8 +46,8 @@ struct RawEnv {
 
 /// Largest history the daemon allows. The cost is the events retained, not the slots: every
 /// held event keeps its whole payload alive, and bus-core's per-thread rings together hold up
-/// to about three times `CLAUDE_MPM_EVENTBUS_HISTORY_SIZE` events (briefly, between prunings), so memory grows with history
-/// size times payload size.
+/// to about three times `CLAUDE_MPM_EVENTBUS_HISTORY_SIZE` events (briefly, between
+/// prunings), so memory grows with history size times payload size.
 pub const MAX_HISTORY_SIZE: u64 = 100_000;
 
 /// The bus's own settings: the part of the configuration that can also be changed on a
