@@ -5,8 +5,7 @@
 //! subscriber (installed once); each test uses its own event-type prefix and reads only its
 //! own lines.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::OnceLock;
 use std::time::{Duration, SystemTime};
 
 use bus_core::EventBus;
@@ -14,25 +13,9 @@ use consumer_logging::{LogFormat, LoggingConfig, LoggingSubscriber, RateLimit, f
 use serde_json::{Value, json};
 use tracing::Level;
 
-#[derive(Clone, Default)]
-struct Buffer(Arc<Mutex<Vec<u8>>>);
+mod common;
 
-impl Write for Buffer {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Buffer {
-    type Writer = Buffer;
-    fn make_writer(&'a self) -> Buffer {
-        self.clone()
-    }
-}
+use common::Buffer;
 
 /// The JSON lines logged so far whose `fields.event_type` starts with `prefix`.
 fn lines_for(prefix: &str) -> Vec<Value> {
@@ -44,7 +27,7 @@ fn lines_for(prefix: &str) -> Vec<Value> {
             .expect("no other global subscriber in this test binary");
         buffer
     });
-    let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+    let text = buffer.text();
     text.lines()
         .map(|l| serde_json::from_str::<Value>(l).unwrap_or_else(|e| panic!("{e}: {l}")))
         .filter(|v| {

@@ -1,30 +1,11 @@
 //! The formatter helper writes text or JSON lines at the configured level.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
 use consumer_logging::{LogFormat, formatter};
 use serde_json::Value;
 
-#[derive(Clone, Default)]
-struct Buffer(Arc<Mutex<Vec<u8>>>);
+mod common;
 
-impl Write for Buffer {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Buffer {
-    type Writer = Buffer;
-    fn make_writer(&'a self) -> Buffer {
-        self.clone()
-    }
-}
+use common::Buffer;
 
 fn capture(format: LogFormat, debug: bool) -> String {
     let buffer = Buffer::default();
@@ -32,8 +13,7 @@ fn capture(format: LogFormat, debug: bool) -> String {
         tracing::info!(target: "eventbus::events", event_id = 7u64, "visible");
         tracing::debug!(target: "eventbus::events", "debug line");
     });
-    let bytes = buffer.0.lock().unwrap().clone();
-    String::from_utf8(bytes).unwrap()
+    buffer.text()
 }
 
 #[test]
