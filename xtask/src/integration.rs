@@ -178,7 +178,7 @@ fn relay_python_tests(python: &Path, work: &Path) -> Result<String, String> {
 }
 
 /// The relay's python-socketio tests, relative to the workspace root.
-const RELAY_TEST_FILE: &str = "crates/relay-socketio/tests/python_server.rs";
+const RELAY_TEST_FILE: &str = "relay-socketio/tests/python_server.rs";
 
 fn print_table(rows: &[(String, Result<String, String>, Duration)]) {
     let width = rows.iter().map(|(name, ..)| name.len()).max().unwrap_or(0);

@@ -280,7 +280,7 @@ fn method(out: &mut String, r: &Results) {
          - wild-100: 100 non-matching `svcN.*` patterns plus `hook.*` (only libraries with wildcards);\n\
          - async-1: 1 async handler, timed until every event is handled (ours: `Overflow::Block`, nothing dropped);\n\
          - threads-2: 2 publisher threads on one emitter, 1 handler.\n\n\
-         **Ours:** `cargo bench -p bus-core --bench dispatch` (crates/bus-core/benches/dispatch.rs, \
+         **Ours:** `cargo bench -p bus-core --bench dispatch` (bus-core/benches/dispatch.rs, \
          history 100 and stats on), events/s from criterion's median time per iteration in \
          `estimates.json` and the elements per iteration in `benchmark.json`. Every bench asserts \
          that each event reached each handler.\n\n\

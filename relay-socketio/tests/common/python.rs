@@ -16,7 +16,7 @@ const SETUP_HINT: &str = "create the virtualenv with `python3 -m venv target/xta
      EVENTBUS_PYTHON=$PWD/target/xtask-venv/bin/python (`cargo xtask integration` does both)";
 
 fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
 /// The interpreter named by `EVENTBUS_PYTHON`, checked to have python-socketio 5.x and
