@@ -1,6 +1,4 @@
-//! Errors of configuration, the daemon and the publish client.
-
-use std::net::SocketAddr;
+//! Errors of reading the configuration and wiring the consumers.
 
 /// One bad environment value: the full variable name, the value and what is accepted.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -68,87 +66,12 @@ fn list(errors: &[VarError]) -> String {
         .join("\n")
 }
 
-/// Why the daemon could not start or run.
+/// A consumer or the bus itself could not be set up from a valid configuration.
 #[derive(Debug, thiserror::Error)]
-pub enum ServeError {
-    /// The configuration is invalid.
-    #[error(transparent)]
-    Config(#[from] ConfigError),
-    /// The listening address is not loopback and no token is set: anyone on the network could
-    /// publish.
-    #[error(
-        "refusing to listen on {addr} without a token: that address is reachable from other machines.\n\
-         Either set CLAUDE_MPM_EVENTBUS_TOKEN to a secret (clients then send `Authorization: Bearer <token>`; \
-         `eventbus publish` does so by itself), or listen on a loopback address such as \
-         CLAUDE_MPM_EVENTBUS_HTTP_ADDR=127.0.0.1:{port}",
-        port = addr.port()
-    )]
-    NonLoopbackWithoutToken {
-        /// The address asked for.
-        addr: SocketAddr,
-    },
-    /// The listening socket could not be opened (address in use, no permission, ...).
-    #[error("cannot listen on {addr}: {source}{hint}", hint = bind_hint(source))]
-    Bind {
-        /// The address asked for.
-        addr: SocketAddr,
-        /// The operating system's error.
-        #[source]
-        source: std::io::Error,
-    },
-    /// The bus or a consumer could not be set up.
-    #[error("cannot set up {what}: {reason}")]
-    Wiring {
-        /// Which part failed, such as `the Socket.IO relay`.
-        what: &'static str,
-        /// Why.
-        reason: String,
-    },
-    /// The HTTP server failed while running.
-    #[error("the HTTP server failed: {0}")]
-    Server(#[source] std::io::Error),
-}
-
-fn bind_hint(e: &std::io::Error) -> &'static str {
-    match e.kind() {
-        std::io::ErrorKind::AddrInUse => {
-            " (is another eventbus already running? stop it, or set CLAUDE_MPM_EVENTBUS_HTTP_ADDR to another address)"
-        }
-        std::io::ErrorKind::PermissionDenied => {
-            " (ports below 1024 need privileges: set CLAUDE_MPM_EVENTBUS_HTTP_ADDR to a higher port)"
-        }
-        std::io::ErrorKind::AddrNotAvailable => {
-            " (this machine has no such address: set CLAUDE_MPM_EVENTBUS_HTTP_ADDR to one of its own, such as 127.0.0.1:8770)"
-        }
-        _ => "",
-    }
-}
-
-/// Why `eventbus publish` failed.
-#[derive(Debug, thiserror::Error)]
-pub enum PublishError {
-    /// The daemon could not be reached at all.
-    #[error(
-        "cannot reach the eventbus daemon at http://{addr}: {reason}\n\
-         Is it running? Start it with `eventbus serve`, or point to it with --addr or CLAUDE_MPM_EVENTBUS_HTTP_ADDR."
-    )]
-    Unreachable {
-        /// Where it was looked for.
-        addr: SocketAddr,
-        /// What the connection attempt said.
-        reason: String,
-    },
-    /// The daemon answered with an error status.
-    #[error("the eventbus daemon at http://{addr} refused the request ({status}): {message}")]
-    Refused {
-        /// The daemon's address.
-        addr: SocketAddr,
-        /// The HTTP status.
-        status: u16,
-        /// The daemon's explanation.
-        message: String,
-    },
-    /// The command line input is not valid (bad JSON payload, unreadable stdin, ...).
-    #[error("{0}")]
-    Input(String),
+#[error("cannot set up {what}: {reason}")]
+pub struct WiringError {
+    /// Which part failed, such as `the Socket.IO relay`.
+    pub what: &'static str,
+    /// Why.
+    pub reason: String,
 }

@@ -1,6 +1,9 @@
-//! `bus-config`: reads the eventbus configuration from `CLAUDE_MPM_*` environment variables,
-//! validates it, builds the [`EventBus`](bus_core::EventBus) and wires its consumers
-//! (logging, metrics, the Socket.IO relay); it also holds the `eventbus` daemon and client.
+//! `bus-config`: the composition root of eventbus. It reads the configuration from
+//! `CLAUDE_MPM_*` environment variables, validates it into typed settings (each consumer's
+//! section is that consumer crate's own settings type), builds the
+//! [`EventBus`](bus_core::EventBus) and wires its consumers (logging, metrics, the Socket.IO
+//! relay). It reads the environment and nothing else; the `eventbus` daemon, its HTTP API and
+//! its client live in `bus-daemon`.
 //!
 //! Every value is read as text through `envy` and checked here, so a bad value names the full
 //! variable, the value and what is accepted, and *all* bad variables are reported at once:
@@ -70,57 +73,22 @@
 //! | `CLAUDE_MPM_RELAY_BUFFER_SIZE` | 10000 | whole number 1-1000000 | events the relay holds while the dashboard is unreachable (oldest dropped first) |
 //! | `CLAUDE_MPM_EVENTBUS_TEST_SLOW_CONSUMER` | unset | duration up to 10s: seconds (`0.5`) or with a unit (`500ms`, `2s`, `1m`) | TEST ONLY: attaches a consumer `test-slow-consumer` on `*` that sleeps this long per event, to exercise draining at shutdown |
 //!
-//! # The `eventbus` binary
-//!
-//! - `eventbus` / `eventbus serve`: the daemon; HTTP API in [`http`]. Exit code 2 for a bad
-//!   configuration, an address in use, or a non-loopback address without a token.
-//! - `eventbus publish TYPE [JSON]`, `eventbus publish -` (NDJSON on stdin): publish to a
-//!   running daemon ([`Client`]); `--addr` overrides `CLAUDE_MPM_EVENTBUS_HTTP_ADDR`, the
-//!   token comes from `CLAUDE_MPM_EVENTBUS_TOKEN`. Prints the daemon's [`IngestReply`] as
-//!   JSON; exits 1 when the daemon is unreachable (or fails), 2 on bad input or a 4xx answer.
-//! - `eventbus config [--json]`: print the effective configuration, token masked.
-//!
-//! `CLAUDE_MPM_EVENTBUS_TEST_SLOW_CONSUMER` exists for tests only: it attaches a deliberately
-//! slow consumer so that draining at shutdown can be observed.
-//!
-//! On SIGINT/SIGTERM the daemon stops accepting connections, drains the consumers' queues
-//! within `CLAUDE_MPM_EVENTBUS_SHUTDOWN_TIMEOUT`, prints what could not be delivered, and
-//! exits 0.
-//!
-//! # Token and proxies
-//!
-//! With `CLAUDE_MPM_EVENTBUS_TOKEN` set, every route except `GET /healthz` and `GET /metrics`
-//! needs `Authorization: Bearer <token>` (scheme in any case), reads included: `GET
-//! /events/recent` returns event payloads, and `/stats` and `/config` describe the setup.
-//! Probes and Prometheus scrapers (counts per event type, no payloads) need no token.
-//!
-//! Neither [`Client`] nor the relay goes through `HTTP_PROXY`/`ALL_PROXY`: the daemon is
-//! addressed by `IP:PORT`, almost always on loopback, and the relay connects to the dashboard
-//! over a WebSocket directly.
-
 #![forbid(unsafe_code)]
 
-mod client;
 mod config;
-mod daemon;
 mod error;
-pub mod http;
-mod ingest;
 mod parse;
-#[cfg(feature = "relay")]
 mod runtime;
 mod vars;
 pub mod wiring;
 
-pub use client::Client;
 pub use config::{
-    BusSettings, ClientSettings, Config, ConsumerSettings, DEFAULT_HTTP_ADDR, HttpSettings,
-    LogFormat, MAX_HISTORY_SIZE, RelaySettings, Secret, parse_addr,
+    BusSettings, ClientSettings, Config, DEFAULT_HTTP_ADDR, DaemonSettings, HttpSettings,
+    LoggingSettings, MetricsSettings, RelaySettings, Secret, parse_addr,
 };
-pub use daemon::{Daemon, Outcome, shutdown_signal};
-pub use error::{ConfigError, PublishError, ServeError, VarError};
-pub use ingest::{BodyFormat, IncomingEvent, IngestReply, Publisher, parse_body};
-pub use runtime::{CurrentSettings, DebugSwitch, RuntimeSettings};
+pub use error::{ConfigError, VarError, WiringError};
+pub use parse::boolean as parse_bool;
+pub use runtime::{CurrentSettings, DebugSwitch, MAX_HISTORY_SIZE, RuntimeSettings, current};
 pub use vars::{PREFIX, VARS, VarSpec, markdown_table, spec};
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ pub(crate) const FALSE_WORDS: [&str; 4] = ["false", "0", "no", "off"];
 pub(crate) const BOOL_EXPECTED: &str = "true/false, 1/0, yes/no or on/off (any case)";
 
 /// Parses a boolean: true/false, 1/0, yes/no, on/off, in any case, surrounding spaces ignored.
-pub(crate) fn boolean(raw: &str) -> Result<bool, String> {
+pub fn boolean(raw: &str) -> Result<bool, String> {
     let word = raw.trim().to_ascii_lowercase();
     if TRUE_WORDS.contains(&word.as_str()) {
         Ok(true)
@@ -68,6 +68,7 @@ pub(crate) fn duration(raw: &str, max: Duration) -> Result<Duration, String> {
 }
 
 /// Parses a duration like [`duration`], but longer than zero: for delays that must pass.
+#[cfg_attr(not(feature = "relay"), allow(dead_code))] // only the relay has one
 pub(crate) fn positive_duration(raw: &str, max: Duration) -> Result<Duration, String> {
     match duration(raw, max) {
         Ok(d) if !d.is_zero() => Ok(d),

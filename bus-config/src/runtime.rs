@@ -8,7 +8,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use bus_core::{EventBus, Pattern};
 use serde::{Deserialize, Serialize};
 
-use crate::config::MAX_HISTORY_SIZE;
+/// Largest history the daemon allows. The cost is the events retained, not the slots: every
+/// held event keeps its whole payload alive, and bus-core's per-thread rings together hold up
+/// to about three times `CLAUDE_MPM_EVENTBUS_HISTORY_SIZE` events (briefly, between
+/// prunings), so memory grows with history size times payload size.
+pub const MAX_HISTORY_SIZE: u64 = 100_000;
 
 /// A shared on/off switch for debug output, read on every accepted event.
 #[derive(Clone, Debug, Default)]

@@ -1,6 +1,8 @@
 //! The table of every environment variable: name, default, what it accepts, what it does.
 //!
-//! One source for the crate docs, `eventbus config` and the unknown-variable warnings.
+//! One source for the crate docs, `eventbus config` (text and JSON) and the unknown-variable
+//! warnings. Adding a variable: a row here, one read in its section's module under `config/`,
+//! and the field it fills.
 
 /// The prefix every variable shares.
 pub const PREFIX: &str = "CLAUDE_MPM_";
@@ -10,6 +12,8 @@ pub const PREFIX: &str = "CLAUDE_MPM_";
 pub struct VarSpec {
     /// The full name, such as `CLAUDE_MPM_EVENTBUS_ENABLED`.
     pub name: &'static str,
+    /// Where `eventbus config --json` shows it: `section.field`, such as `relay.retry_delay`.
+    pub key: &'static str,
     /// The default, as text (`unset` when there is none).
     pub default: &'static str,
     /// What values it accepts.
@@ -24,150 +28,175 @@ const BOOL: &str = "true/false, 1/0, yes/no, on/off (any case)";
 pub const VARS: &[VarSpec] = &[
     VarSpec {
         name: "CLAUDE_MPM_EVENTBUS_ENABLED",
+        key: "bus.enabled",
         default: "true",
         accepts: BOOL,
         meaning: "bus on/off; while off, publishes are refused (nothing counted or recorded)",
     },
     VarSpec {
         name: "CLAUDE_MPM_EVENTBUS_DEBUG",
+        key: "bus.debug",
         default: "false",
         accepts: BOOL,
         meaning: "debug logging: the log level becomes `debug` and every accepted event is logged",
     },
     VarSpec {
         name: "CLAUDE_MPM_EVENTBUS_HISTORY_SIZE",
+        key: "bus.history_size",
         default: "100",
         accepts: "whole number 0-100000 (0 turns history off)",
         meaning: "how many recent events `GET /events/recent` can return",
     },
     VarSpec {
         name: "CLAUDE_MPM_EVENTBUS_FILTERS",
+        key: "bus.filters",
         default: "empty (allow all)",
         accepts: "comma-separated event-type patterns (`hook.*`, `a?c`, exact names)",
         meaning: "allow-list: when set, only matching events are accepted",
     },
     VarSpec {
         name: "CLAUDE_MPM_EVENTBUS_QUEUE_CAPACITY",
+        key: "bus.queue_capacity",
         default: "10000",
         accepts: "whole number 1-10000000",
         meaning: "events each consumer's queue holds before the overflow policy applies",
     },
     VarSpec {
         name: "CLAUDE_MPM_EVENTBUS_OVERFLOW",
+        key: "bus.overflow",
         default: "drop_newest",
         accepts: "drop_newest, drop_oldest or block (any case, `-` or `_`)",
         meaning: "what a full consumer queue does with a new event",
     },
     VarSpec {
         name: "CLAUDE_MPM_EVENTBUS_HTTP_ADDR",
+        key: "http.addr",
         default: "127.0.0.1:8770",
         accepts: "IP:PORT (`[::1]:8770` for IPv6)",
         meaning: "where the daemon listens, and where `eventbus publish` sends",
     },
     VarSpec {
         name: "CLAUDE_MPM_EVENTBUS_MAX_BODY_BYTES",
+        key: "http.max_body_bytes",
         default: "16777216",
         accepts: "whole number of bytes 1-1073741824",
         meaning: "largest request body `POST /events` and `PATCH /config` accept (413 above it)",
     },
     VarSpec {
         name: "CLAUDE_MPM_EVENTBUS_TOKEN",
+        key: "http.token",
         default: "unset",
         accepts: "any non-empty text without whitespace",
         meaning: "when set, every route but `GET /healthz` and `GET /metrics` needs `Authorization: Bearer <token>` (reads too: they show event payloads); required on a non-loopback address",
     },
     VarSpec {
         name: "CLAUDE_MPM_EVENTBUS_SHUTDOWN_TIMEOUT",
+        key: "daemon.shutdown_timeout",
         default: "10s",
         accepts: "duration up to 1h: seconds (`0.5`) or with a unit (`500ms`, `2s`, `1m`)",
         meaning: "how long SIGINT/SIGTERM waits for consumers to drain their queues",
     },
     VarSpec {
         name: "CLAUDE_MPM_EVENTBUS_LOGGING",
+        key: "logging.enabled",
         default: "true",
         accepts: BOOL,
         meaning: "the logging consumer: every event is logged through `tracing`",
     },
     VarSpec {
         name: "CLAUDE_MPM_EVENTBUS_LOG_FORMAT",
+        key: "logging.format",
         default: "text",
         accepts: "text or json (any case)",
         meaning: "format of the daemon's log lines on stderr",
     },
     VarSpec {
         name: "CLAUDE_MPM_EVENTBUS_LOG_RATE_LIMIT",
+        key: "logging.rate_limit",
         default: "1000",
         accepts: "whole number 0-1000000 (0: no limit)",
         meaning: "events of one type the logging consumer logs per second; the rest are counted in one summary line",
     },
     VarSpec {
         name: "CLAUDE_MPM_EVENTBUS_METRICS",
+        key: "metrics.enabled",
         default: "true",
         accepts: BOOL,
         meaning: "the metrics consumer: Prometheus text on `GET /metrics`",
     },
     VarSpec {
         name: "CLAUDE_MPM_RELAY_ENABLED",
+        key: "relay.enabled",
         default: "false",
         accepts: BOOL,
         meaning: "the Socket.IO relay to the dashboard",
     },
     VarSpec {
         name: "CLAUDE_MPM_SOCKETIO_PORT",
+        key: "relay.port",
         default: "8765",
         accepts: "port 1-65535",
         meaning: "dashboard server port; the relay connects to `http://localhost:<port>`",
     },
     VarSpec {
         name: "CLAUDE_MPM_SOCKETIO_URL",
+        key: "relay.url",
         default: "http://localhost:<CLAUDE_MPM_SOCKETIO_PORT>",
         accepts: "an http:// or https:// URL with a host (scheme in any case)",
         meaning: "dashboard server URL; overrides the port",
     },
     VarSpec {
         name: "CLAUDE_MPM_RELAY_DEBUG",
+        key: "relay.debug",
         default: "false",
         accepts: BOOL,
         meaning: "debug-level log lines, the relay's connection attempts and drops included",
     },
     VarSpec {
         name: "CLAUDE_MPM_RELAY_MAX_RETRIES",
+        key: "relay.max_retries",
         default: "3",
         accepts: "whole number 0-1000",
         meaning: "reconnect attempts after a failed or lost connection, with exponential backoff (see `CLAUDE_MPM_RELAY_RETRY_DELAY`), before the relay falls back to one attempt per `CLAUDE_MPM_RELAY_CONNECTION_COOLDOWN`; a connection that worked starts the sequence again",
     },
     VarSpec {
         name: "CLAUDE_MPM_RELAY_RETRY_DELAY",
+        key: "relay.retry_delay",
         default: "0.5",
         accepts: "duration up to 1h: seconds (`0.5`) or with a unit (`500ms`, `2s`, `1m`)",
         meaning: "wait before the first reconnect attempt; doubled before each further retry, capped at `CLAUDE_MPM_RELAY_CONNECTION_COOLDOWN`, each wait ±20% random jitter (0.5s, 1s, 2s with the defaults)",
     },
     VarSpec {
         name: "CLAUDE_MPM_RELAY_CONNECTION_COOLDOWN",
+        key: "relay.connection_cooldown",
         default: "5.0",
         accepts: "duration above 0, up to 1h: seconds (`0.5`) or with a unit (`500ms`, `2s`, `1m`)",
         meaning: "wait between attempts once the retries are used up (one attempt per cooldown, ±20% jitter, until one works); also the cap on the retry waits",
     },
     VarSpec {
         name: "CLAUDE_MPM_RELAY_EVENT",
+        key: "relay.event",
         default: "claude_event",
         accepts: "a non-empty Socket.IO event name without control characters",
         meaning: "the Socket.IO event the relay emits",
     },
     VarSpec {
         name: "CLAUDE_MPM_RELAY_PATTERNS",
+        key: "relay.patterns",
         default: "hook.*",
         accepts: "comma-separated event-type patterns, at least one",
         meaning: "which bus events the relay forwards",
     },
     VarSpec {
         name: "CLAUDE_MPM_RELAY_BUFFER_SIZE",
+        key: "relay.buffer_size",
         default: "10000",
         accepts: "whole number 1-1000000",
         meaning: "events the relay holds while the dashboard is unreachable (oldest dropped first)",
     },
     VarSpec {
         name: "CLAUDE_MPM_EVENTBUS_TEST_SLOW_CONSUMER",
+        key: "daemon.test_slow_consumer",
         default: "unset",
         accepts: "duration up to 10s: seconds (`0.5`) or with a unit (`500ms`, `2s`, `1m`)",
         meaning: "TEST ONLY: attaches a consumer `test-slow-consumer` on `*` that sleeps this long per event, to exercise draining at shutdown",

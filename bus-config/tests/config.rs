@@ -1,10 +1,12 @@
+#![cfg(all(feature = "logging", feature = "relay"))]
 //! Configuration parsing through `envy::prefixed(..).from_iter(..)`: every variable, every
 //! bad-value path, and the all-errors-at-once report.
 
 use std::time::Duration;
 
-use bus_config::{ClientSettings, Config, ConfigError, DebugSwitch, LogFormat, VARS};
+use bus_config::{ClientSettings, Config, ConfigError, DebugSwitch, VARS};
 use bus_core::Overflow;
+use consumer_logging::{LogFormat, RateLimit};
 use serde_json::json;
 
 fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
@@ -31,24 +33,30 @@ fn defaults_match_the_original_and_the_issue() {
     assert_eq!(c.bus.queue_capacity, 10_000);
     assert_eq!(c.bus.overflow, Overflow::DropNewest);
     assert!(!c.relay.enabled);
-    assert_eq!(c.relay.port, 8765);
-    assert_eq!(c.relay.url, "http://localhost:8765");
+    assert!(
+        c.render_env()
+            .contains("CLAUDE_MPM_SOCKETIO_PORT=8765  # default\n")
+    );
+    assert_eq!(c.relay.config.url, "http://localhost:8765");
     assert!(!c.relay.debug);
-    assert_eq!(c.relay.max_retries, 3);
-    assert_eq!(c.relay.retry_delay, Duration::from_millis(500));
-    assert_eq!(c.relay.connection_cooldown, Duration::from_secs(5));
-    assert_eq!(c.relay.event, "claude_event");
-    assert_eq!(c.relay.patterns, ["hook.*"]);
-    assert_eq!(c.relay.buffer_size, 10_000);
+    assert_eq!(c.relay.config.max_retries, 3);
+    assert_eq!(c.relay.config.retry_delay, Duration::from_millis(500));
+    assert_eq!(c.relay.config.connection_cooldown, Duration::from_secs(5));
+    assert_eq!(c.relay.config.event_name, "claude_event");
+    assert_eq!(c.relay.config.patterns, ["hook.*"]);
+    assert_eq!(c.relay.config.buffer_capacity, 10_000);
     assert_eq!(c.http.addr.to_string(), "127.0.0.1:8770");
     assert_eq!(c.http.max_body_bytes, 16 * 1024 * 1024);
     assert!(c.http.token.is_none());
-    assert!(c.consumers.logging);
-    assert!(c.consumers.metrics);
-    assert_eq!(c.consumers.log_format, LogFormat::Text);
-    assert_eq!(c.consumers.log_rate_limit, 1000);
-    assert_eq!(c.consumers.test_slow_consumer, None);
-    assert_eq!(c.shutdown_timeout, Duration::from_secs(10));
+    assert!(c.logging.enabled);
+    assert!(c.metrics.enabled);
+    assert_eq!(c.logging.format, LogFormat::Text);
+    assert_eq!(
+        c.logging.consumer.rate_limit,
+        Some(RateLimit::per_second(1000))
+    );
+    assert_eq!(c.daemon.test_slow_consumer, None);
+    assert_eq!(c.daemon.shutdown_timeout, Duration::from_secs(10));
     assert!(c.explicit.is_empty());
     assert!(c.warnings.is_empty());
 }
@@ -93,28 +101,25 @@ fn every_variable_is_read() {
     assert_eq!(c.http.addr.to_string(), "[::1]:9000");
     assert_eq!(c.http.max_body_bytes, 1_000_000);
     assert!(c.http.token.as_ref().unwrap().matches("s3cret"));
-    assert_eq!(c.shutdown_timeout, Duration::from_millis(250));
-    assert!(!c.consumers.logging);
-    assert_eq!(c.consumers.log_format, LogFormat::Json);
-    assert_eq!(c.consumers.log_rate_limit, 0);
-    assert!(!c.consumers.metrics);
+    assert_eq!(c.daemon.shutdown_timeout, Duration::from_millis(250));
+    assert!(!c.logging.enabled);
+    assert_eq!(c.logging.format, LogFormat::Json);
+    assert_eq!(c.logging.consumer.rate_limit, None);
+    assert!(!c.metrics.enabled);
     assert!(c.relay.enabled);
-    assert_eq!(c.relay.port, 9100);
+    assert!(c.render_env().contains("CLAUDE_MPM_SOCKETIO_PORT=9100\n"));
     assert_eq!(
-        c.relay.url, "https://dash.example:8443/",
+        c.relay.config.url, "https://dash.example:8443/",
         "the URL overrides the port"
     );
     assert!(c.relay.debug);
-    assert_eq!(c.relay.max_retries, 7);
-    assert_eq!(c.relay.retry_delay, Duration::from_secs(2));
-    assert_eq!(c.relay.connection_cooldown, Duration::from_secs(60));
-    assert_eq!(c.relay.event, "bus_event");
-    assert_eq!(c.relay.patterns, ["hook.*", "session.*"]);
-    assert_eq!(c.relay.buffer_size, 42);
-    assert_eq!(
-        c.consumers.test_slow_consumer,
-        Some(Duration::from_millis(10))
-    );
+    assert_eq!(c.relay.config.max_retries, 7);
+    assert_eq!(c.relay.config.retry_delay, Duration::from_secs(2));
+    assert_eq!(c.relay.config.connection_cooldown, Duration::from_secs(60));
+    assert_eq!(c.relay.config.event_name, "bus_event");
+    assert_eq!(c.relay.config.patterns, ["hook.*", "session.*"]);
+    assert_eq!(c.relay.config.buffer_capacity, 42);
+    assert_eq!(c.daemon.test_slow_consumer, Some(Duration::from_millis(10)));
     assert_eq!(
         c.explicit.len(),
         VARS.len(),
@@ -125,7 +130,7 @@ fn every_variable_is_read() {
 #[test]
 fn the_port_alone_sets_the_relay_url() {
     let c = Config::from_iter(env(&[("CLAUDE_MPM_SOCKETIO_PORT", "9001")])).unwrap();
-    assert_eq!(c.relay.url, "http://localhost:9001");
+    assert_eq!(c.relay.config.url, "http://localhost:9001");
 }
 
 #[test]
@@ -245,7 +250,7 @@ fn list_items_are_trimmed_of_any_whitespace() {
     // bus-core refuses empty patterns and patterns with surrounding whitespace; trimming and
     // dropping empties means a list from the environment can never hold one.
     let c = Config::from_iter(env(&[("CLAUDE_MPM_RELAY_PATTERNS", "\thook.*\t")])).unwrap();
-    assert_eq!(c.relay.patterns, ["hook.*"]);
+    assert_eq!(c.relay.config.patterns, ["hook.*"]);
 }
 
 #[test]
@@ -359,7 +364,7 @@ fn bus_config_and_the_relay_agree_on_every_relay_value() {
         for value in *values {
             match Config::from_iter(env(&[(var, value)])) {
                 Ok(config) => {
-                    if let Err(e) = config.relay.relay_config().validate() {
+                    if let Err(e) = config.relay.config.validate() {
                         panic!("{var}={value:?} is accepted, but the relay refuses it: {e}");
                     }
                 }
@@ -381,7 +386,7 @@ fn the_url_scheme_is_accepted_in_any_case_and_kept_in_lower_case() {
         " HTTPS://Dash.Example:8443 ",
     )]))
     .unwrap();
-    assert_eq!(c.relay.url, "https://Dash.Example:8443");
+    assert_eq!(c.relay.config.url, "https://Dash.Example:8443");
 }
 
 #[test]
@@ -408,7 +413,7 @@ fn the_token_is_masked_everywhere() {
         c.render_env()
             .contains("CLAUDE_MPM_EVENTBUS_TOKEN=**** (14 characters)\n")
     );
-    assert!(!serde_json::to_string(&c).unwrap().contains("hunter2"));
+    assert!(!c.to_json().to_string().contains("hunter2"));
 }
 
 #[test]

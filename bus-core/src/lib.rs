@@ -38,6 +38,7 @@
 #![forbid(unsafe_code)]
 
 mod bus;
+mod consumer;
 mod error;
 mod event;
 mod history;
@@ -54,6 +55,7 @@ pub use bus::{
     EventBus, EventBusBuilder, QueueOptions, Refusal, ShutdownReport, SubscriptionId, Undelivered,
     WeakEventBus,
 };
+pub use consumer::{Attached, Consumer, Endpoint, Render};
 pub use error::BusError;
 pub use event::Event;
 pub use pattern::Pattern;

@@ -3,15 +3,13 @@
 //! ```text
 //! cargo run -p consumer-logging --example log_events            # text lines
 //! cargo run -p consumer-logging --example log_events -- json    # JSON lines
-//! CLAUDE_MPM_EVENTBUS_DEBUG=true cargo run -p consumer-logging --example log_events
+//! cargo run -p consumer-logging --example log_events -- text debug   # DEBUG lines too
 //! ```
 
 use std::time::Duration;
 
 use bus_core::EventBus;
-use consumer_logging::{
-    LogFormat, LoggingConfig, LoggingSubscriber, RateLimit, debug_from_env, install_tracing,
-};
+use consumer_logging::{LogFormat, LoggingConfig, LoggingSubscriber, RateLimit, install_tracing};
 use serde_json::json;
 
 #[tokio::main]
@@ -21,7 +19,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .as_deref()
         .unwrap_or("text")
         .parse()?;
-    install_tracing(format, debug_from_env()?)?;
+    let debug = std::env::args().nth(2).as_deref() == Some("debug");
+    install_tracing(format, debug)?;
 
     let bus = EventBus::new();
     LoggingSubscriber::attach(

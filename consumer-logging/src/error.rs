@@ -24,14 +24,6 @@ pub enum LoggingError {
     /// A log format other than `text` or `json` was asked for.
     #[error("unknown log format {0:?}: expected \"text\" or \"json\"")]
     UnknownFormat(String),
-    /// `CLAUDE_MPM_EVENTBUS_DEBUG` (or the value given for it) is neither `true` nor `false`.
-    #[error("{variable}={value:?} is not a boolean: expected \"true\" or \"false\"")]
-    BadDebugFlag {
-        /// The variable's name.
-        variable: &'static str,
-        /// The value found.
-        value: String,
-    },
     /// A global tracing subscriber is already installed in this process.
     #[error("a global tracing subscriber is already installed: {0}")]
     AlreadyInstalled(String),

@@ -7,9 +7,6 @@ use tracing_subscriber::fmt::MakeWriter;
 
 use crate::LoggingError;
 
-/// The environment variable whose value `true` turns on debug logging.
-pub const DEBUG_VAR: &str = "CLAUDE_MPM_EVENTBUS_DEBUG";
-
 /// How log lines are written.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum LogFormat {
@@ -49,27 +46,6 @@ pub fn max_level(debug: bool) -> LevelFilter {
     } else {
         LevelFilter::INFO
     }
-}
-
-/// Parses a debug flag as the original's `CLAUDE_MPM_EVENTBUS_DEBUG`: unset means false,
-/// `true`/`false` (any case) mean themselves, anything else is an error naming the variable
-/// (the original silently took any other value as false).
-pub fn parse_debug_flag(value: Option<&str>) -> Result<bool, LoggingError> {
-    match value.map(|v| v.trim().to_ascii_lowercase()) {
-        None => Ok(false),
-        Some(v) if v == "true" => Ok(true),
-        Some(v) if v == "false" || v.is_empty() => Ok(false),
-        Some(_) => Err(LoggingError::BadDebugFlag {
-            variable: DEBUG_VAR,
-            value: value.unwrap_or_default().to_owned(),
-        }),
-    }
-}
-
-/// Reads [`DEBUG_VAR`] from the environment with [`parse_debug_flag`].
-pub fn debug_from_env() -> Result<bool, LoggingError> {
-    let value = std::env::var(DEBUG_VAR).ok();
-    parse_debug_flag(value.as_deref())
 }
 
 /// A formatter writing to `writer` at [`max_level`]`(debug)` in `format`, without colours;
@@ -127,13 +103,7 @@ mod tests {
     }
 
     #[test]
-    fn debug_flag_is_strict() {
-        assert!(!parse_debug_flag(None).unwrap());
-        assert!(parse_debug_flag(Some("true")).unwrap());
-        assert!(parse_debug_flag(Some("TRUE")).unwrap());
-        assert!(!parse_debug_flag(Some("false")).unwrap());
-        let err = parse_debug_flag(Some("yes")).unwrap_err().to_string();
-        assert!(err.contains(DEBUG_VAR) && err.contains("\"yes\""), "{err}");
+    fn debug_raises_the_level() {
         assert_eq!(max_level(true), LevelFilter::DEBUG);
         assert_eq!(max_level(false), LevelFilter::INFO);
     }

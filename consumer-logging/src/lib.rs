@@ -8,7 +8,9 @@
 //! window are logged, then one summary line says how many were skipped.
 //!
 //! Binaries install a formatter with [`install_tracing`] (text or JSON lines on stderr,
-//! `DEBUG` when `CLAUDE_MPM_EVENTBUS_DEBUG=true`, see [`debug_from_env`]).
+//! `DEBUG` when asked). This crate reads no environment variable: its settings are values
+//! ([`LoggingConfig`], [`LogFormat`]) that the program, or `bus-config` from
+//! `CLAUDE_MPM_EVENTBUS_*` variables, hands it.
 //!
 //! ```
 //! use bus_core::EventBus;
@@ -39,8 +41,6 @@ mod subscriber;
 mod truncate;
 
 pub use error::LoggingError;
-pub use install::{
-    DEBUG_VAR, LogFormat, debug_from_env, formatter, install_tracing, max_level, parse_debug_flag,
-};
+pub use install::{LogFormat, formatter, install_tracing, max_level};
 pub use rate_limit::RateLimit;
 pub use subscriber::{EVENTS_TARGET, LoggingConfig, LoggingSubscriber};

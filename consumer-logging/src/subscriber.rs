@@ -3,7 +3,10 @@
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use bus_core::{Event, EventBus, HandlerResult, Overflow, Pattern, Subscriber, SubscriptionId};
+use bus_core::{
+    Attached, Consumer, Event, EventBus, HandlerResult, Overflow, Pattern, Subscriber,
+    SubscriptionId,
+};
 use tracing::Level;
 
 use crate::LoggingError;
@@ -189,5 +192,27 @@ impl Subscriber for LoggingSubscriber {
             self.log_skipped(&pending);
         }
         0
+    }
+}
+
+/// What an installed [`LoggingSubscriber`] shows its host.
+struct LoggingAttached {
+    name: String,
+}
+
+impl Attached for LoggingAttached {
+    fn describe(&self) -> String {
+        self.name.clone()
+    }
+}
+
+impl Consumer for LoggingSubscriber {
+    type Settings = LoggingConfig;
+    type Error = LoggingError;
+
+    fn install(bus: &EventBus, settings: LoggingConfig) -> Result<Arc<dyn Attached>, LoggingError> {
+        let name = settings.name.clone();
+        Self::attach(bus, settings)?;
+        Ok(Arc::new(LoggingAttached { name }))
     }
 }

@@ -302,3 +302,33 @@ fn render_subscribers(out: &mut String, stats: &BusStats, rows: &[SubscriberFigu
         let _ = writeln!(out);
     }
 }
+
+impl bus_core::Attached for BusMetrics {
+    fn describe(&self) -> String {
+        "metrics".to_owned()
+    }
+
+    /// Prometheus text on `GET /metrics`: counts per event type and consumer, no payloads,
+    /// so scrapers need no token.
+    fn endpoints(&self) -> Vec<bus_core::Endpoint> {
+        let metrics = self.clone();
+        vec![bus_core::Endpoint {
+            path: "/metrics",
+            content_type: "text/plain; version=0.0.4; charset=utf-8",
+            public: true,
+            render: Arc::new(move || metrics.render()),
+        }]
+    }
+}
+
+impl bus_core::Consumer for BusMetrics {
+    type Settings = MetricsConfig;
+    type Error = MetricsError;
+
+    fn install(
+        bus: &EventBus,
+        settings: MetricsConfig,
+    ) -> Result<Arc<dyn bus_core::Attached>, MetricsError> {
+        Ok(Arc::new(Self::attach(bus, settings)?))
+    }
+}

@@ -240,3 +240,31 @@ impl Subscriber for SocketIoRelay {
         self.stop(timeout - margin).await.undelivered
     }
 }
+
+impl bus_core::Attached for SocketIoRelay {
+    fn describe(&self) -> String {
+        format!("{RELAY_NAME} ({})", self.shared.config.url)
+    }
+
+    /// The relay's own figures (relayed, resent, buffered, connected, ...) under `"relay"`.
+    fn stats(&self) -> Option<(&'static str, serde_json::Value)> {
+        Some((
+            "relay",
+            serde_json::to_value(self.stats()).unwrap_or(serde_json::Value::Null),
+        ))
+    }
+}
+
+impl bus_core::Consumer for SocketIoRelay {
+    type Settings = RelayConfig;
+    type Error = RelayError;
+
+    fn install(
+        bus: &EventBus,
+        settings: RelayConfig,
+    ) -> Result<Arc<dyn bus_core::Attached>, RelayError> {
+        let relay = Arc::new(SocketIoRelay::new(settings)?);
+        relay.attach(bus)?;
+        Ok(relay)
+    }
+}

@@ -147,7 +147,13 @@ async fn configured_from_variables_every_consumer_sees_what_it_should() {
     assert_eq!(stats.history_size, 50);
 
     // Metrics: parsed by a real Prometheus text parser, values exact.
-    let text = (wired.metrics.expect("metrics are on"))();
+    let metrics = wired
+        .consumers
+        .iter()
+        .flat_map(|c| c.endpoints())
+        .find(|e| e.path == "/metrics")
+        .expect("metrics are on");
+    let text = (metrics.render)();
     let lines = text.lines().map(|l| Ok(l.to_owned()));
     let scrape = prometheus_parse::Scrape::parse(lines).unwrap();
     let value = |name: &str, label: Option<(&str, &str)>| {

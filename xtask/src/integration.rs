@@ -41,7 +41,7 @@ type Scenario = fn(&Env) -> Result<String, String>;
 pub(crate) fn run(only: Option<&str>) -> TaskResult {
     let root = workspace_root();
     let python = venv::python()?;
-    cargo(&["build", "--quiet", "-p", "bus-config", "--bin", "eventbus"])?;
+    cargo(&["build", "--quiet", "-p", "bus-daemon", "--bin", "eventbus"])?;
     let work = root.join("target/xtask-integration");
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(&work).map_err(|e| format!("creating {}: {e}", work.display()))?;

@@ -72,7 +72,7 @@ fn run_daemon(args: &[String]) -> TaskResult {
         "--release",
         "--quiet",
         "-p",
-        "bus-config",
+        "bus-daemon",
         "--bin",
         "eventbus",
     ];

@@ -1,4 +1,4 @@
-//! The daemon's HTTP ingest rate (`eventbus` + bus-config's `ingest_load` example) and the
+//! The daemon's HTTP ingest rate (`eventbus` + bus-daemon's `ingest_load` example) and the
 //! relay's rate to a python-socketio server (relay-socketio's `throughput` example against
 //! tools/dashboard_server.py). Both are checked against the receiving side's own count.
 
@@ -40,7 +40,7 @@ pub(crate) fn build() -> Result<(), String> {
         "build",
         "--release",
         "-p",
-        "bus-config",
+        "bus-daemon",
         "--bin",
         "eventbus",
     ])?;
@@ -48,7 +48,7 @@ pub(crate) fn build() -> Result<(), String> {
         "build",
         "--release",
         "-p",
-        "bus-config",
+        "bus-daemon",
         "--example",
         "ingest_load",
     ])?;

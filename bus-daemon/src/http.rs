@@ -29,23 +29,18 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use bus_core::{Attached, Endpoint};
 use serde_json::json;
 
-use crate::config::Secret;
-use crate::ingest::{BodyFormat, IngestReply, Publisher, parse_body};
-use crate::runtime::{DebugSwitch, RuntimeSettings, current};
-
-/// Renders the Prometheus text exposition of the metrics consumer.
-pub type MetricsRender = Arc<dyn Fn() -> String + Send + Sync>;
-
-/// Extra figures a consumer adds to `GET /stats`, as JSON.
-pub type StatsSource = Arc<dyn Fn() -> serde_json::Value + Send + Sync>;
+use crate::ingest::{BodyFormat, Ingest, IngestReply, parse_body};
+use bus_config::Secret;
+use bus_config::{DebugSwitch, RuntimeSettings, current};
 
 /// What the HTTP handlers share.
 #[derive(Clone)]
 pub struct AppState {
     /// Publishes batches and reports ids.
-    pub publisher: Publisher,
+    pub ingest: Ingest,
     /// The debug switch `PATCH /config` flips.
     pub debug: DebugSwitch,
     /// When set, every route but `GET /healthz` and `GET /metrics` needs
@@ -53,10 +48,9 @@ pub struct AppState {
     pub token: Option<Secret>,
     /// Largest accepted request body, in bytes.
     pub max_body_bytes: usize,
-    /// The metrics consumer's renderer; `None` when metrics are off.
-    pub metrics: Option<MetricsRender>,
-    /// The relay's own figures, shown under `"relay"` in `GET /stats`; `None` when it is off.
-    pub relay_stats: Option<StatsSource>,
+    /// The consumers wired to the bus: each may add figures to `GET /stats` and serve
+    /// read-only endpoints (the metrics consumer's `GET /metrics`).
+    pub consumers: Arc<[Arc<dyn Attached>]>,
     /// True when consumer queues block publishers when full: batches are then published on
     /// a blocking thread so they never stall the runtime.
     pub publish_may_block: bool,
@@ -67,7 +61,14 @@ impl std::fmt::Debug for AppState {
         f.debug_struct("AppState")
             .field("token", &self.token)
             .field("max_body_bytes", &self.max_body_bytes)
-            .field("metrics", &self.metrics.is_some())
+            .field(
+                "consumers",
+                &self
+                    .consumers
+                    .iter()
+                    .map(|c| c.describe())
+                    .collect::<Vec<_>>(),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -105,15 +106,27 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// The full router, with the body limit and the token check in place.
+/// The full router, with the consumers' endpoints, the body limit and the token check in
+/// place.
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let mut router = Router::new()
         .route("/events", axum::routing::post(post_events))
         .route("/events/recent", get(recent_events))
         .route("/stats", get(stats))
-        .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
-        .route("/config", get(get_config).patch(patch_config))
+        .route("/config", get(get_config).patch(patch_config));
+    for endpoint in state.consumers.iter().flat_map(|c| c.endpoints()) {
+        router = router.route(endpoint.path, get(move || serve_endpoint(endpoint)));
+    }
+    if !state
+        .consumers
+        .iter()
+        .flat_map(|c| c.endpoints())
+        .any(|e| e.path == "/metrics")
+    {
+        router = router.route("/metrics", get(metrics_off));
+    }
+    router
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), require_token))
         .layer(DefaultBodyLimit::max(state.max_body_bytes))
@@ -121,12 +134,21 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// Routes that stay open when a token is set: probes and scrapers, neither of which shows an
-/// event's payload.
+/// event's payload. Consumers' endpoints marked `public` join them.
 const OPEN_ROUTES: [&str; 2] = ["/healthz", "/metrics"];
+
+fn is_open(state: &AppState, path: &str) -> bool {
+    OPEN_ROUTES.contains(&path)
+        || state
+            .consumers
+            .iter()
+            .flat_map(|c| c.endpoints())
+            .any(|e| e.public && e.path == path)
+}
 
 async fn require_token(State(state): State<AppState>, request: Request, next: Next) -> Response {
     if let Some(token) = &state.token
-        && !OPEN_ROUTES.contains(&request.uri().path())
+        && !is_open(&state, request.uri().path())
         && let Err(problem) = check_bearer(request.headers().get(header::AUTHORIZATION), token)
     {
         return ApiError::new(StatusCode::UNAUTHORIZED, problem).into_response();
@@ -187,7 +209,7 @@ async fn post_events(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<axum::Json<IngestReply>, ApiError> {
-    let want_ids = match query.get("ids").map(|v| crate::parse::boolean(v)) {
+    let want_ids = match query.get("ids").map(|v| bus_config::parse_bool(v)) {
         None => true,
         Some(Ok(b)) => b,
         Some(Err(expected)) => {
@@ -203,9 +225,9 @@ async fn post_events(
             .and_then(|v| v.to_str().ok()),
     );
     let events = parse_body(&body, format).map_err(ApiError::bad_request)?;
-    let publisher = state.publisher.clone();
+    let ingest = state.ingest.clone();
     let mut reply = if state.publish_may_block {
-        tokio::task::spawn_blocking(move || publisher.publish_all(events))
+        tokio::task::spawn_blocking(move || ingest.publish_all(events))
             .await
             .map_err(|e| {
                 ApiError::new(
@@ -214,7 +236,7 @@ async fn post_events(
                 )
             })?
     } else {
-        publisher.publish_all(events)
+        ingest.publish_all(events)
     };
     if !want_ids {
         reply.ids = Vec::new();
@@ -234,34 +256,28 @@ async fn recent_events(
             ))
         })?,
     };
-    let events = state.publisher.bus().recent_events(limit);
+    let events = state.ingest.bus().recent_events(limit);
     Ok(axum::Json(events).into_response())
 }
 
 async fn stats(State(state): State<AppState>) -> Response {
-    let mut stats = json!(state.publisher.bus().stats());
-    if let Some(relay) = &state.relay_stats {
-        stats["relay"] = relay();
+    let mut stats = json!(state.ingest.bus().stats());
+    for (key, figures) in state.consumers.iter().filter_map(|c| c.stats()) {
+        stats[key] = figures;
     }
     axum::Json(stats).into_response()
 }
 
-async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let render = state.metrics.as_ref().ok_or_else(|| {
-        ApiError::new(
-            StatusCode::NOT_FOUND,
-            "metrics are off: start the daemon with CLAUDE_MPM_EVENTBUS_METRICS=true (and the `metrics` feature)",
-        )
-    })?;
-    let text = render();
-    Ok((
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
-        )],
-        text,
+async fn serve_endpoint(endpoint: Endpoint) -> Response {
+    let body = (endpoint.render)();
+    ([(header::CONTENT_TYPE, endpoint.content_type)], body).into_response()
+}
+
+async fn metrics_off() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "metrics are off: start the daemon with CLAUDE_MPM_EVENTBUS_METRICS=true (and the `metrics` feature)",
     )
-        .into_response())
 }
 
 async fn healthz() -> Response {
@@ -269,7 +285,7 @@ async fn healthz() -> Response {
 }
 
 async fn get_config(State(state): State<AppState>) -> Response {
-    axum::Json(current(state.publisher.bus(), &state.debug)).into_response()
+    axum::Json(current(state.ingest.bus(), &state.debug)).into_response()
 }
 
 async fn patch_config(
@@ -283,7 +299,7 @@ async fn patch_config(
         ))
     })?;
     let now = settings
-        .apply(state.publisher.bus(), &state.debug)
+        .apply(state.ingest.bus(), &state.debug)
         .map_err(|problems| ApiError::bad_request(problems.join("; ")))?;
     tracing::info!(?settings, "runtime settings changed");
     Ok(axum::Json(now).into_response())

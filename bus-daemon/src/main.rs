@@ -6,7 +6,8 @@ use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
-use bus_config::{Client, ClientSettings, Config, Daemon, Outcome, PublishError, ServeError};
+use bus_config::{ClientSettings, Config};
+use bus_daemon::{Client, Daemon, Outcome, PublishError, ServeError};
 use clap::{Parser, Subcommand};
 
 /// The eventbus daemon: an in-process event bus behind a small HTTP API, with logging,
@@ -91,7 +92,9 @@ fn load_config() -> Result<Config, Failure> {
 fn print_config(json: bool) -> Result<(), Failure> {
     let config = load_config()?;
     let text = if json {
-        serde_json::to_string_pretty(&config).map_err(|e| Failure::usage(e.to_string()))? + "\n"
+        serde_json::to_string_pretty(&config.to_json())
+            .map_err(|e| Failure::usage(e.to_string()))?
+            + "\n"
     } else {
         config.render_env()
     };
@@ -138,7 +141,7 @@ fn serve() -> Result<(), Failure> {
                 "none"
             },
         );
-        daemon.run(bus_config::shutdown_signal()).await
+        daemon.run(bus_daemon::shutdown_signal()).await
     });
     match outcome {
         Ok(outcome) => {

@@ -10,7 +10,7 @@ use bus_core::{EventBus, Refusal};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::runtime::DebugSwitch;
+use bus_config::DebugSwitch;
 
 /// How the body of `POST /events` is laid out.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -178,15 +178,15 @@ pub struct IngestReply {
 ///
 /// While debug output is on, it also logs every accepted event (target `eventbus::debug`).
 #[derive(Clone, Debug)]
-pub struct Publisher {
+pub struct Ingest {
     bus: EventBus,
     debug: DebugSwitch,
 }
 
-impl Publisher {
-    /// A publisher for `bus`; `debug` turns the per-event debug log on and off at runtime.
+impl Ingest {
+    /// The ingest of `bus`; `debug` turns the per-event debug log on and off at runtime.
     pub fn new(bus: &EventBus, debug: DebugSwitch) -> Self {
-        Publisher {
+        Ingest {
             bus: bus.clone(),
             debug,
         }
@@ -306,7 +306,7 @@ mod tests {
     #[test]
     fn publisher_reports_ids_filtered_and_refused() {
         let bus = EventBus::builder().filters(["keep.*"]).build().unwrap();
-        let p = Publisher::new(&bus, DebugSwitch::default());
+        let p = Ingest::new(&bus, DebugSwitch::default());
         let events = parse_body(
             b"{\"type\":\"keep.a\"}\n{\"type\":\"drop\"}\n{\"type\":\"keep.b\"}",
             BodyFormat::Ndjson,

@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE};
 
-use crate::config::Secret;
 use crate::error::PublishError;
 use crate::ingest::IngestReply;
+use bus_config::Secret;
 
 /// Sends events to a daemon's `POST /events`.
 #[derive(Clone, Debug)]

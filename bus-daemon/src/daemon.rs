@@ -9,12 +9,12 @@ use bus_core::{BusStats, EventBus, ShutdownReport};
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
-use crate::config::Config;
 use crate::error::ServeError;
 use crate::http::{AppState, router};
-use crate::ingest::Publisher;
-use crate::runtime::DebugSwitch;
-use crate::wiring::{Wired, wire};
+use crate::ingest::Ingest;
+use bus_config::DebugSwitch;
+use bus_config::wiring::{Wired, wire};
+use bus_config::{Config, WiringError};
 
 /// How long open HTTP connections get to finish after the shutdown signal.
 const HTTP_GRACE: Duration = Duration::from_secs(5);
@@ -33,7 +33,7 @@ impl std::fmt::Debug for Daemon {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Daemon")
             .field("addr", &self.addr)
-            .field("consumers", &self.wired.consumers)
+            .field("consumers", &self.wired.names())
             .finish_non_exhaustive()
     }
 }
@@ -66,20 +66,19 @@ impl Daemon {
             .bus_builder()
             .runtime(tokio::runtime::Handle::current())
             .build()
-            .map_err(|e| ServeError::Wiring {
+            .map_err(|e| WiringError {
                 what: "the event bus",
                 reason: e.to_string(),
             })?;
         let debug = DebugSwitch::new(config.bus.debug);
-        let publisher = Publisher::new(&bus, debug.clone());
+        let ingest = Ingest::new(&bus, debug.clone());
         let wired = wire(&bus, config)?;
         let state = AppState {
-            publisher,
+            ingest,
             debug,
             token: config.http.token.clone(),
             max_body_bytes: config.http.max_body_bytes,
-            metrics: wired.metrics.clone(),
-            relay_stats: wired.relay_stats.clone(),
+            consumers: wired.consumers.clone().into(),
             publish_may_block: config.bus.overflow == bus_core::Overflow::Block,
         };
         Ok(Daemon {
@@ -88,7 +87,7 @@ impl Daemon {
             bus,
             state,
             wired,
-            shutdown_timeout: config.shutdown_timeout,
+            shutdown_timeout: config.daemon.shutdown_timeout,
         })
     }
 
@@ -102,9 +101,9 @@ impl Daemon {
         &self.bus
     }
 
-    /// Names of the consumers wired to the bus.
-    pub fn consumers(&self) -> &[String] {
-        &self.wired.consumers
+    /// One line per consumer wired to the bus, such as `socketio-relay (http://localhost:8765)`.
+    pub fn consumers(&self) -> Vec<String> {
+        self.wired.names()
     }
 
     /// Consumers on by default that this build left out.

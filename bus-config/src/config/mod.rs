@@ -1,0 +1,249 @@
+//! [`Config`]: every setting, read from the environment and validated in one pass. Each
+//! section reads its own variables in its own module; [`Reader`](reader::Reader) checks each
+//! value and remembers how to show it.
+
+mod bus;
+mod http;
+mod logging;
+mod metrics;
+mod reader;
+mod relay;
+mod typos;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use bus_core::{EventBus, EventBusBuilder};
+use serde_json::{Map, Value};
+
+pub use self::bus::BusSettings;
+pub use self::http::{ClientSettings, DEFAULT_HTTP_ADDR, HttpSettings, Secret, parse_addr};
+pub use self::logging::LoggingSettings;
+pub use self::metrics::MetricsSettings;
+use self::reader::Reader;
+pub use self::relay::RelaySettings;
+use crate::error::{ConfigError, VarError};
+use crate::runtime::{CurrentSettings, DebugSwitch, RuntimeSettings};
+use crate::vars::{PREFIX, VARS};
+
+/// The daemon's own settings: how it stops, and its test hooks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DaemonSettings {
+    /// `CLAUDE_MPM_EVENTBUS_SHUTDOWN_TIMEOUT`: how long SIGINT/SIGTERM waits for the
+    /// consumers to drain.
+    pub shutdown_timeout: Duration,
+    /// `CLAUDE_MPM_EVENTBUS_TEST_SLOW_CONSUMER` (test only).
+    pub test_slow_consumer: Option<Duration>,
+}
+
+impl DaemonSettings {
+    fn read(r: &mut Reader) -> Self {
+        DaemonSettings {
+            shutdown_timeout: r.duration(
+                "CLAUDE_MPM_EVENTBUS_SHUTDOWN_TIMEOUT",
+                Duration::from_secs(10),
+                Duration::from_secs(3600),
+            ),
+            test_slow_consumer: r.value(
+                "CLAUDE_MPM_EVENTBUS_TEST_SLOW_CONSUMER",
+                None,
+                |s| crate::parse::duration(s, Duration::from_secs(10)).map(Some),
+                |d| d.as_ref().map_or(Value::Null, reader::show_duration),
+            ),
+        }
+    }
+}
+
+/// The whole configuration: what the daemon reads from `CLAUDE_MPM_*` variables.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The bus.
+    pub bus: BusSettings,
+    /// The HTTP server.
+    pub http: HttpSettings,
+    /// The logging consumer and the daemon's log format.
+    pub logging: LoggingSettings,
+    /// The metrics consumer.
+    pub metrics: MetricsSettings,
+    /// The Socket.IO relay.
+    pub relay: RelaySettings,
+    /// The daemon's lifecycle.
+    pub daemon: DaemonSettings,
+    /// The variables that were set (the others took their defaults).
+    pub explicit: BTreeSet<&'static str>,
+    /// Unknown `CLAUDE_MPM_EVENTBUS_*` / `CLAUDE_MPM_RELAY_*` variables: likely typos.
+    pub warnings: Vec<String>,
+    /// Each variable's value as read, as `eventbus config` shows it.
+    shown: BTreeMap<&'static str, Value>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config::from_iter(std::iter::empty()).expect("the defaults are valid")
+    }
+}
+
+/// The `CLAUDE_MPM_*` pairs of `pairs`, through envy, keyed by full variable name.
+pub(crate) fn read_raw<I>(pairs: I) -> Result<BTreeMap<String, String>, ConfigError>
+where
+    I: IntoIterator<Item = (String, String)>,
+{
+    let raw: BTreeMap<String, String> = envy::prefixed(PREFIX)
+        .from_iter(pairs.into_iter().filter(|(k, _)| k.starts_with(PREFIX)))
+        .map_err(ConfigError::Environment)?;
+    // envy hands the names back without the prefix and in lower case.
+    Ok(raw
+        .into_iter()
+        .map(|(k, v)| (format!("{PREFIX}{}", k.to_ascii_uppercase()), v))
+        .collect())
+}
+
+impl Config {
+    /// Reads the configuration from the process environment.
+    ///
+    /// Only `CLAUDE_MPM_*` variables are looked at; one whose value is not valid UTF-8 is
+    /// reported like any other bad value.
+    pub fn from_env() -> Result<Config, ConfigError> {
+        let mut pairs = Vec::new();
+        let mut not_unicode = Vec::new();
+        for (key, value) in std::env::vars_os() {
+            let Some(key) = key.to_str() else { continue };
+            if !key.starts_with(PREFIX) {
+                continue;
+            }
+            match value.into_string() {
+                Ok(value) => pairs.push((key.to_owned(), value)),
+                Err(value) => not_unicode.push(VarError::new(
+                    key,
+                    value.to_string_lossy().into_owned(),
+                    "valid UTF-8 text".to_owned(),
+                )),
+            }
+        }
+        match Config::from_iter(pairs) {
+            Err(ConfigError::Invalid { mut errors }) => {
+                errors.extend(not_unicode);
+                Err(ConfigError::Invalid { errors })
+            }
+            Ok(_) if !not_unicode.is_empty() => Err(ConfigError::Invalid {
+                errors: not_unicode,
+            }),
+            other => other,
+        }
+    }
+
+    /// Reads the configuration from `(name, value)` pairs, as [`from_env`](Self::from_env)
+    /// does from the environment; for tests and embedding. Pairs without the `CLAUDE_MPM_`
+    /// prefix are ignored.
+    ///
+    /// Every bad value is reported in one [`ConfigError::Invalid`].
+    #[allow(clippy::should_implement_trait)] // fallible, so not `FromIterator`
+    pub fn from_iter<I>(pairs: I) -> Result<Config, ConfigError>
+    where
+        I: IntoIterator<Item = (String, String)>,
+    {
+        let raw = read_raw(pairs)?;
+        let warnings = typos::unknown_variable_warnings(raw.keys().map(String::as_str));
+        let mut r = Reader::new(raw);
+        let bus = BusSettings::read(&mut r);
+        let http = HttpSettings::read(&mut r);
+        let daemon = DaemonSettings::read(&mut r);
+        let logging = LoggingSettings::read(&mut r);
+        let metrics = MetricsSettings::read(&mut r);
+        let relay = RelaySettings::read(&mut r)?;
+        if !r.errors.is_empty() {
+            let position = |e: &VarError| VARS.iter().position(|v| v.name == e.variable);
+            r.errors.sort_by_key(position);
+            return Err(ConfigError::Invalid { errors: r.errors });
+        }
+        Ok(Config {
+            bus,
+            http,
+            logging,
+            metrics,
+            relay,
+            daemon,
+            explicit: r.explicit,
+            warnings,
+            shown: r.shown,
+        })
+    }
+
+    /// A bus builder with the bus settings applied (enabled, history, filters, queues).
+    pub fn bus_builder(&self) -> EventBusBuilder {
+        EventBus::builder()
+            .enabled(self.bus.enabled)
+            .history_size(self.bus.history_size)
+            .filters(self.bus.filters.iter().cloned())
+            .queue_capacity(self.bus.queue_capacity)
+            .overflow(self.bus.overflow)
+    }
+
+    /// Builds a bus from these settings. The filters were validated when the configuration
+    /// was read, so this fails only if bus-core's rules changed underneath.
+    pub fn build_bus(&self) -> Result<EventBus, bus_core::BusError> {
+        self.bus_builder().build()
+    }
+
+    /// The settings that can be applied to a running bus, as this configuration has them.
+    pub fn runtime_settings(&self) -> RuntimeSettings {
+        RuntimeSettings {
+            enabled: Some(self.bus.enabled),
+            debug: Some(self.bus.debug),
+            history_size: Some(self.bus.history_size),
+            filters: Some(self.bus.filters.clone()),
+        }
+    }
+
+    /// Applies the bus settings (enabled, debug, history size, filters) to a running bus;
+    /// on a problem nothing is changed.
+    pub fn apply_to(
+        &self,
+        bus: &EventBus,
+        debug: &DebugSwitch,
+    ) -> Result<CurrentSettings, Vec<String>> {
+        self.runtime_settings().apply(bus, debug)
+    }
+
+    /// `eventbus config`'s output: one `NAME=value` line per variable, `# default` marking
+    /// those not set, the token masked.
+    pub fn render_env(&self) -> String {
+        let mut out = String::new();
+        for var in VARS {
+            let value = match self.shown.get(var.name) {
+                None | Some(Value::Null) => String::new(),
+                Some(Value::String(s)) => s.clone(),
+                Some(Value::Array(items)) => items
+                    .iter()
+                    .map(|i| i.as_str().map_or_else(|| i.to_string(), str::to_owned))
+                    .collect::<Vec<_>>()
+                    .join(","),
+                Some(other) => other.to_string(),
+            };
+            let note = if self.explicit.contains(var.name) {
+                ""
+            } else {
+                "  # default"
+            };
+            out.push_str(&format!("{}={value}{note}\n", var.name));
+        }
+        out
+    }
+
+    /// `eventbus config --json`'s output: each variable's value under its section and field
+    /// (`{"relay": {"retry_delay": "500ms", ...}, ...}`), the token masked.
+    pub fn to_json(&self) -> Value {
+        let mut root = Map::new();
+        for var in VARS {
+            let (section, field) = var.key.split_once('.').unwrap_or(("", var.key));
+            let value = self.shown.get(var.name).cloned().unwrap_or(Value::Null);
+            let section = root
+                .entry(section)
+                .or_insert_with(|| Value::Object(Map::new()));
+            if let Value::Object(map) = section {
+                map.insert(field.to_owned(), value);
+            }
+        }
+        Value::Object(root)
+    }
+}
