@@ -37,30 +37,40 @@
 
 #![forbid(unsafe_code)]
 
+mod admin;
+mod builder;
 mod bus;
 mod error;
 mod event;
 mod history;
+mod lifecycle;
 mod pattern;
+mod publish;
 mod queue;
+mod registry;
 mod routing;
 mod runtime;
 mod shard;
+mod snapshot;
 mod stats;
+mod subscribe;
 mod subscriber;
+mod subscription;
 mod time;
 
-pub use bus::{
-    EventBus, EventBusBuilder, QueueOptions, Refusal, ShutdownReport, SubscriptionId, Undelivered,
-    WeakEventBus,
-};
+pub use builder::EventBusBuilder;
+pub use bus::{EventBus, WeakEventBus};
 pub use error::BusError;
 pub use event::Event;
+pub use lifecycle::{ShutdownReport, Undelivered};
 pub use pattern::Pattern;
+pub use publish::Refusal;
 pub use stats::{BusStats, DURATION_BUCKETS, DurationHistogram, SubscriberKind, SubscriberStats};
+pub use subscribe::SubscriptionId;
 pub use subscriber::{
     HandlerError, HandlerResult, IntoHandlerResult, Overflow, Publisher, Subscriber,
 };
+pub use subscription::QueueOptions;
 
 /// Re-exported so that implementors of [`Subscriber`] use the same macro version.
 pub use async_trait::async_trait;
