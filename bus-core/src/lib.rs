@@ -12,6 +12,9 @@
 //! published. Event ids are unique and increase in the order the bus accepts events; events
 //! published at the same moment from different threads may reach a queued consumer in an
 //! order that differs from their ids.
+//! An event whose id was assigned elsewhere (a durable log's) is published with
+//! [`EventBus::try_publish_event`] and keeps that id; [`Event::is_replay`] marks one published
+//! again.
 //!
 //! A handler that fails or panics is counted and logged through `tracing`; the others still
 //! run. Filters, a bounded history of recent events and [`BusStats`] complete the picture.

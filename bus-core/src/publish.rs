@@ -35,6 +35,10 @@ impl std::fmt::Display for Refusal {
     }
 }
 
+/// Events that met a full [`Overflow::Block`](crate::Overflow::Block) queue during an async
+/// publish, to be pushed once there is room.
+type Waiting = Vec<(Arc<SubQueue>, Event)>;
+
 impl EventBus {
     /// Publishes `data` (a `serde_json::Value`, or an `Arc<Value>` to share one payload
     /// without copying) as `event_type`.
@@ -57,8 +61,9 @@ impl EventBus {
         self.dispatch(event_type, data.into(), None)
     }
 
-    /// Like [`publish`](Self::publish), but waits for room in full [`Overflow::Block`](crate::Overflow::Block) queues
-    /// without blocking a runtime thread. Sync handlers run before that wait.
+    /// Like [`publish`](Self::publish), but waits for room in full
+    /// [`Overflow::Block`](crate::Overflow::Block) queues without blocking a runtime thread.
+    /// Sync handlers run before that wait.
     pub async fn publish_async(&self, event_type: &str, data: impl Into<Arc<Value>>) -> bool {
         self.try_publish_async(event_type, data).await.is_ok()
     }
@@ -71,17 +76,81 @@ impl EventBus {
     ) -> Result<Event, Refusal> {
         let mut waiting = Vec::new();
         let outcome = self.dispatch(event_type, data.into(), Some(&mut waiting));
-        for (queue, event) in waiting {
-            queue.push_async(event).await;
-        }
+        push_waiting(waiting).await;
         outcome
     }
 
+    /// Publishes an event whose id and timestamp were assigned elsewhere, such as by a durable
+    /// event log, and returns it; the bus's own id counter is neither read nor advanced.
+    ///
+    /// Everything else is as for [`try_publish`](Self::try_publish): the enabled switch, the
+    /// filters, the stats, the history, sync handlers, queues and
+    /// [`Overflow::Block`](crate::Overflow::Block) waits. Consumers receive this very event,
+    /// [`Event::is_replay`] flag included.
+    ///
+    /// The ids are the caller's responsibility: they should be unique and increase in the
+    /// order they are published, since [`recent_events`](Self::recent_events) orders and
+    /// trims the history by id. Mixing this with [`publish`](Self::publish) on one bus mixes
+    /// two id sequences that the history cannot tell apart.
+    pub fn try_publish_event(&self, event: Event) -> Result<Event, Refusal> {
+        self.dispatch_given(&event, None)
+    }
+
+    /// Like [`try_publish_event`](Self::try_publish_event), but waits for room in full
+    /// [`Overflow::Block`](crate::Overflow::Block) queues without blocking a runtime thread,
+    /// as [`try_publish_async`](Self::try_publish_async) does.
+    pub async fn try_publish_event_async(&self, event: Event) -> Result<Event, Refusal> {
+        let mut waiting = Vec::new();
+        let outcome = self.dispatch_given(&event, Some(&mut waiting));
+        push_waiting(waiting).await;
+        outcome
+    }
+
+    /// [`try_publish_event`](Self::try_publish_event) for each event in turn, say a stretch
+    /// of a durable log being replayed; one outcome per event, in order.
+    pub fn try_publish_events<I>(&self, events: I) -> Vec<Result<Event, Refusal>>
+    where
+        I: IntoIterator<Item = Event>,
+    {
+        events
+            .into_iter()
+            .map(|event| self.try_publish_event(event))
+            .collect()
+    }
+
+    /// The counter path: the one instance of [`dispatch_with`](Self::dispatch_with) that
+    /// `publish` and friends share, exactly as before given events existed.
     fn dispatch(
         &self,
         event_type: &str,
         data: Arc<Value>,
-        mut waiting: Option<&mut Vec<(Arc<SubQueue>, Event)>>,
+        waiting: Option<&mut Waiting>,
+    ) -> Result<Event, Refusal> {
+        self.dispatch_with(event_type, |route| self.new_event(route, data), waiting)
+    }
+
+    fn dispatch_given(
+        &self,
+        event: &Event,
+        waiting: Option<&mut Waiting>,
+    ) -> Result<Event, Refusal> {
+        self.dispatch_with(
+            event.event_type(),
+            |route| {
+                route.history.record(&route.ring, event);
+                event.clone()
+            },
+            waiting,
+        )
+    }
+
+    /// Generic over how the accepted event is made, so the counter path pays nothing (not
+    /// even a branch) for the given-event path.
+    fn dispatch_with(
+        &self,
+        event_type: &str,
+        make: impl FnOnce(&Route) -> Event,
+        mut waiting: Option<&mut Waiting>,
     ) -> Result<Event, Refusal> {
         let flags = &self.inner.flags;
         if !flags.enabled.load(Ordering::Relaxed) {
@@ -95,7 +164,7 @@ impl EventBus {
             bump(&route.totals.filtered, route.exclusive);
             return Err(Refusal::Filtered);
         }
-        let event = self.new_event(&route, data);
+        let event = make(&route);
         for queue in route.queued.iter() {
             match &mut waiting {
                 None => {
@@ -152,6 +221,12 @@ impl EventBus {
         if handler.fired.is_some() {
             self.unsubscribe(SubscriptionId(target.sub.id));
         }
+    }
+}
+
+async fn push_waiting(waiting: Waiting) {
+    for (queue, event) in waiting {
+        queue.push_async(event).await;
     }
 }
 
