@@ -21,6 +21,8 @@ struct EventInner {
     event_type: CompactString,
     data: Arc<Value>,
     timestamp: SystemTime,
+    /// A stored event published again, as opposed to a live one.
+    replay: bool,
 }
 
 impl Event {
@@ -29,10 +31,21 @@ impl Event {
     /// Events published through an [`EventBus`](crate::EventBus) get their id and
     /// timestamp from the bus; this constructor takes the timestamp from the clock.
     pub fn new(id: u64, event_type: &str, data: impl Into<Arc<Value>>) -> Self {
-        Self::from_parts(id, event_type.into(), data.into(), SystemTime::now())
+        Self::from_parts(id, event_type, data, SystemTime::now())
     }
 
-    pub(crate) fn from_parts(
+    /// Builds a live (not replayed) event whose id and timestamp were assigned elsewhere,
+    /// such as by a durable event log, for [`EventBus::try_publish_event`](crate::EventBus::try_publish_event).
+    pub fn from_parts(
+        id: u64,
+        event_type: &str,
+        data: impl Into<Arc<Value>>,
+        timestamp: SystemTime,
+    ) -> Self {
+        Self::from_raw(id, event_type.into(), data.into(), timestamp)
+    }
+
+    pub(crate) fn from_raw(
         id: u64,
         event_type: CompactString,
         data: Arc<Value>,
@@ -43,7 +56,36 @@ impl Event {
             event_type,
             data,
             timestamp,
+            replay: false,
         }))
+    }
+
+    /// This event marked as a replay: a stored event published again (after a restart, or
+    /// to a consumer catching up), so that consumers can tell it from a live one.
+    ///
+    /// Done in place when nothing else holds the event; otherwise the marked event is a new
+    /// handle sharing the payload, and the other holders still see the unmarked one.
+    pub fn into_replay(mut self) -> Self {
+        match Arc::get_mut(&mut self.0) {
+            Some(inner) => inner.replay = true,
+            None => {
+                let inner = &self.0;
+                self = Event(Arc::new(EventInner {
+                    id: inner.id,
+                    event_type: inner.event_type.clone(),
+                    data: inner.data.clone(),
+                    timestamp: inner.timestamp,
+                    replay: true,
+                }));
+            }
+        }
+        self
+    }
+
+    /// True for an event marked with [`into_replay`](Self::into_replay); false for every
+    /// event the bus creates itself.
+    pub fn is_replay(&self) -> bool {
+        self.0.replay
     }
 
     /// Turns this event into a new one in place when nothing else holds it, saving an
@@ -63,13 +105,16 @@ impl Event {
                 }
                 inner.data = data;
                 inner.timestamp = timestamp;
+                // A recycled replay becomes a live event like any other.
+                inner.replay = false;
                 Ok(())
             }
             None => Err(data),
         }
     }
 
-    /// The bus-assigned id: unique per bus, increasing in the order events are accepted.
+    /// The id: assigned by the bus (unique per bus, increasing in the order events are
+    /// accepted), or by whoever built the event with [`from_parts`](Self::from_parts).
     pub fn id(&self) -> u64 {
         self.0.id
     }
@@ -89,7 +134,7 @@ impl Event {
         &self.0.data
     }
 
-    /// When the bus accepted the event.
+    /// When the bus accepted the event, or the time given to [`from_parts`](Self::from_parts).
     pub fn timestamp(&self) -> SystemTime {
         self.0.timestamp
     }
@@ -102,19 +147,26 @@ impl std::fmt::Debug for Event {
             .field("event_type", &self.event_type())
             .field("timestamp", &self.timestamp())
             .field("data", self.data())
+            .field("replay", &self.is_replay())
             .finish()
     }
 }
 
 /// Serializes as `{"id", "type", "timestamp" (RFC 3339, UTC), "data"}`, the shape of the
-/// original's history entries plus the id.
+/// original's history entries plus the id, and `"replay": true` after those for a replayed
+/// event only, so that live events keep exactly the shape consumers already parse.
 impl Serialize for Event {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut s = serializer.serialize_struct("Event", 4)?;
+        let mut s = serializer.serialize_struct("Event", 4 + usize::from(self.is_replay()))?;
         s.serialize_field("id", &self.id())?;
         s.serialize_field("type", self.event_type())?;
         s.serialize_field("timestamp", &crate::time::rfc3339(self.timestamp()))?;
         s.serialize_field("data", self.data())?;
+        if self.is_replay() {
+            s.serialize_field("replay", &true)?;
+        } else {
+            s.skip_field("replay")?;
+        }
         s.end()
     }
 }
@@ -142,5 +194,36 @@ mod tests {
         assert_eq!(v["data"], json!([1, 2]));
         let ts = v["timestamp"].as_str().unwrap();
         assert!(ts.ends_with('Z') && ts.contains('T'), "{ts}");
+        assert!(v.get("replay").is_none(), "{v}");
+    }
+
+    #[test]
+    fn replay_flag_shows_in_serialization_and_debug() {
+        let e = Event::new(1, "a.b", json!(null)).into_replay();
+        assert!(e.is_replay());
+        assert_eq!(serde_json::to_value(&e).unwrap()["replay"], true);
+        assert!(format!("{e:?}").contains("replay: true"));
+        assert!(format!("{:?}", Event::new(2, "a.b", json!(null))).contains("replay: false"));
+    }
+
+    #[test]
+    fn into_replay_leaves_other_holders_untouched() {
+        let live = Event::new(3, "a.b", json!({"k": 1}));
+        let replay = live.clone().into_replay();
+        assert!(!live.is_replay() && replay.is_replay());
+        assert!(Arc::ptr_eq(live.shared_data(), replay.shared_data()));
+        assert_eq!(
+            (replay.id(), replay.timestamp()),
+            (live.id(), live.timestamp())
+        );
+    }
+
+    #[test]
+    fn a_recycled_replay_is_live_again() {
+        let mut e = Event::new(4, "a.b", json!(1)).into_replay();
+        let t = SystemTime::now();
+        assert!(e.try_reuse(5, &"c.d".into(), Arc::new(json!(2)), t).is_ok());
+        assert!(!e.is_replay());
+        assert_eq!((e.id(), e.event_type(), e.timestamp()), (5, "c.d", t));
     }
 }

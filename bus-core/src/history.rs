@@ -58,7 +58,7 @@ impl History {
         timestamp: SystemTime,
     ) -> Event {
         if self.capacity == 0 {
-            return Event::from_parts(id, event_type.clone(), data, timestamp);
+            return Event::from_raw(id, event_type.clone(), data, timestamp);
         }
         let cutoff = id.saturating_sub(self.capacity as u64);
         let mut guard = ring.lock().unwrap_or_else(PoisonError::into_inner);
@@ -74,9 +74,9 @@ impl History {
         let event = match evicted {
             Some(mut oldest) => match oldest.try_reuse(id, event_type, data, timestamp) {
                 Ok(()) => oldest,
-                Err(data) => Event::from_parts(id, event_type.clone(), data, timestamp),
+                Err(data) => Event::from_raw(id, event_type.clone(), data, timestamp),
             },
-            None => Event::from_parts(id, event_type.clone(), data, timestamp),
+            None => Event::from_raw(id, event_type.clone(), data, timestamp),
         };
         guard.push_back(event.clone());
         drop(guard);
@@ -97,7 +97,10 @@ impl History {
         });
     }
 
-    /// Records an existing event (used when the history is resized).
+    /// Records an existing event: when the history is resized, and for events whose ids were
+    /// assigned outside the bus. Those ids may have gaps, so the id window of
+    /// [`record_new`](Self::record_new) would drop events that belong in the history; each ring
+    /// is bounded by `capacity` instead, and [`events`](Self::events) still keeps the newest.
     pub(crate) fn record(&self, ring: &Ring, event: &Event) {
         if self.capacity == 0 {
             return;

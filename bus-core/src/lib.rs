@@ -12,6 +12,9 @@
 //! published. Event ids are unique and increase in the order the bus accepts events; events
 //! published at the same moment from different threads may reach a queued consumer in an
 //! order that differs from their ids.
+//! An event whose id was assigned elsewhere (a durable log's) is published with
+//! [`EventBus::try_publish_event`] and keeps that id; [`Event::is_replay`] marks one published
+//! again.
 //!
 //! A handler that fails or panics is counted and logged through `tracing`; the others still
 //! run. Filters, a bounded history of recent events and [`BusStats`] complete the picture.
@@ -37,32 +40,42 @@
 
 #![forbid(unsafe_code)]
 
+mod admin;
+mod builder;
 mod bus;
 mod consumer;
 mod error;
 mod event;
 mod history;
+mod lifecycle;
 mod pattern;
+mod publish;
 mod queue;
+mod registry;
 mod routing;
 mod runtime;
 mod shard;
+mod snapshot;
 mod stats;
+mod subscribe;
 mod subscriber;
+mod subscription;
 mod time;
 
-pub use bus::{
-    EventBus, EventBusBuilder, QueueOptions, Refusal, ShutdownReport, SubscriptionId, Undelivered,
-    WeakEventBus,
-};
+pub use builder::EventBusBuilder;
+pub use bus::{EventBus, WeakEventBus};
 pub use consumer::{Attached, Consumer, Endpoint, Render};
 pub use error::BusError;
 pub use event::Event;
+pub use lifecycle::{ShutdownReport, Undelivered};
 pub use pattern::Pattern;
+pub use publish::Refusal;
 pub use stats::{BusStats, DURATION_BUCKETS, DurationHistogram, SubscriberKind, SubscriberStats};
+pub use subscribe::SubscriptionId;
 pub use subscriber::{
     HandlerError, HandlerResult, IntoHandlerResult, Overflow, Publisher, Subscriber,
 };
+pub use subscription::QueueOptions;
 
 /// Re-exported so that implementors of [`Subscriber`] use the same macro version.
 pub use async_trait::async_trait;

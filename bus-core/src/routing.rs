@@ -8,118 +8,22 @@
 
 use std::cell::RefCell;
 use std::rc::Rc;
-use std::sync::atomic::AtomicU64;
-use std::sync::{Arc, OnceLock, Weak};
+use std::sync::{Arc, Weak};
 
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::FxHashMap;
 
-use crate::Pattern;
-use crate::bus::{Delivery, Inner, Subscription};
 use crate::history::{History, Ring};
 use crate::queue::SubQueue;
+use crate::registry::{BusCounters, Inner};
 use crate::shard::{Padded, SHARED_SLOT, SlotLease};
+use crate::snapshot::Snapshot;
+use crate::subscription::{Delivery, Subscription, SyncCounters};
 
 /// Buses whose routes a thread keeps at once.
 const BUSES_PER_THREAD: usize = 4;
 /// Event types whose routes a thread keeps per bus; past this the map starts over, so a
 /// stream of distinct event types cannot grow memory.
 const ROUTES_PER_BUS: usize = 1024;
-
-/// Bus-wide counters, one cell per thread slot.
-#[derive(Default, Debug)]
-pub(crate) struct BusCounters {
-    pub(crate) published: AtomicU64,
-    pub(crate) filtered: AtomicU64,
-    pub(crate) last_event_nanos: AtomicU64,
-}
-
-/// Counters of a sync handler, one cell per thread slot.
-#[derive(Default, Debug)]
-pub(crate) struct SyncCounters {
-    pub(crate) delivered: AtomicU64,
-    pub(crate) failed: AtomicU64,
-}
-
-/// Everything a publish reads, immutable once built.
-pub(crate) struct Snapshot {
-    pub(crate) subs: Vec<Arc<Subscription>>,
-    pub(crate) filters: Vec<Pattern>,
-    pub(crate) history: Arc<History>,
-    /// Built on the first route miss, so a burst of subscriptions costs no index builds.
-    index: OnceLock<Index>,
-}
-
-struct Index {
-    exact: FxHashMap<Box<str>, Vec<usize>>,
-    wild: Vec<(usize, Pattern)>,
-    filter_exact: FxHashSet<Box<str>>,
-    filter_wild: Vec<Pattern>,
-}
-
-impl Snapshot {
-    pub(crate) fn new(
-        subs: Vec<Arc<Subscription>>,
-        filters: Vec<Pattern>,
-        history: Arc<History>,
-    ) -> Self {
-        Snapshot {
-            subs,
-            filters,
-            history,
-            index: OnceLock::new(),
-        }
-    }
-
-    fn index(&self) -> &Index {
-        self.index.get_or_init(|| {
-            let mut exact: FxHashMap<Box<str>, Vec<usize>> = FxHashMap::default();
-            let mut wild = Vec::new();
-            for (i, sub) in self.subs.iter().enumerate() {
-                for p in &sub.patterns {
-                    if p.is_exact() {
-                        exact.entry(p.as_str().into()).or_default().push(i);
-                    } else {
-                        wild.push((i, p.clone()));
-                    }
-                }
-            }
-            let (exact_filters, wild_filters): (Vec<_>, Vec<_>) =
-                self.filters.iter().cloned().partition(Pattern::is_exact);
-            Index {
-                exact,
-                wild,
-                filter_exact: exact_filters.iter().map(|p| p.as_str().into()).collect(),
-                filter_wild: wild_filters,
-            }
-        })
-    }
-
-    /// True when the filters let `event_type` through (no filters: everything passes).
-    pub(crate) fn allows(&self, event_type: &str) -> bool {
-        if self.filters.is_empty() {
-            return true;
-        }
-        let index = self.index();
-        index.filter_exact.contains(event_type)
-            || index.filter_wild.iter().any(|p| p.matches(event_type))
-    }
-
-    /// Indexes into `subs` of the subscriptions `event_type` reaches, in subscription order.
-    pub(crate) fn matching(&self, event_type: &str) -> Vec<usize> {
-        let index = self.index();
-        let mut hits: Vec<usize> = index.exact.get(event_type).cloned().unwrap_or_default();
-        hits.extend(
-            index
-                .wild
-                .iter()
-                .filter(|(_, p)| p.matches(event_type))
-                .map(|(i, _)| *i),
-        );
-        hits.sort_unstable();
-        hits.dedup();
-        hits
-    }
-}
 
 /// A sync handler together with this thread's counter cell for it.
 pub(crate) struct SyncTarget {

@@ -1,0 +1,172 @@
+//! Run-time administration: filters, the on/off switch, the history and the stats.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use crate::history::History;
+use crate::stats::{BusStats, SubscriberStats};
+use crate::subscription::Delivery;
+use crate::{BusError, Event, EventBus, Pattern};
+
+impl EventBus {
+    /// Adds a pattern to the allow-list; once any is set, only matching events are accepted.
+    pub fn add_filter(&self, pattern: &str) -> Result<(), BusError> {
+        let pattern = Pattern::new(pattern)?;
+        let mut reg = self.inner.lock();
+        if !reg.filters.contains(&pattern) {
+            reg.filters.push(pattern);
+            self.inner.republish(&mut reg);
+        }
+        Ok(())
+    }
+
+    /// Removes a pattern from the allow-list; false if it was not there.
+    pub fn remove_filter(&self, pattern: &str) -> bool {
+        let mut reg = self.inner.lock();
+        let before = reg.filters.len();
+        reg.filters.retain(|p| p.as_str() != pattern);
+        let removed = reg.filters.len() != before;
+        if removed {
+            self.inner.republish(&mut reg);
+        }
+        removed
+    }
+
+    /// Empties the allow-list: every event is accepted again.
+    pub fn clear_filters(&self) {
+        let mut reg = self.inner.lock();
+        reg.filters.clear();
+        self.inner.republish(&mut reg);
+    }
+
+    /// Replaces the allow-list in one step; on a bad pattern nothing changes.
+    pub fn set_filters<I, S>(&self, patterns: I) -> Result<(), BusError>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let filters = patterns
+            .into_iter()
+            .map(|p| Pattern::new(p.as_ref()))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut reg = self.inner.lock();
+        reg.filters = filters;
+        self.inner.republish(&mut reg);
+        Ok(())
+    }
+
+    /// The allow-list, as written.
+    pub fn filters(&self) -> Vec<String> {
+        self.inner
+            .lock()
+            .filters
+            .iter()
+            .map(|p| p.as_str().to_owned())
+            .collect()
+    }
+
+    /// Turns the bus on or off; while off, `publish` returns false and records nothing.
+    pub fn set_enabled(&self, enabled: bool) {
+        self.inner.flags.enabled.store(enabled, Ordering::SeqCst);
+    }
+
+    /// Whether the bus accepts events.
+    pub fn is_enabled(&self) -> bool {
+        self.inner.flags.enabled.load(Ordering::SeqCst)
+    }
+
+    // ----- history ----------------------------------------------------------------------
+
+    /// Up to `limit` of the most recent accepted events, oldest first (0 gives none).
+    pub fn recent_events(&self, limit: usize) -> Vec<Event> {
+        let history = self.inner.lock().history.clone();
+        let mut events = history.events();
+        let skip = events.len().saturating_sub(limit);
+        events.drain(..skip);
+        events
+    }
+
+    /// Forgets the recorded events.
+    pub fn clear_history(&self) {
+        let history = self.inner.lock().history.clone();
+        history.clear();
+    }
+
+    /// Changes how many events the history keeps (0 turns it off), keeping the newest ones.
+    pub fn set_history_size(&self, n: usize) {
+        let fresh = Arc::new(History::new(n));
+        let old = {
+            let mut reg = self.inner.lock();
+            if reg.history.capacity() == n {
+                return;
+            }
+            let old = std::mem::replace(&mut reg.history, fresh.clone());
+            self.inner.republish(&mut reg);
+            old
+        };
+        let kept = old.events();
+        let ring = fresh.ring(crate::shard::SHARED_SLOT);
+        for event in &kept[kept.len().saturating_sub(n)..] {
+            fresh.record(&ring, event);
+        }
+    }
+
+    // ----- stats ------------------------------------------------------------------------
+
+    /// A snapshot of the counters, with one row per subscription.
+    pub fn stats(&self) -> BusStats {
+        let (subs, filter_count, history, retired_failed, retired_dropped) = {
+            let reg = self.inner.lock();
+            (
+                reg.subs.clone(),
+                reg.filters.len(),
+                reg.history.clone(),
+                reg.retired_failed,
+                reg.retired_dropped,
+            )
+        };
+        let (mut published, mut filtered, mut last) = (0, 0, 0);
+        self.inner.totals.for_each(|c| {
+            published += c.published.load(Ordering::Relaxed);
+            filtered += c.filtered.load(Ordering::Relaxed);
+            last = last.max(c.last_event_nanos.load(Ordering::Relaxed));
+        });
+        let subscribers: Vec<SubscriberStats> = subs.iter().map(|s| s.stats_row()).collect();
+        BusStats {
+            events_published: published,
+            events_filtered: filtered,
+            events_failed: retired_failed + subscribers.iter().map(|r| r.failed).sum::<u64>(),
+            last_event_time: crate::time::from_unix_nanos(last).map(crate::time::rfc3339),
+            enabled: self.is_enabled(),
+            filters_active: filter_count > 0,
+            filter_count,
+            history_size: history.len(),
+            history_capacity: history.capacity(),
+            events_dropped: retired_dropped + subscribers.iter().map(|r| r.dropped).sum::<u64>(),
+            stats_resets: self.inner.resets.load(Ordering::Relaxed),
+            subscribers,
+        }
+    }
+
+    /// Zeroes every counter (`stats_resets` counts the resets).
+    pub fn reset_stats(&self) {
+        let mut reg = self.inner.lock();
+        reg.retired_failed = 0;
+        reg.retired_dropped = 0;
+        self.inner.totals.for_each(|c| {
+            c.published.store(0, Ordering::Relaxed);
+            c.filtered.store(0, Ordering::Relaxed);
+            c.last_event_nanos.store(0, Ordering::Relaxed);
+        });
+        for sub in &reg.subs {
+            match &sub.delivery {
+                Delivery::Sync(h) => h.counters.for_each(|c| {
+                    c.delivered.store(0, Ordering::Relaxed);
+                    c.failed.store(0, Ordering::Relaxed);
+                }),
+                Delivery::Queued { queue, .. } => queue.reset_counters(),
+            }
+        }
+        self.inner.resets.fetch_add(1, Ordering::Relaxed);
+    }
+}

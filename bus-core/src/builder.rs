@@ -1,0 +1,126 @@
+//! How a bus comes into being: [`EventBusBuilder`], the defaults and the global bus.
+
+use std::sync::{Arc, OnceLock};
+
+use tokio::runtime::Handle;
+
+use crate::registry::Inner;
+use crate::subscription::QueueOptions;
+use crate::{BusError, EventBus, Overflow, Pattern};
+
+/// Builds an [`EventBus`] with non-default settings.
+#[derive(Clone, Debug)]
+pub struct EventBusBuilder {
+    history_size: usize,
+    enabled: bool,
+    filters: Vec<String>,
+    queue: QueueOptions,
+    runtime: Option<Handle>,
+}
+
+impl Default for EventBusBuilder {
+    fn default() -> Self {
+        EventBusBuilder {
+            history_size: 100,
+            enabled: true,
+            filters: Vec::new(),
+            queue: QueueOptions {
+                capacity: 10_000,
+                overflow: Overflow::DropNewest,
+            },
+            runtime: None,
+        }
+    }
+}
+
+impl EventBusBuilder {
+    /// How many recent events to keep (default 100; 0 turns history off).
+    pub fn history_size(mut self, n: usize) -> Self {
+        self.history_size = n;
+        self
+    }
+
+    /// Whether the bus starts enabled (default true).
+    pub fn enabled(mut self, enabled: bool) -> Self {
+        self.enabled = enabled;
+        self
+    }
+
+    /// Allow-list of event-type patterns (default empty: allow all).
+    pub fn filters<I, S>(mut self, patterns: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.filters = patterns.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Default queue capacity of async subscribers (default 10,000).
+    pub fn queue_capacity(mut self, n: usize) -> Self {
+        self.queue.capacity = n;
+        self
+    }
+
+    /// Default overflow policy of async subscribers (default [`Overflow::DropNewest`]).
+    pub fn overflow(mut self, overflow: Overflow) -> Self {
+        self.queue.overflow = overflow;
+        self
+    }
+
+    /// Runs async subscribers' workers on this runtime instead of finding one.
+    pub fn runtime(mut self, handle: Handle) -> Self {
+        self.runtime = Some(handle);
+        self
+    }
+
+    /// Builds the bus; fails on a bad filter pattern or a zero queue capacity.
+    pub fn build(self) -> Result<EventBus, BusError> {
+        if self.queue.capacity == 0 {
+            return Err(BusError::ZeroCapacity {
+                name: "the bus default".into(),
+            });
+        }
+        let filters = self
+            .filters
+            .iter()
+            .map(|p| Pattern::new(p))
+            .collect::<Result<Vec<_>, _>>()?;
+        let inner = Inner::new(
+            self.history_size,
+            self.enabled,
+            filters,
+            self.queue,
+            self.runtime,
+        );
+        Ok(EventBus {
+            inner: Arc::new(inner),
+        })
+    }
+}
+
+impl Default for EventBus {
+    fn default() -> Self {
+        EventBus::new()
+    }
+}
+
+impl EventBus {
+    /// A bus with the defaults: enabled, history of 100, no filters.
+    pub fn new() -> Self {
+        EventBusBuilder::default()
+            .build()
+            .expect("the default settings are valid")
+    }
+
+    /// Starts a builder.
+    pub fn builder() -> EventBusBuilder {
+        EventBusBuilder::default()
+    }
+
+    /// The process-wide shared bus, built with the defaults on first use.
+    pub fn global() -> &'static EventBus {
+        static GLOBAL: OnceLock<EventBus> = OnceLock::new();
+        GLOBAL.get_or_init(EventBus::new)
+    }
+}

@@ -1,0 +1,237 @@
+//! Publishing: accepting an event, recording it, and handing it to every consumer it reaches.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::SystemTime;
+
+use serde_json::Value;
+
+use crate::queue::{Push, SubQueue};
+use crate::routing::{Route, SyncTarget};
+use crate::shard::bump;
+use crate::subscription::Delivery;
+use crate::{Event, EventBus, Publisher, SubscriptionId};
+
+/// Why [`EventBus::try_publish`] did not accept an event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Refusal {
+    /// The bus is disabled ([`EventBus::set_enabled`]); nothing was counted.
+    Disabled,
+    /// The filters do not allow this event type; counted in `events_filtered`.
+    Filtered,
+    /// The bus was shut down.
+    ShutDown,
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Refusal::Disabled => "the bus is disabled",
+            Refusal::Filtered => "the filters do not allow this event type",
+            Refusal::ShutDown => "the bus has been shut down",
+        })
+    }
+}
+
+/// Events that met a full [`Overflow::Block`](crate::Overflow::Block) queue during an async
+/// publish, to be pushed once there is room.
+type Waiting = Vec<(Arc<SubQueue>, Event)>;
+
+impl EventBus {
+    /// Publishes `data` (a `serde_json::Value`, or an `Arc<Value>` to share one payload
+    /// without copying) as `event_type`.
+    ///
+    /// Returns false when the bus is disabled or shut down (nothing counted or recorded) or the
+    /// filters refuse the event (counted in `events_filtered`); true once accepted. Sync
+    /// handlers have run when it returns; async consumers have the event queued (a full
+    /// [`Overflow::Block`](crate::Overflow::Block) queue makes this wait for room).
+    pub fn publish(&self, event_type: &str, data: impl Into<Arc<Value>>) -> bool {
+        self.dispatch(event_type, data.into(), None).is_ok()
+    }
+
+    /// Like [`publish`](Self::publish), but returns the accepted event (its id and timestamp)
+    /// or why it was refused.
+    pub fn try_publish(
+        &self,
+        event_type: &str,
+        data: impl Into<Arc<Value>>,
+    ) -> Result<Event, Refusal> {
+        self.dispatch(event_type, data.into(), None)
+    }
+
+    /// Like [`publish`](Self::publish), but waits for room in full
+    /// [`Overflow::Block`](crate::Overflow::Block) queues without blocking a runtime thread.
+    /// Sync handlers run before that wait.
+    pub async fn publish_async(&self, event_type: &str, data: impl Into<Arc<Value>>) -> bool {
+        self.try_publish_async(event_type, data).await.is_ok()
+    }
+
+    /// Like [`publish_async`](Self::publish_async), returning the event or the refusal.
+    pub async fn try_publish_async(
+        &self,
+        event_type: &str,
+        data: impl Into<Arc<Value>>,
+    ) -> Result<Event, Refusal> {
+        let mut waiting = Vec::new();
+        let outcome = self.dispatch(event_type, data.into(), Some(&mut waiting));
+        push_waiting(waiting).await;
+        outcome
+    }
+
+    /// Publishes an event whose id and timestamp were assigned elsewhere, such as by a durable
+    /// event log, and returns it; the bus's own id counter is neither read nor advanced.
+    ///
+    /// Everything else is as for [`try_publish`](Self::try_publish): the enabled switch, the
+    /// filters, the stats, the history, sync handlers, queues and
+    /// [`Overflow::Block`](crate::Overflow::Block) waits. Consumers receive this very event,
+    /// [`Event::is_replay`] flag included.
+    ///
+    /// The ids are the caller's responsibility: they should be unique and increase in the
+    /// order they are published, since [`recent_events`](Self::recent_events) orders and
+    /// trims the history by id. Mixing this with [`publish`](Self::publish) on one bus mixes
+    /// two id sequences that the history cannot tell apart.
+    pub fn try_publish_event(&self, event: Event) -> Result<Event, Refusal> {
+        self.dispatch_given(&event, None)
+    }
+
+    /// Like [`try_publish_event`](Self::try_publish_event), but waits for room in full
+    /// [`Overflow::Block`](crate::Overflow::Block) queues without blocking a runtime thread,
+    /// as [`try_publish_async`](Self::try_publish_async) does.
+    pub async fn try_publish_event_async(&self, event: Event) -> Result<Event, Refusal> {
+        let mut waiting = Vec::new();
+        let outcome = self.dispatch_given(&event, Some(&mut waiting));
+        push_waiting(waiting).await;
+        outcome
+    }
+
+    /// [`try_publish_event`](Self::try_publish_event) for each event in turn, say a stretch
+    /// of a durable log being replayed; one outcome per event, in order.
+    pub fn try_publish_events<I>(&self, events: I) -> Vec<Result<Event, Refusal>>
+    where
+        I: IntoIterator<Item = Event>,
+    {
+        events
+            .into_iter()
+            .map(|event| self.try_publish_event(event))
+            .collect()
+    }
+
+    /// The counter path: the one instance of [`dispatch_with`](Self::dispatch_with) that
+    /// `publish` and friends share, exactly as before given events existed.
+    fn dispatch(
+        &self,
+        event_type: &str,
+        data: Arc<Value>,
+        waiting: Option<&mut Waiting>,
+    ) -> Result<Event, Refusal> {
+        self.dispatch_with(event_type, |route| self.new_event(route, data), waiting)
+    }
+
+    fn dispatch_given(
+        &self,
+        event: &Event,
+        waiting: Option<&mut Waiting>,
+    ) -> Result<Event, Refusal> {
+        self.dispatch_with(
+            event.event_type(),
+            |route| {
+                route.history.record(&route.ring, event);
+                event.clone()
+            },
+            waiting,
+        )
+    }
+
+    /// Generic over how the accepted event is made, so the counter path pays nothing (not
+    /// even a branch) for the given-event path.
+    fn dispatch_with(
+        &self,
+        event_type: &str,
+        make: impl FnOnce(&Route) -> Event,
+        mut waiting: Option<&mut Waiting>,
+    ) -> Result<Event, Refusal> {
+        let flags = &self.inner.flags;
+        if !flags.enabled.load(Ordering::Relaxed) {
+            return Err(Refusal::Disabled);
+        }
+        if flags.closed.load(Ordering::Relaxed) {
+            return Err(Refusal::ShutDown);
+        }
+        let route = crate::routing::route(&self.inner, event_type);
+        if !route.allowed {
+            bump(&route.totals.filtered, route.exclusive);
+            return Err(Refusal::Filtered);
+        }
+        let event = make(&route);
+        for queue in route.queued.iter() {
+            match &mut waiting {
+                None => {
+                    queue.push_blocking(event.clone());
+                }
+                Some(waiting) => {
+                    if let Push::Full(event) = queue.try_push(event.clone()) {
+                        waiting.push((queue.clone(), event));
+                    }
+                }
+            }
+        }
+        for target in route.sync.iter() {
+            self.call_sync(target, &event, route.exclusive);
+        }
+        bump(&route.totals.published, route.exclusive);
+        let nanos = crate::time::unix_nanos(event.timestamp());
+        route
+            .totals
+            .last_event_nanos
+            .store(nanos, Ordering::Relaxed);
+        Ok(event)
+    }
+
+    fn new_event(&self, route: &Route, data: Arc<Value>) -> Event {
+        let id = self.inner.next_event_id.fetch_add(1, Ordering::Relaxed) + 1;
+        route
+            .history
+            .record_new(&route.ring, id, &route.event_type, data, SystemTime::now())
+    }
+
+    fn call_sync(&self, target: &SyncTarget, event: &Event, exclusive: bool) {
+        let Delivery::Sync(handler) = &target.sub.delivery else {
+            return;
+        };
+        if let Some(fired) = &handler.fired {
+            if fired.swap(true, Ordering::AcqRel) {
+                return;
+            }
+        }
+        let outcome = catch_unwind(AssertUnwindSafe(|| (handler.call)(event)));
+        let name = &target.sub.name;
+        match outcome {
+            Ok(Ok(())) => bump(&target.counters.delivered, exclusive),
+            Ok(Err(error)) => {
+                bump(&target.counters.failed, exclusive);
+                tracing::warn!(subscriber = %name, event_id = event.id(), %error, "event handler failed");
+            }
+            Err(panic) => {
+                bump(&target.counters.failed, exclusive);
+                tracing::error!(subscriber = %name, event_id = event.id(), panic = %crate::panic_message(&panic), "event handler panicked");
+            }
+        }
+        if handler.fired.is_some() {
+            self.unsubscribe(SubscriptionId(target.sub.id));
+        }
+    }
+}
+
+async fn push_waiting(waiting: Waiting) {
+    for (queue, event) in waiting {
+        queue.push_async(event).await;
+    }
+}
+
+impl Publisher for EventBus {
+    fn publish_shared(&self, event_type: &str, data: Arc<Value>) -> bool {
+        self.dispatch(event_type, data, None).is_ok()
+    }
+}

@@ -1,0 +1,213 @@
+//! Attaching and removing consumers: sync handlers, async handlers and [`Subscriber`]s.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use crate::queue::{AsyncFn, SubQueue, Target, run_worker};
+use crate::shard::Sharded;
+use crate::stats::SubscriberKind;
+use crate::subscription::{Delivery, QueueOptions, Subscription, SyncFn, SyncHandler};
+use crate::{BusError, Event, EventBus, IntoHandlerResult, Pattern, Subscriber};
+
+/// Identifies a subscription, for [`EventBus::unsubscribe`].
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+pub struct SubscriptionId(pub(crate) u64);
+
+impl SubscriptionId {
+    /// The numeric id, as shown in stats rows.
+    pub fn get(self) -> u64 {
+        self.0
+    }
+}
+
+impl std::fmt::Display for SubscriptionId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "#{}", self.0)
+    }
+}
+
+impl EventBus {
+    /// Runs `handler` on the publishing thread for every event matching `pattern`, in
+    /// subscription order, before `publish` returns. It may return `()` or a `Result`.
+    pub fn on<F, R>(&self, pattern: &str, handler: F) -> Result<SubscriptionId, BusError>
+    where
+        F: Fn(&Event) -> R + Send + Sync + 'static,
+        R: IntoHandlerResult,
+    {
+        let call = Box::new(move |e: &Event| handler(e).into_handler_result());
+        self.add_sync(pattern, call, false)
+    }
+
+    /// Runs `handler` for the first matching event only, exactly once even when several
+    /// threads publish matching events at the same time; then the subscription removes itself.
+    pub fn once<F, R>(&self, pattern: &str, handler: F) -> Result<SubscriptionId, BusError>
+    where
+        F: FnOnce(&Event) -> R + Send + 'static,
+        R: IntoHandlerResult,
+    {
+        let slot = Mutex::new(Some(handler));
+        let call = Box::new(move |e: &Event| {
+            let handler = slot.lock().unwrap_or_else(PoisonError::into_inner).take();
+            handler.map_or(Ok(()), |h| h(e).into_handler_result())
+        });
+        self.add_sync(pattern, call, true)
+    }
+
+    fn add_sync(
+        &self,
+        pattern: &str,
+        call: Box<SyncFn>,
+        once: bool,
+    ) -> Result<SubscriptionId, BusError> {
+        let patterns = vec![Pattern::new(pattern)?];
+        let (kind, prefix) = if once {
+            (SubscriberKind::Once, "once")
+        } else {
+            (SubscriberKind::Sync, "sync")
+        };
+        let delivery = Delivery::Sync(SyncHandler {
+            call,
+            fired: once.then(|| AtomicBool::new(false)),
+            counters: Sharded::default(),
+        });
+        self.register(None, prefix, kind, patterns, delivery, None)
+    }
+
+    /// Runs the async `handler` for every event matching `pattern`, on its own worker task
+    /// fed by a bounded queue with the bus's default capacity and overflow policy.
+    pub fn on_async<F, Fut>(&self, pattern: &str, handler: F) -> Result<SubscriptionId, BusError>
+    where
+        F: Fn(Event) -> Fut + Send + Sync + 'static,
+        Fut: Future + Send + 'static,
+        Fut::Output: IntoHandlerResult,
+    {
+        self.on_async_with(pattern, self.inner.defaults, handler)
+    }
+
+    /// Like [`on_async`](Self::on_async) with explicit queue settings.
+    pub fn on_async_with<F, Fut>(
+        &self,
+        pattern: &str,
+        options: QueueOptions,
+        handler: F,
+    ) -> Result<SubscriptionId, BusError>
+    where
+        F: Fn(Event) -> Fut + Send + Sync + 'static,
+        Fut: Future + Send + 'static,
+        Fut::Output: IntoHandlerResult,
+    {
+        let patterns = vec![Pattern::new(pattern)?];
+        let call: Arc<AsyncFn> = Arc::new(move |e: Event| {
+            let fut = handler(e);
+            Box::pin(async move { fut.await.into_handler_result() })
+        });
+        let queue = self.new_queue("async", options)?;
+        let delivery = Delivery::Queued {
+            queue,
+            subscriber: None,
+        };
+        self.register(
+            None,
+            "async",
+            SubscriberKind::Async,
+            patterns,
+            delivery,
+            Some(Target::Closure(call)),
+        )
+    }
+
+    /// Attaches a [`Subscriber`] with its own queue and worker task.
+    pub fn subscribe(&self, subscriber: Arc<dyn Subscriber>) -> Result<SubscriptionId, BusError> {
+        let name = subscriber.name().to_owned();
+        let patterns = subscriber
+            .patterns()
+            .iter()
+            .map(|p| Pattern::new(p))
+            .collect::<Result<Vec<_>, _>>()?;
+        if patterns.is_empty() {
+            return Err(BusError::NoPatterns { name });
+        }
+        let options = QueueOptions {
+            capacity: subscriber
+                .queue_capacity()
+                .unwrap_or(self.inner.defaults.capacity),
+            overflow: subscriber
+                .overflow()
+                .unwrap_or(self.inner.defaults.overflow),
+        };
+        let queue = self.new_queue(&name, options)?;
+        let delivery = Delivery::Queued {
+            queue,
+            subscriber: Some(subscriber.clone()),
+        };
+        self.register(
+            Some(name),
+            "subscriber",
+            SubscriberKind::Subscriber,
+            patterns,
+            delivery,
+            Some(Target::Subscriber(subscriber)),
+        )
+    }
+
+    fn new_queue(&self, name: &str, options: QueueOptions) -> Result<Arc<SubQueue>, BusError> {
+        if options.capacity == 0 {
+            return Err(BusError::ZeroCapacity { name: name.into() });
+        }
+        Ok(Arc::new(SubQueue::new(options.capacity, options.overflow)))
+    }
+
+    fn register(
+        &self,
+        name: Option<String>,
+        prefix: &str,
+        kind: SubscriberKind,
+        patterns: Vec<Pattern>,
+        delivery: Delivery,
+        target: Option<Target>,
+    ) -> Result<SubscriptionId, BusError> {
+        let mut reg = self.inner.lock();
+        if self.inner.flags.closed.load(Ordering::Relaxed) {
+            return Err(BusError::ShutDown);
+        }
+        let id = reg.next_id;
+        reg.next_id += 1;
+        let name: Arc<str> = name.unwrap_or_else(|| format!("{prefix}#{id}")).into();
+        if let (Some(target), Delivery::Queued { queue, .. }) = (target, &delivery) {
+            let handle = crate::runtime::worker_handle(self.inner.runtime.as_ref());
+            let worker = handle.spawn(run_worker(queue.clone(), target, name.clone()));
+            reg.workers.insert(id, worker);
+        }
+        reg.subs.push(Arc::new(Subscription {
+            id,
+            name,
+            kind,
+            patterns,
+            delivery,
+        }));
+        self.inner.republish(&mut reg);
+        Ok(SubscriptionId(id))
+    }
+
+    /// Removes a subscription of any kind (wildcards included). An async subscription's worker
+    /// handles what is already queued, then stops. False if `id` is not subscribed.
+    pub fn unsubscribe(&self, id: SubscriptionId) -> bool {
+        let mut reg = self.inner.lock();
+        let Some(pos) = reg.subs.iter().position(|s| s.id == id.0) else {
+            return false;
+        };
+        let sub = reg.subs.remove(pos);
+        let row = sub.stats_row();
+        reg.retired_failed += row.failed;
+        reg.retired_dropped += row.dropped;
+        reg.workers.remove(&id.0);
+        if let Delivery::Queued { queue, .. } = &sub.delivery {
+            queue.close();
+        }
+        self.inner.republish(&mut reg);
+        true
+    }
+}
