@@ -85,7 +85,30 @@ pub(crate) fn classify(path: &Path, err: rusqlite::Error) -> StoreError {
 
 /// Checks an existing file without writing to it: the header, the schema version, that it is
 /// ours, and (if `integrity`) `PRAGMA quick_check`. A missing or empty file passes.
+///
+/// Reading a WAL-mode database creates its `-wal` and `-shm` files even read-only; when the
+/// file is refused, the ones that were not there before are removed again.
 pub(crate) fn inspect(path: &Path, integrity: bool) -> Result<(), StoreError> {
+    let sidecars: Vec<PathBuf> = ["-wal", "-shm"]
+        .iter()
+        .map(|suffix| {
+            let mut name = path.as_os_str().to_owned();
+            name.push(suffix);
+            PathBuf::from(name)
+        })
+        .filter(|sidecar| !sidecar.exists())
+        .collect();
+    let verdict = inspect_file(path, integrity);
+    if verdict.is_err() {
+        for sidecar in sidecars {
+            // Best effort: they hold nothing yet.
+            let _ = std::fs::remove_file(sidecar);
+        }
+    }
+    verdict
+}
+
+fn inspect_file(path: &Path, integrity: bool) -> Result<(), StoreError> {
     let io = |source| StoreError::Io {
         path: path.to_owned(),
         source,
