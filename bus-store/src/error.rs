@@ -83,8 +83,9 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    /// An [`StoreError::Unavailable`] from anything displayable (SQLite, a join error, ...).
-    pub(crate) fn unavailable(cause: impl std::fmt::Display) -> Self {
+    /// A [`StoreError::Unavailable`] whose cause is `cause`'s message (SQLite's, a task's join
+    /// error, a closed channel, ...).
+    pub fn unavailable(cause: impl std::fmt::Display) -> Self {
         Self::Unavailable {
             cause: cause.to_string(),
         }

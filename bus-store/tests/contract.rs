@@ -85,10 +85,10 @@ async fn pages_return_everything_once_in_order_with_its_content() {
         let subject = subject(backend, keep_all());
         let log = &*subject.log;
         let t0 = SystemTime::UNIX_EPOCH + Duration::from_micros(1_700_000_000_123_456);
-        let batch: Vec<_> = (0..2500)
+        let batch: Vec<_> = (0..2500u64)
             .map(|n| {
                 event_at(
-                    if n % 2 == 0 { "even" } else { "odd" },
+                    if n.is_multiple_of(2) { "even" } else { "odd" },
                     n,
                     t0 + Duration::from_micros(n),
                 )
@@ -113,7 +113,7 @@ async fn pages_return_everything_once_in_order_with_its_content() {
             assert_eq!(stored.id, LogId(n + 1), "{backend}");
             assert_eq!(
                 stored.event_type,
-                if n % 2 == 0 { "even" } else { "odd" },
+                if n.is_multiple_of(2) { "even" } else { "odd" },
                 "{backend}"
             );
             assert_eq!(stored.data.as_str(), format!("{{\"n\":{n}}}"), "{backend}");
