@@ -165,6 +165,31 @@ fn paging(c: &mut Criterion) {
         });
     });
     group.finish();
+    drop(log);
+
+    // Opening runs PRAGMA quick_check over the whole file: what a restart costs.
+    let path = dir.path().join("warm.db");
+    let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+    eprintln!("warm store: {WARM_STORE} events, {} MB", size / 1_000_000);
+    let mut group = c.benchmark_group("open");
+    group.sample_size(10);
+    for check_integrity in [true, false] {
+        let name = if check_integrity {
+            "1m_events_quick_check"
+        } else {
+            "1m_events_no_check"
+        };
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                let options = SqliteOptions {
+                    check_integrity,
+                    ..SqliteOptions::default()
+                };
+                drop(SqliteLog::open(&path, options).unwrap());
+            });
+        });
+    }
+    group.finish();
 }
 
 criterion_group!(benches, concurrent_single_appends, big_batches, paging);

@@ -158,6 +158,9 @@ async fn a_reopened_store_keeps_events_cursors_and_numbering() {
     let stats = log.stats();
     assert_eq!((stats.stored, stats.appended, stats.commits), (3, 1, 1));
     assert!(stats.bytes_on_disk.unwrap() > 0);
+    // The file is in WAL mode: header bytes 18 and 19 are both 2.
+    let header = std::fs::read(&path).unwrap();
+    assert_eq!((header[18], header[19]), (2, 2));
 }
 
 /// A tmpfs mounted for one test, unmounted when dropped.
