@@ -1,0 +1,69 @@
+//! The contract every backend implements.
+
+use async_trait::async_trait;
+use tokio::sync::watch;
+
+use crate::{LogId, NewEvent, Page, ReadQuery, StoreError, StoreStats};
+
+/// A durable, ordered, trimmable log of events: what the daemon appends to before it
+/// acknowledges, and what streams, paging and durable consumers read from.
+///
+/// Object safe: the daemon holds an `Arc<dyn EventLog>`.
+#[async_trait]
+pub trait EventLog: Send + Sync + 'static {
+    /// Appends a batch atomically and answers its ids (in order) once it is committed with
+    /// the configured durability. Concurrent callers share commits. An empty batch is a no-op.
+    async fn append(&self, batch: Vec<NewEvent>) -> Result<Vec<LogId>, StoreError>;
+
+    /// Reads one page of events, oldest first; see [`ReadQuery`] and [`Page`].
+    async fn read(&self, query: ReadQuery) -> Result<Page, StoreError>;
+
+    /// The oldest stored event's id, `None` when nothing is stored.
+    fn first_id(&self) -> Option<LogId>;
+
+    /// The newest id ever issued (it may have been trimmed since), `None` if none ever was.
+    /// An `after=` above it names an event that does not exist yet.
+    fn last_id(&self) -> Option<LogId>;
+
+    /// A receiver that changes to the last committed id after every commit, so followers can
+    /// wait for new events without polling.
+    fn subscribe_appends(&self) -> watch::Receiver<Option<LogId>>;
+
+    /// Durably records that `consumer` has processed everything up to `id`.
+    async fn save_cursor(&self, consumer: &str, id: LogId) -> Result<(), StoreError>;
+
+    /// The position `consumer` saved last, `None` if it never saved one. Read from there with
+    /// `after`; the page's `missed` tells how many events were trimmed before it got to them.
+    async fn cursor(&self, consumer: &str) -> Result<Option<LogId>, StoreError>;
+
+    /// Counters and positions.
+    fn stats(&self) -> StoreStats;
+
+    /// Finishes pending writes and stops accepting new ones; later appends get
+    /// [`StoreError::Closed`]. Calling it again does nothing.
+    async fn close(&self) -> Result<(), StoreError>;
+
+    /// The id as clients see it (decimal by default).
+    fn format_id(&self, id: LogId) -> String {
+        id.0.to_string()
+    }
+
+    /// Parses an id that [`format_id`](Self::format_id) produced.
+    fn parse_id(&self, text: &str) -> Result<LogId, StoreError> {
+        let invalid = || StoreError::InvalidId {
+            text: text.to_owned(),
+        };
+        if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(invalid());
+        }
+        text.parse().map(LogId).map_err(|_| invalid())
+    }
+}
+
+/// Rejects names a cursor cannot be saved under.
+pub(crate) fn check_consumer_name(name: &str) -> Result<(), StoreError> {
+    if name.is_empty() {
+        return Err(StoreError::EmptyConsumerName);
+    }
+    Ok(())
+}

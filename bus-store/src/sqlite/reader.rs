@@ -1,0 +1,130 @@
+//! Read connections and the queries they run. Each read is one SQLite read transaction in
+//! WAL mode, so it sees one consistent snapshot and never waits for the writer.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard};
+
+use rusqlite::{Connection, OptionalExtension, Transaction};
+
+use crate::filter::Filter;
+use crate::types::{from_micros, missed_after};
+use crate::{JsonText, LogId, Page, ReadQuery, StoreError, StoredEvent};
+
+/// A few read connections; a reader takes a free one, or waits its turn on one.
+pub(crate) struct ReaderPool {
+    connections: Vec<Mutex<Connection>>,
+    next: AtomicUsize,
+}
+
+impl ReaderPool {
+    /// A pool over connections already open (at least one).
+    pub(crate) fn new(connections: Vec<Connection>) -> Self {
+        assert!(!connections.is_empty(), "a reader pool needs a connection");
+        Self {
+            connections: connections.into_iter().map(Mutex::new).collect(),
+            next: AtomicUsize::new(0),
+        }
+    }
+
+    /// Runs `work` on a connection (blocking: call it from a blocking thread).
+    pub(crate) fn with<R>(&self, work: impl FnOnce(&mut Connection) -> R) -> R {
+        let mut conn = self.acquire();
+        work(&mut conn)
+    }
+
+    fn acquire(&self) -> MutexGuard<'_, Connection> {
+        for conn in &self.connections {
+            if let Ok(guard) = conn.try_lock() {
+                return guard;
+            }
+        }
+        let turn = self.next.fetch_add(1, Ordering::Relaxed) % self.connections.len();
+        // A panic while reading leaves the connection usable: SQLite ends the statement.
+        self.connections[turn]
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// The oldest stored id and the newest issued id, as one snapshot sees them.
+pub(crate) fn bounds(conn: &Connection) -> rusqlite::Result<(Option<LogId>, Option<LogId>)> {
+    let first: Option<i64> = conn
+        .query_row("SELECT id FROM events ORDER BY id LIMIT 1", [], |row| {
+            row.get(0)
+        })
+        .optional()?;
+    // AUTOINCREMENT keeps the highest id ever issued here, even once it is trimmed.
+    let last: Option<i64> = conn
+        .query_row(
+            "SELECT seq FROM sqlite_sequence WHERE name = 'events'",
+            [],
+            |row| row.get(0),
+        )
+        .optional()?;
+    let to_id = |id: i64| u64::try_from(id).ok().filter(|&id| id > 0).map(LogId);
+    Ok((first.and_then(to_id), last.and_then(to_id)))
+}
+
+/// Reads one page.
+pub(crate) fn read_page(conn: &mut Connection, query: &ReadQuery) -> Result<Page, StoreError> {
+    let tx = conn.transaction().map_err(StoreError::unavailable)?;
+    let page = read_in(&tx, query).map_err(StoreError::unavailable)?;
+    tx.finish().map_err(StoreError::unavailable)?;
+    Ok(page)
+}
+
+fn read_in(tx: &Transaction<'_>, query: &ReadQuery) -> rusqlite::Result<Page> {
+    let (first, last) = bounds(tx)?;
+    let missed = missed_after(query.after, first, last);
+    let filter = Filter::new(query);
+    let limit = query.limit.max(1);
+    let after = query
+        .after
+        .map_or(0, |id| i64::try_from(id.0).unwrap_or(i64::MAX));
+    let mut stmt =
+        tx.prepare_cached("SELECT id, type, data, ts FROM events WHERE id > ?1 ORDER BY id")?;
+    let mut rows = stmt.query([after])?;
+    let mut events = Vec::with_capacity(limit.min(4096));
+    let mut more = false;
+    while let Some(row) = rows.next()? {
+        if events.len() == limit {
+            more = true;
+            break;
+        }
+        let event_type = row.get_ref(1)?.as_str()?;
+        let ts: i64 = row.get(3)?;
+        if !filter.accepts(event_type, ts) {
+            continue;
+        }
+        let id: i64 = row.get(0)?;
+        events.push(StoredEvent {
+            id: LogId(id as u64),
+            event_type: event_type.to_owned(),
+            data: JsonText::trusted(row.get_ref(2)?.as_str()?),
+            timestamp: from_micros(ts),
+        });
+    }
+    let next = if more {
+        events.last().map(|e| e.id)
+    } else {
+        None
+    };
+    Ok(Page {
+        events,
+        next,
+        missed,
+    })
+}
+
+/// A consumer's saved position.
+pub(crate) fn cursor(conn: &Connection, consumer: &str) -> Result<Option<LogId>, StoreError> {
+    let id: Option<i64> = conn
+        .query_row(
+            "SELECT id FROM cursors WHERE name = ?1",
+            [consumer],
+            |row| row.get(0),
+        )
+        .optional()
+        .map_err(StoreError::unavailable)?;
+    Ok(id.map(|id| LogId(id as u64)))
+}
