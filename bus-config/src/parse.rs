@@ -68,7 +68,6 @@ pub(crate) fn duration(raw: &str, max: Duration) -> Result<Duration, String> {
 }
 
 /// Parses a duration like [`duration`], but longer than zero: for delays that must pass.
-#[cfg_attr(not(feature = "relay"), allow(dead_code))] // only the relay has one
 pub(crate) fn positive_duration(raw: &str, max: Duration) -> Result<Duration, String> {
     match duration(raw, max) {
         Ok(d) if !d.is_zero() => Ok(d),

@@ -144,6 +144,28 @@ impl EventBus {
         )
     }
 
+    /// Whether an event of `event_type` would be accepted now (bus enabled, not shut down,
+    /// allowed by the filters), without publishing anything. A filtered type is counted in
+    /// `events_filtered` as publishing would count it, so a caller that stores events before
+    /// it publishes them (the daemon's durable log) keeps the stats exact: it calls this,
+    /// stores what is admitted, then publishes with
+    /// [`try_publish_event`](Self::try_publish_event).
+    pub fn admit(&self, event_type: &str) -> Result<(), Refusal> {
+        let flags = &self.inner.flags;
+        if !flags.enabled.load(Ordering::Relaxed) {
+            return Err(Refusal::Disabled);
+        }
+        if flags.closed.load(Ordering::Relaxed) {
+            return Err(Refusal::ShutDown);
+        }
+        let route = crate::routing::route(&self.inner, event_type);
+        if !route.allowed {
+            bump(&route.totals.filtered, route.exclusive);
+            return Err(Refusal::Filtered);
+        }
+        Ok(())
+    }
+
     /// Generic over how the accepted event is made, so the counter path pays nothing (not
     /// even a branch) for the given-event path.
     fn dispatch_with(

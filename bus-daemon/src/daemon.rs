@@ -14,7 +14,8 @@ use crate::http::{AppState, router};
 use crate::ingest::Ingest;
 use bus_config::DebugSwitch;
 use bus_config::wiring::{Wired, wire};
-use bus_config::{Config, WiringError};
+use bus_config::{Config, StoreLocation, StoreSettings, WiringError};
+use bus_store::{EventLog, MemoryLog, SqliteLog, SqliteOptions, StoreError};
 
 /// How long open HTTP connections get to finish after the shutdown signal.
 const HTTP_GRACE: Duration = Duration::from_secs(5);
@@ -70,8 +71,14 @@ impl Daemon {
                 what: "the event bus",
                 reason: e.to_string(),
             })?;
+        let log = open_store(&config.store).await?;
         let debug = DebugSwitch::new(config.bus.debug);
-        let ingest = Ingest::new(&bus, debug.clone());
+        let ingest = Ingest::new(
+            &bus,
+            log,
+            debug.clone(),
+            config.bus.overflow == bus_core::Overflow::Block,
+        );
         let wired = wire(&bus, config)?;
         let state = AppState {
             ingest,
@@ -79,7 +86,6 @@ impl Daemon {
             token: config.http.token.clone(),
             max_body_bytes: config.http.max_body_bytes,
             consumers: wired.consumers.clone().into(),
-            publish_may_block: config.bus.overflow == bus_core::Overflow::Block,
         };
         Ok(Daemon {
             listener,
@@ -119,6 +125,7 @@ impl Daemon {
     ) -> Result<Outcome, ServeError> {
         let signalled = Arc::new(Notify::new());
         let notify = signalled.clone();
+        let log = self.state.ingest.log().clone();
         let server = axum::serve(self.listener, router(self.state))
             .with_graceful_shutdown(async move {
                 shutdown.await;
@@ -136,10 +143,42 @@ impl Daemon {
             }
         }
         let report = self.bus.shutdown(self.shutdown_timeout).await;
+        if let Err(e) = log.close().await {
+            tracing::warn!("closing the event log: {e}");
+        }
         Ok(Outcome {
             report,
             stats: self.bus.stats(),
         })
+    }
+}
+
+/// Opens the event log the settings name: a SQLite file (created with its directory when
+/// missing; refused, untouched, when it is not an eventbus store) or memory.
+pub async fn open_store(settings: &StoreSettings) -> Result<Arc<dyn EventLog>, ServeError> {
+    match &settings.location {
+        StoreLocation::Memory => Ok(Arc::new(MemoryLog::new(settings.retention))),
+        StoreLocation::File(path) => {
+            let path = path.clone();
+            let options = SqliteOptions {
+                durability: settings.durability,
+                retention: settings.retention,
+                ..SqliteOptions::default()
+            };
+            let opened = {
+                let path = path.clone();
+                // Opening checks the file's integrity: seconds for a large store.
+                tokio::task::spawn_blocking(move || SqliteLog::open(&path, options)).await
+            };
+            match opened {
+                Ok(Ok(log)) => Ok(Arc::new(log)),
+                Ok(Err(source)) => Err(ServeError::Store { path, source }),
+                Err(join) => Err(ServeError::Store {
+                    path,
+                    source: StoreError::unavailable(join),
+                }),
+            }
+        }
     }
 }
 

@@ -35,9 +35,35 @@ pub enum ServeError {
     /// The bus or a consumer could not be set up.
     #[error(transparent)]
     Wiring(#[from] WiringError),
+    /// The event log could not be opened: not a database, corrupt, locked by another daemon,
+    /// from a newer eventbus, or unwritable. The file is left as it was.
+    #[error("cannot open the event log {}: {source}{hint}", path.display(), hint = store_hint(source))]
+    Store {
+        /// The store file (`CLAUDE_MPM_EVENTBUS_STORE`).
+        path: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: bus_store::StoreError,
+    },
     /// The HTTP server failed while running.
     #[error("the HTTP server failed: {0}")]
     Server(#[source] std::io::Error),
+}
+
+fn store_hint(e: &bus_store::StoreError) -> &'static str {
+    use bus_store::StoreError as E;
+    match e {
+        E::Locked { .. } => {
+            "\n(another eventbus daemon uses this store: stop it, or set CLAUDE_MPM_EVENTBUS_STORE to another file)"
+        }
+        E::NotADatabase { .. } | E::NotAStore { .. } | E::Corrupt { .. } => {
+            "\n(the file was left untouched: move it aside, or set CLAUDE_MPM_EVENTBUS_STORE to another file, or to memory)"
+        }
+        E::NewerSchema { .. } => {
+            "\n(it was written by a newer eventbus: run that version, or set CLAUDE_MPM_EVENTBUS_STORE to another file)"
+        }
+        _ => "",
+    }
 }
 
 fn bind_hint(e: &std::io::Error) -> &'static str {

@@ -4,6 +4,7 @@
 //! |---|---|
 //! | `POST /events` | one event `{"type", "data"}`, a JSON array of them, or NDJSON (`Content-Type: application/x-ndjson`); answers [`IngestReply`]. `?ids=false` leaves the ids out. |
 //! | `GET /stats` | the bus's [`BusStats`](bus_core::BusStats) as JSON |
+//! | `GET /events?after=ID&limit=N&pattern=P&since=TIME` | stored events from the log, oldest first, paged: `{"events": [...], "next": ID or null}` (see [`read`](crate::read)) |
 //! | `GET /events/recent?limit=N` | the last N events (default 10), oldest first |
 //! | `GET /metrics` | Prometheus text (404 when metrics are off) |
 //! | `GET /healthz` | `{"status": "ok"}` |
@@ -15,8 +16,9 @@
 //! health probe and the Prometheus text (counts per event type, no payloads) stay open for
 //! probes and scrapers.
 //!
-//! Errors are JSON `{"error": "..."}` with 400 (bad input), 401 (token), 404, 413 (body over
-//! `CLAUDE_MPM_EVENTBUS_MAX_BODY_BYTES`).
+//! Errors are JSON `{"error": "..."}` with 400 (bad input), 401 (token), 404, 410 (an
+//! `after=` position trimmed away), 413 (body over `CLAUDE_MPM_EVENTBUS_MAX_BODY_BYTES`), 503
+//! (the event log cannot take events now: disk full, file unwritable; nothing published).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -51,9 +53,6 @@ pub struct AppState {
     /// The consumers wired to the bus: each may add figures to `GET /stats` and serve
     /// read-only endpoints (the metrics consumer's `GET /metrics`).
     pub consumers: Arc<[Arc<dyn Attached>]>,
-    /// True when consumer queues block publishers when full: batches are then published on
-    /// a blocking thread so they never stall the runtime.
-    pub publish_may_block: bool,
 }
 
 impl std::fmt::Debug for AppState {
@@ -81,14 +80,14 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    fn new(status: StatusCode, message: impl Into<String>) -> Self {
+    pub(crate) fn new(status: StatusCode, message: impl Into<String>) -> Self {
         ApiError {
             status,
             message: message.into(),
         }
     }
 
-    fn bad_request(message: impl Into<String>) -> Self {
+    pub(crate) fn bad_request(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, message)
     }
 }
@@ -110,7 +109,7 @@ impl IntoResponse for ApiError {
 /// place.
 pub fn router(state: AppState) -> Router {
     let mut router = Router::new()
-        .route("/events", axum::routing::post(post_events))
+        .route("/events", get(crate::read::list_events).post(post_events))
         .route("/events/recent", get(recent_events))
         .route("/stats", get(stats))
         .route("/healthz", get(healthz))
@@ -225,19 +224,11 @@ async fn post_events(
             .and_then(|v| v.to_str().ok()),
     );
     let events = parse_body(&body, format).map_err(ApiError::bad_request)?;
-    let ingest = state.ingest.clone();
-    let mut reply = if state.publish_may_block {
-        tokio::task::spawn_blocking(move || ingest.publish_all(events))
-            .await
-            .map_err(|e| {
-                ApiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    format!("publishing failed: {e}"),
-                )
-            })?
-    } else {
-        ingest.publish_all(events)
-    };
+    let mut reply = state
+        .ingest
+        .ingest(events)
+        .await
+        .map_err(store_unavailable)?;
     if !want_ids {
         reply.ids = Vec::new();
     }
@@ -303,6 +294,15 @@ async fn patch_config(
         .map_err(|problems| ApiError::bad_request(problems.join("; ")))?;
     tracing::info!(?settings, "runtime settings changed");
     Ok(axum::Json(now).into_response())
+}
+
+/// A store that cannot take the events now (disk full, file unwritable): 503, naming the
+/// cause; nothing of the batch was published.
+pub(crate) fn store_unavailable(e: bus_store::StoreError) -> ApiError {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        format!("the event log cannot take events now, nothing of this body was published: {e}"),
+    )
 }
 
 async fn not_found(method: Method, uri: axum::http::Uri) -> ApiError {

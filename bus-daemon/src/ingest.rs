@@ -6,7 +6,10 @@
 
 use std::sync::Arc;
 
-use bus_core::{EventBus, Refusal};
+use std::time::SystemTime;
+
+use bus_core::{Event, EventBus, Refusal};
+use bus_store::{EventLog, JsonText, NewEvent, StoreError};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -170,25 +173,47 @@ pub struct IngestReply {
     pub filtered: usize,
     /// Events refused because the bus is disabled or shutting down.
     pub refused: usize,
-    /// The bus ids of the accepted events, in body order.
-    pub ids: Vec<u64>,
+    /// The log ids of the accepted events, in body order: opaque text (decimal with the
+    /// embedded store), accepted back by `GET /events?after=` and SSE `Last-Event-ID`.
+    pub ids: Vec<String>,
 }
 
-/// Publishes batches and reports the id of every accepted event.
+/// Stores batches in the event log, then publishes them to the bus with the log's ids, and
+/// reports the id of every accepted event.
 ///
 /// While debug output is on, it also logs every accepted event (target `eventbus::debug`).
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Ingest {
     bus: EventBus,
+    log: Arc<dyn EventLog>,
     debug: DebugSwitch,
+    may_block: bool,
+}
+
+impl std::fmt::Debug for Ingest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ingest")
+            .field("bus", &self.bus)
+            .field("log", &self.log.stats().backend)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Ingest {
-    /// The ingest of `bus`; `debug` turns the per-event debug log on and off at runtime.
-    pub fn new(bus: &EventBus, debug: DebugSwitch) -> Self {
+    /// The ingest of `bus` through `log`; `debug` turns the per-event debug log on and off
+    /// at runtime. With `may_block` (consumer queues that block when full), publishing waits
+    /// for room asynchronously instead of blocking a runtime thread.
+    pub fn new(
+        bus: &EventBus,
+        log: Arc<dyn EventLog>,
+        debug: DebugSwitch,
+        may_block: bool,
+    ) -> Self {
         Ingest {
             bus: bus.clone(),
+            log,
             debug,
+            may_block,
         }
     }
 
@@ -197,30 +222,57 @@ impl Ingest {
         &self.bus
     }
 
-    /// Publishes every event in order, on this thread.
-    pub fn publish_all(&self, events: Vec<IncomingEvent>) -> IngestReply {
-        let mut reply = IngestReply {
-            ids: Vec::with_capacity(events.len()),
-            ..IngestReply::default()
-        };
-        let debug = self.debug.is_on();
+    /// The event log events are stored in.
+    pub fn log(&self) -> &Arc<dyn EventLog> {
+        &self.log
+    }
+
+    /// Stores every event the bus admits (enabled, allowed by the filters) in one append,
+    /// waits for the commit, then publishes them in order with the log's ids and timestamps.
+    ///
+    /// Nothing is published unless it was committed first: a store error (disk full, say)
+    /// fails the whole batch and publishes nothing of it.
+    pub async fn ingest(&self, events: Vec<IncomingEvent>) -> Result<IngestReply, StoreError> {
+        let mut reply = IngestReply::default();
+        let mut admitted = Vec::with_capacity(events.len());
         for event in events {
-            match self
-                .bus
-                .try_publish(&event.event_type, Arc::new(event.data))
-            {
-                Ok(accepted) => {
-                    reply.accepted += 1;
-                    reply.ids.push(accepted.id());
-                    if debug {
-                        tracing::info!(target: "eventbus::debug", id = accepted.id(), event_type = accepted.event_type(), data = %accepted.data(), "event accepted");
-                    }
-                }
+            match self.bus.admit(&event.event_type) {
+                Ok(()) => admitted.push(event),
                 Err(Refusal::Filtered) => reply.filtered += 1,
                 Err(Refusal::Disabled | Refusal::ShutDown) => reply.refused += 1,
             }
         }
-        reply
+        if admitted.is_empty() {
+            return Ok(reply);
+        }
+        let now = SystemTime::now();
+        let batch = admitted
+            .iter()
+            .map(|e| NewEvent {
+                event_type: e.event_type.clone(),
+                data: JsonText::from_value(&e.data),
+                timestamp: now,
+            })
+            .collect();
+        let ids = self.log.append(batch).await?;
+        reply.ids.reserve(ids.len());
+        let debug = self.debug.is_on();
+        for (incoming, id) in admitted.into_iter().zip(ids) {
+            let event = Event::from_parts(id.0, &incoming.event_type, Arc::new(incoming.data), now);
+            // The event is committed: it counts as accepted even if the bus refuses it now
+            // (its filters changed since `admit`, or it is shutting down); it stays in the log.
+            let published = if self.may_block {
+                self.bus.try_publish_event_async(event).await
+            } else {
+                self.bus.try_publish_event(event)
+            };
+            reply.accepted += 1;
+            reply.ids.push(self.log.format_id(id));
+            if debug && let Ok(event) = published {
+                tracing::info!(target: "eventbus::debug", id = event.id(), event_type = event.event_type(), data = %event.data(), "event accepted");
+            }
+        }
+        Ok(reply)
     }
 }
 
@@ -303,21 +355,29 @@ mod tests {
         }
     }
 
-    #[test]
-    fn publisher_reports_ids_filtered_and_refused() {
+    #[tokio::test]
+    async fn ingest_stores_then_publishes_with_the_logs_ids() {
         let bus = EventBus::builder().filters(["keep.*"]).build().unwrap();
-        let p = Ingest::new(&bus, DebugSwitch::default());
+        let log: Arc<dyn EventLog> = Arc::new(bus_store::MemoryLog::default());
+        let p = Ingest::new(&bus, log.clone(), DebugSwitch::default(), false);
         let events = parse_body(
-            b"{\"type\":\"keep.a\"}\n{\"type\":\"drop\"}\n{\"type\":\"keep.b\"}",
+            b"{\"type\":\"keep.a\",\"data\":1}\n{\"type\":\"drop\"}\n{\"type\":\"keep.b\"}",
             BodyFormat::Ndjson,
         )
         .unwrap();
-        let reply = p.publish_all(events.clone());
+        let reply = p.ingest(events.clone()).await.unwrap();
         assert_eq!((reply.accepted, reply.filtered, reply.refused), (2, 1, 0));
+        assert_eq!(bus.stats().events_filtered, 1, "counted once");
         let recent = bus.recent_events(10);
-        assert_eq!(reply.ids, recent.iter().map(|e| e.id()).collect::<Vec<_>>());
+        let bus_ids: Vec<String> = recent.iter().map(|e| e.id().to_string()).collect();
+        assert_eq!(reply.ids, bus_ids, "the bus carries the log's ids");
+        let page = log.read(bus_store::ReadQuery::default()).await.unwrap();
+        let stored: Vec<String> = page.events.iter().map(|e| log.format_id(e.id)).collect();
+        assert_eq!(reply.ids, stored);
+        assert_eq!(page.events[0].data.as_str(), "1");
         bus.set_enabled(false);
-        let reply = p.publish_all(events);
+        let reply = p.ingest(events).await.unwrap();
         assert_eq!((reply.accepted, reply.filtered, reply.refused), (0, 0, 3));
+        assert_eq!(log.stats().stored, 2, "nothing refused is stored");
     }
 }

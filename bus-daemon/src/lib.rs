@@ -11,6 +11,7 @@
 //! let config = bus_config::Config::from_iter([
 //!     ("CLAUDE_MPM_EVENTBUS_HTTP_ADDR".to_owned(), "127.0.0.1:0".to_owned()),
 //!     ("CLAUDE_MPM_EVENTBUS_LOGGING".to_owned(), "false".to_owned()),
+//!     ("CLAUDE_MPM_EVENTBUS_STORE".to_owned(), "memory".to_owned()),
 //! ])?;
 //! let daemon = Daemon::start(&config).await?;
 //! let client = Client::new(daemon.local_addr(), None)?;
@@ -65,6 +66,7 @@ mod daemon;
 mod error;
 pub mod http;
 mod ingest;
+pub mod read;
 
 pub use client::Client;
 pub use daemon::{Daemon, Outcome, shutdown_signal};

@@ -1,210 +1,13 @@
 //! The `eventbus` binary as a real process on an ephemeral port: HTTP API, `eventbus
 //! publish`, bad inputs, tokens, SIGTERM draining, port in use, bad configuration.
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::SocketAddr;
-use std::process::{Child, Command, ExitStatus, Output, Stdio};
-use std::sync::mpsc::{Receiver, channel};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+mod common;
 
 use serde_json::{Value, json};
+use std::process::Stdio;
+use std::time::Duration;
 
-const BIN: &str = env!("CARGO_BIN_EXE_eventbus");
-/// Generous: the machine is small and shared.
-const STARTUP: Duration = Duration::from_secs(30);
-
-/// A `Command` for the binary with no inherited `CLAUDE_MPM_*` variables.
-fn command(envs: &[(&str, &str)]) -> Command {
-    let mut cmd = Command::new(BIN);
-    for (key, _) in std::env::vars_os() {
-        if key.to_string_lossy().starts_with("CLAUDE_MPM_") {
-            cmd.env_remove(key);
-        }
-    }
-    cmd.envs(envs.iter().copied());
-    cmd
-}
-
-/// A running daemon, killed when dropped (even when the test fails).
-struct Daemon {
-    child: Option<Child>,
-    addr: SocketAddr,
-    stderr: Arc<Mutex<Vec<String>>>,
-    lines: Receiver<String>,
-}
-
-impl Daemon {
-    /// Starts the daemon on 127.0.0.1:0 (unless `envs` says otherwise) and waits for its
-    /// "listening on" line.
-    fn start(envs: &[(&str, &str)]) -> Daemon {
-        let mut all = vec![
-            ("CLAUDE_MPM_EVENTBUS_HTTP_ADDR", "127.0.0.1:0"),
-            ("CLAUDE_MPM_EVENTBUS_LOGGING", "false"),
-        ];
-        all.extend_from_slice(envs);
-        let mut child = command(&all)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn eventbus");
-        let stderr = Arc::new(Mutex::new(Vec::new()));
-        let (tx, lines) = channel();
-        let reader = BufReader::new(child.stderr.take().unwrap());
-        let sink = stderr.clone();
-        std::thread::spawn(move || {
-            for line in reader.lines().map_while(Result::ok) {
-                sink.lock().unwrap().push(line.clone());
-                let _ = tx.send(line);
-            }
-        });
-        let mut daemon = Daemon {
-            child: Some(child),
-            addr: "0.0.0.0:0".parse().unwrap(),
-            stderr,
-            lines,
-        };
-        let line = daemon.wait_for_line("listening on http://");
-        let addr = line
-            .split("listening on http://")
-            .nth(1)
-            .and_then(|rest| rest.split_whitespace().next())
-            .expect("an address");
-        daemon.addr = addr.parse().expect("a socket address");
-        daemon
-    }
-
-    fn wait_for_line(&mut self, needle: &str) -> String {
-        let deadline = Instant::now() + STARTUP;
-        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-            match self.lines.recv_timeout(left) {
-                Ok(line) if line.contains(needle) => return line,
-                Ok(_) => {}
-                Err(_) => break,
-            }
-        }
-        panic!(
-            "no line containing {needle:?}; stderr so far:\n{}",
-            self.stderr_text()
-        );
-    }
-
-    fn stderr_text(&self) -> String {
-        self.stderr.lock().unwrap().join("\n")
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-
-    fn sigterm(&self) {
-        let pid = self.child.as_ref().unwrap().id().to_string();
-        let status = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-        assert!(status.success());
-    }
-
-    /// Waits for the process to exit; returns its status and all of stderr.
-    fn wait_exit(&mut self, timeout: Duration) -> (ExitStatus, String) {
-        let child = self.child.as_mut().unwrap();
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                self.child = None;
-                // The reader thread ends at EOF; give it a moment to push the last lines.
-                let until = Instant::now() + Duration::from_secs(10);
-                while self
-                    .lines
-                    .recv_timeout(until.saturating_duration_since(Instant::now()))
-                    .is_ok()
-                {}
-                return (status, self.stderr_text());
-            }
-            assert!(
-                Instant::now() < deadline,
-                "daemon did not exit within {timeout:?}; stderr:\n{}",
-                self.stderr_text()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-fn client() -> reqwest::Client {
-    // The daemon is on loopback; a proxy in the environment must not get in the way.
-    reqwest::Client::builder()
-        .no_proxy()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .unwrap()
-}
-
-async fn post(url: &str, content_type: &str, body: impl Into<reqwest::Body>) -> (u16, Value) {
-    let response = client()
-        .post(url)
-        .header("content-type", content_type)
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    let text = response.text().await.unwrap();
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    )
-}
-
-async fn get_json(url: &str) -> Value {
-    let response = client().get(url).send().await.unwrap();
-    assert_eq!(response.status(), 200, "{url}");
-    response.json().await.unwrap()
-}
-
-async fn get_text(url: &str) -> (u16, String) {
-    let response = client().get(url).send().await.unwrap();
-    (response.status().as_u16(), response.text().await.unwrap())
-}
-
-/// Polls `check` until it returns true, for up to 30 s.
-async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("timed out waiting for {what}");
-}
-
-fn run(args: &[&str], envs: &[(&str, &str)], stdin: Option<&str>) -> Output {
-    let mut child = command(envs)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut input = child.stdin.take().unwrap();
-    if let Some(text) = stdin {
-        input.write_all(text.as_bytes()).unwrap();
-    }
-    drop(input);
-    child.wait_with_output().unwrap()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
+use common::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn publishes_over_http_and_serves_stats_recent_and_metrics() {
@@ -218,7 +21,7 @@ async fn publishes_over_http_and_serves_stats_recent_and_metrics() {
     assert_eq!(status, 200, "{reply}");
     assert_eq!(
         reply,
-        json!({"accepted": 1, "filtered": 0, "refused": 0, "ids": [1]})
+        json!({"accepted": 1, "filtered": 0, "refused": 0, "ids": ["1"]})
     );
 
     let (status, reply) = post(
@@ -228,14 +31,14 @@ async fn publishes_over_http_and_serves_stats_recent_and_metrics() {
     )
     .await;
     assert_eq!(status, 200, "{reply}");
-    assert_eq!(reply["ids"], json!([2, 3]));
+    assert_eq!(reply["ids"], json!(["2", "3"]));
 
     let ndjson =
         "{\"type\":\"n.1\",\"data\":1}\n\n{\"type\":\"n.2\",\"data\":2}\r\n{\"type\":\"n.3\"}\n";
     let (status, reply) = post(&daemon.url("/events"), "application/x-ndjson", ndjson).await;
     assert_eq!(status, 200, "{reply}");
     assert_eq!(reply["accepted"], 3);
-    assert_eq!(reply["ids"], json!([4, 5, 6]));
+    assert_eq!(reply["ids"], json!(["4", "5", "6"]));
 
     let stats = get_json(&daemon.url("/stats")).await;
     assert_eq!(stats["events_published"], 6);
@@ -466,7 +269,7 @@ async fn eventbus_publish_sends_one_event_or_ndjson_from_stdin() {
     );
     assert!(out.status.success(), "{}", text(&out.stderr));
     let reply: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(reply["ids"], json!([1]));
+    assert_eq!(reply["ids"], json!(["1"]));
 
     let out = run(
         &["publish", "-"],

@@ -8,6 +8,7 @@ mod logging;
 mod metrics;
 mod reader;
 mod relay;
+mod store;
 mod typos;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -22,6 +23,7 @@ pub use self::logging::LoggingSettings;
 pub use self::metrics::MetricsSettings;
 use self::reader::Reader;
 pub use self::relay::RelaySettings;
+pub use self::store::{StoreLocation, StoreSettings, default_store_path};
 use crate::error::{ConfigError, VarError};
 use crate::runtime::{CurrentSettings, DebugSwitch, RuntimeSettings};
 use crate::vars::{PREFIX, VARS};
@@ -67,6 +69,8 @@ pub struct Config {
     pub metrics: MetricsSettings,
     /// The Socket.IO relay.
     pub relay: RelaySettings,
+    /// The durable event log.
+    pub store: StoreSettings,
     /// The daemon's lifecycle.
     pub daemon: DaemonSettings,
     /// The variables that were set (the others took their defaults).
@@ -147,6 +151,7 @@ impl Config {
         let mut r = Reader::new(raw);
         let bus = BusSettings::read(&mut r);
         let http = HttpSettings::read(&mut r);
+        let store = StoreSettings::read(&mut r);
         let daemon = DaemonSettings::read(&mut r);
         let logging = LoggingSettings::read(&mut r);
         let metrics = MetricsSettings::read(&mut r);
@@ -162,6 +167,7 @@ impl Config {
             logging,
             metrics,
             relay,
+            store,
             daemon,
             explicit: r.explicit,
             warnings,

@@ -89,7 +89,6 @@ impl Reader {
     }
 
     /// A duration above zero, up to `max`.
-    #[cfg_attr(not(feature = "relay"), allow(dead_code))] // only the relay has one
     pub(crate) fn positive_duration(
         &mut self,
         var: &'static str,
