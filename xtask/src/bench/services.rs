@@ -68,6 +68,8 @@ pub(crate) fn ingest(seconds: f64) -> Result<Ingest, String> {
     let mut command = Command::new(release.join("eventbus"));
     command
         .env("CLAUDE_MPM_EVENTBUS_HTTP_ADDR", "127.0.0.1:0")
+        // The in-memory log: this measures ingest, and must not touch the user's own store.
+        .env("CLAUDE_MPM_EVENTBUS_STORE", "memory")
         .env("CLAUDE_MPM_RELAY_ENABLED", "false")
         // The logging consumer would write every event to stderr: that measures the terminal.
         .env("CLAUDE_MPM_EVENTBUS_LOGGING", "false")

@@ -114,6 +114,12 @@ impl Daemon {
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .envs(DEAD_PROXY)
             .env("CLAUDE_MPM_EVENTBUS_HTTP_ADDR", &addr)
+            // A store of its own: every daemon of the run starts from an empty log.
+            .env(
+                "CLAUDE_MPM_EVENTBUS_STORE",
+                env.work
+                    .join(format!("events-{}.db", addr.replace([':', '.'], "-"))),
+            )
             .env("CLAUDE_MPM_EVENTBUS_FILTERS", "hook.*,session.*")
             .env("CLAUDE_MPM_EVENTBUS_METRICS", "true")
             .env("CLAUDE_MPM_EVENTBUS_SHUTDOWN_TIMEOUT", "20s")
