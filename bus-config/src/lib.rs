@@ -56,6 +56,10 @@
 //! | `CLAUDE_MPM_EVENTBUS_HTTP_ADDR` | 127.0.0.1:8770 | IP:PORT (`[::1]:8770` for IPv6) | where the daemon listens, and where `eventbus publish` sends |
 //! | `CLAUDE_MPM_EVENTBUS_MAX_BODY_BYTES` | 16777216 | whole number of bytes 1-1073741824 | largest request body `POST /events` and `PATCH /config` accept (413 above it) |
 //! | `CLAUDE_MPM_EVENTBUS_TOKEN` | unset | any non-empty text without whitespace | when set, every route but `GET /healthz` and `GET /metrics` needs `Authorization: Bearer <token>` (reads too: they show event payloads); required on a non-loopback address |
+//! | `CLAUDE_MPM_EVENTBUS_STORE` | `$XDG_STATE_HOME/eventbus/events.db` (`~/.local/state/eventbus/events.db`) | a file path, or `memory` | the durable event log (SQLite, WAL): `POST /events` answers 2xx once the events are committed there; ids come from it and survive restarts. `memory` keeps the log in memory (lost on exit) |
+//! | `CLAUDE_MPM_EVENTBUS_STORE_SYNC` | full | full, normal or off (any case) | when a commit is on disk: `full` fsyncs before answering (nothing acknowledged is lost, even on power loss); `normal` survives a daemon crash but may lose the last commits on an OS crash or power loss; `off` may lose more, and corrupt the file, on an OS crash |
+//! | `CLAUDE_MPM_EVENTBUS_RETENTION_EVENTS` | 1000000 | whole number 1-1000000000 | the log keeps at most this many events; older ones are trimmed (counted in `GET /stats`) |
+//! | `CLAUDE_MPM_EVENTBUS_RETENTION_AGE` | 7d | duration above 0, up to 3650d, with a unit (`12h`, `7d`) | the log trims events older than this |
 //! | `CLAUDE_MPM_EVENTBUS_SHUTDOWN_TIMEOUT` | 10s | duration up to 1h: seconds (`0.5`) or with a unit (`500ms`, `2s`, `1m`) | how long SIGINT/SIGTERM waits for consumers to drain their queues |
 //! | `CLAUDE_MPM_EVENTBUS_LOGGING` | true | true/false, 1/0, yes/no, on/off (any case) | the logging consumer: every event is logged through `tracing` |
 //! | `CLAUDE_MPM_EVENTBUS_LOG_FORMAT` | text | text or json (any case) | format of the daemon's log lines on stderr |

@@ -89,6 +89,10 @@ fn every_variable_is_read() {
         ("CLAUDE_MPM_RELAY_PATTERNS", "hook.*, session.*"),
         ("CLAUDE_MPM_RELAY_BUFFER_SIZE", "42"),
         ("CLAUDE_MPM_EVENTBUS_TEST_SLOW_CONSUMER", "0.01"),
+        ("CLAUDE_MPM_EVENTBUS_STORE", "/var/lib/eventbus/log.db"),
+        ("CLAUDE_MPM_EVENTBUS_STORE_SYNC", "Normal"),
+        ("CLAUDE_MPM_EVENTBUS_RETENTION_EVENTS", "5000"),
+        ("CLAUDE_MPM_EVENTBUS_RETENTION_AGE", "12h"),
         ("UNRELATED", "ignored"),
     ]))
     .unwrap();
@@ -120,6 +124,13 @@ fn every_variable_is_read() {
     assert_eq!(c.relay.config.patterns, ["hook.*", "session.*"]);
     assert_eq!(c.relay.config.buffer_capacity, 42);
     assert_eq!(c.daemon.test_slow_consumer, Some(Duration::from_millis(10)));
+    assert_eq!(
+        c.store.location,
+        bus_config::StoreLocation::File("/var/lib/eventbus/log.db".into())
+    );
+    assert_eq!(c.store.durability, bus_store::Durability::Normal);
+    assert_eq!(c.store.retention.max_events, 5000);
+    assert_eq!(c.store.retention.max_age, Duration::from_secs(12 * 3600));
     assert_eq!(
         c.explicit.len(),
         VARS.len(),
