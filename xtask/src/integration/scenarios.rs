@@ -164,7 +164,9 @@ fn check_record(record: &Path, expected: &[Expected], complete: bool) -> Result<
     })
 }
 
-/// The original's wire format, exactly, plus the bus event id.
+/// The original's wire format, exactly, plus the bus event id, plus `session_id` (from
+/// `data.session_id` or `data.sessionId`), `cwd` and `correlation_id` at the top level when
+/// `data` has them (the claude-mpm monitor reads them there).
 fn check_shape(payload: &Value, event_type: &str, data: &Value) -> Result<(), String> {
     let keys: Vec<&str> = payload
         .as_object()
@@ -172,7 +174,19 @@ fn check_shape(payload: &Value, event_type: &str, data: &Value) -> Result<(), St
         .unwrap_or_default();
     let mut sorted = keys.clone();
     sorted.sort_unstable();
-    let wanted = [
+    let present = |key: &str| data.get(key).filter(|v| !v.is_null());
+    let lifted: Vec<(&str, &Value)> = [
+        (
+            "session_id",
+            present("session_id").or_else(|| present("sessionId")),
+        ),
+        ("cwd", present("cwd")),
+        ("correlation_id", present("correlation_id")),
+    ]
+    .into_iter()
+    .filter_map(|(name, value)| Some((name, value?)))
+    .collect();
+    let mut wanted = vec![
         "data",
         "event",
         "event_id",
@@ -181,6 +195,8 @@ fn check_shape(payload: &Value, event_type: &str, data: &Value) -> Result<(), St
         "timestamp",
         "type",
     ];
+    wanted.extend(lifted.iter().map(|(name, _)| *name));
+    wanted.sort_unstable();
     let (kind, subtype) = event_type
         .split_once('.')
         .unwrap_or((event_type, "generic"));
@@ -190,6 +206,7 @@ fn check_shape(payload: &Value, event_type: &str, data: &Value) -> Result<(), St
         && payload["subtype"] == subtype
         && payload["source"] == "event_bus"
         && payload["data"] == *data
+        && lifted.iter().all(|(name, value)| payload[*name] == **value)
         && payload["timestamp"]
             .as_str()
             .is_some_and(|t| t.contains('T'));
@@ -197,7 +214,7 @@ fn check_shape(payload: &Value, event_type: &str, data: &Value) -> Result<(), St
         Ok(())
     } else {
         Err(format!(
-            "a payload not in the dashboard's format, or with the wrong data: {payload} (expected type {event_type}, data {data})"
+            "a payload not in the dashboard's format, or with the wrong data: {payload} (expected type {event_type}, data {data}, top-level {lifted:?})"
         ))
     }
 }
