@@ -313,14 +313,14 @@ fn metric(metrics: &Value, name: &str) -> Result<u64, String> {
 }
 
 /// A whole-number field of a JSON document, or an error naming it.
-fn count(doc: &Value, what: &str, field: &str) -> Result<u64, String> {
+pub(super) fn count(doc: &Value, what: &str, field: &str) -> Result<u64, String> {
     doc[field]
         .as_u64()
         .ok_or_else(|| format!("{what} has no whole-number {field}: {doc}"))
 }
 
 /// The `"relay"` section of the daemon's `/stats`.
-fn relay_stats(daemon: &Daemon) -> Result<Value, String> {
+pub(super) fn relay_stats(daemon: &Daemon) -> Result<Value, String> {
     let relay = daemon.get_json("/stats")?["relay"].take();
     if relay.is_object() {
         Ok(relay)
@@ -330,7 +330,7 @@ fn relay_stats(daemon: &Daemon) -> Result<Value, String> {
 }
 
 /// The relay's counters at one moment, for the summaries.
-fn relay_moment(relay: &Value) -> String {
+pub(super) fn relay_moment(relay: &Value) -> String {
     format!(
         "(relay: sent {}, confirmed {}, buffered {})",
         relay["sent"], relay["relayed"], relay["buffered"]
@@ -377,7 +377,7 @@ fn wait_mid_stream(daemon: &Daemon, burst: u64) -> Result<Value, String> {
 
 /// Waits until the relay has confirmed everything it holds; fails unless it confirmed exactly
 /// `want` events and dropped none.
-fn wait_relay_settled(daemon: &Daemon, want: u64) -> Result<Value, String> {
+pub(super) fn wait_relay_settled(daemon: &Daemon, want: u64) -> Result<Value, String> {
     let relay = wait_for(
         "the relay to confirm everything (relay.buffered == 0)",
         || {
