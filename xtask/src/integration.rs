@@ -137,10 +137,16 @@ pub(crate) fn run(only: Option<&str>) -> TaskResult {
         return Err(format!("no integration check matches {only:?}"));
     }
     print_table(&rows);
-    let failed = rows
-        .iter()
-        .filter(|(_, outcome, _)| matches!(outcome, Outcome::Failed(_)))
-        .count();
+    let tally = |wanted: fn(&Outcome) -> bool| rows.iter().filter(|(_, o, _)| wanted(o)).count();
+    let failed = tally(|o| matches!(o, Outcome::Failed(_)));
+    let passed = tally(|o| matches!(o, Outcome::Passed(_)));
+    let not_run = tally(|o| matches!(o, Outcome::NotRun(_)));
+    if not_run == 0 {
+        eprintln!("integration: {passed} passed, {failed} failed");
+    } else {
+        eprintln!("integration: {passed} passed, {failed} failed, {not_run} skipped");
+        eprintln!("({not_run} check(s) NOT RUN on this machine: the table says why)");
+    }
     if failed == 0 {
         Ok(())
     } else {
