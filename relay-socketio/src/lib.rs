@@ -68,4 +68,4 @@ pub use config::{DEFAULT_EVENT_NAME, DEFAULT_PORT, RelayConfig};
 pub use error::RelayError;
 pub use relay::{RELAY_NAME, SocketIoRelay, StopReport};
 pub use stats::RelayStats;
-pub use wire::{SOURCE, wire_payload};
+pub use wire::{LIFTED_FIELDS, SOURCE, wire_payload};

@@ -92,7 +92,7 @@ fn measure_and_write(quick: bool) -> TaskResult {
 /// Runs our release `publish_loop` example (which asserts every event was handled) for its
 /// peak RSS and its rate over one long run.
 fn publish_loop(mode: &'static str, events: u64) -> Result<report::LoopRun, String> {
-    let program = workspace_root().join("target/release/examples/publish_loop");
+    let program = crate::paths::built_example(crate::paths::Profile::Release, "publish_loop")?;
     let args = [events.to_string(), mode.to_owned()];
     let finished = rss::run_measured(&program, &args, &[], Duration::from_secs(600))?;
     if finished.code != Some(0) {

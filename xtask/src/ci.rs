@@ -2,9 +2,11 @@
 
 use crate::{TaskResult, cargo};
 
-/// fmt, clippy, the workspace tests (doc tests included), then the integration run.
+/// fmt, clippy, every feature combination of every crate, the workspace tests (doc tests
+/// included), then the integration run.
 pub(crate) fn run() -> TaskResult {
     crate::setup::ensure_system_packages(true)?;
+    crate::setup::ensure_cargo_hack()?;
     cargo(&["fmt", "--all", "--", "--check"])?;
     cargo(&[
         "clippy",
@@ -14,6 +16,24 @@ pub(crate) fn run() -> TaskResult {
         "-D",
         "warnings",
     ])?;
+    feature_powerset()?;
     cargo(&["test", "--workspace"])?;
     crate::integration::run(None)
+}
+
+/// `cargo check` of every crate with each combination of its features (`--no-default-features`
+/// and the defaults included), without dev-dependencies, so that a feature that only builds
+/// because a test or another combination turns on something else is caught. Clippy and the
+/// tests above build the default features only. `--keep-going` names every combination that
+/// fails, not just the first. (`--no-dev-deps` takes the dev-dependencies out of the real
+/// Cargo.toml files while it runs, and puts them back.)
+fn feature_powerset() -> TaskResult {
+    cargo(&[
+        "hack",
+        "check",
+        "--workspace",
+        "--feature-powerset",
+        "--no-dev-deps",
+        "--keep-going",
+    ])
 }

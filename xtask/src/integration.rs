@@ -9,17 +9,27 @@
 //! server once the daemon's `/stats` shows the relay mid-stream, start the server only after
 //! the relay has failed to connect, and stop the daemon mid-stream; each summary says what
 //! the relay's counters showed at the fault. The relay crate's own `#[ignore]`d
-//! python-socketio tests run too, and must all be seen passing by name. A table of what held
-//! is printed at the end.
+//! python-socketio tests run too, and must all be seen passing by name.
+//!
+//! The real claude-mpm monitor (`claude-mpm monitor start`, in a virtualenv of its own made
+//! from a Python >= 3.13) is the peer of one more check: a client listening the way its
+//! dashboard does must get every event the daemon relays, with `session_id`, `cwd` and
+//! `correlation_id` at the top level, across a SIGKILL and restart of the monitor. On a
+//! machine without Python >= 3.13 that check is reported as not run, with the reason. Another
+//! check sends SIGTERM and SIGINT to `cargo xtask run` and sees the daemon stop and xtask exit
+//! 0. A table of what held is printed at the end.
 
+mod monitor;
 mod peers;
+mod run_signals;
 mod scenarios;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::{TaskResult, cargo, venv, workspace_root};
+use crate::paths::{self, Profile};
+use crate::{TaskResult, venv, workspace_root};
 
 /// What every scenario needs.
 pub(crate) struct Env {
@@ -27,6 +37,8 @@ pub(crate) struct Env {
     pub(crate) python: PathBuf,
     /// The `eventbus` binary under test.
     pub(crate) eventbus: PathBuf,
+    /// The claude-mpm virtualenv's Python, or why there is none (no Python >= 3.13).
+    pub(crate) claude_mpm_python: Result<PathBuf, String>,
     /// tools/dashboard_server.py.
     pub(crate) server_script: PathBuf,
     /// A fresh directory for records and logs.
@@ -36,22 +48,43 @@ pub(crate) struct Env {
 /// A scenario: on success, a one-line summary of what held.
 type Scenario = fn(&Env) -> Result<String, String>;
 
+/// How a check ended.
+pub(crate) enum Outcome {
+    /// It held; what held.
+    Passed(String),
+    /// It did not; why.
+    Failed(String),
+    /// It could not run on this machine; why. Reported in the table, not counted as failed.
+    NotRun(String),
+}
+
+impl From<Result<String, String>> for Outcome {
+    fn from(result: Result<String, String>) -> Outcome {
+        match result {
+            Ok(summary) => Outcome::Passed(summary),
+            Err(reason) => Outcome::Failed(reason),
+        }
+    }
+}
+
 /// Runs every scenario (and the relay's own python-socketio tests), or only those whose name
 /// contains `only`; prints the table, and fails if anything failed.
 pub(crate) fn run(only: Option<&str>) -> TaskResult {
     let root = workspace_root();
     let python = venv::python()?;
-    cargo(&["build", "--quiet", "-p", "bus-daemon", "--bin", "eventbus"])?;
-    let work = root.join("target/xtask-integration");
+    let claude_mpm_python = venv::claude_mpm_python()?;
+    let eventbus = paths::build_daemon(Profile::Dev, false)?;
+    let work = paths::in_target("xtask-integration")?;
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(&work).map_err(|e| format!("creating {}: {e}", work.display()))?;
     let env = Env {
         python: python.clone(),
-        eventbus: root.join("target/debug/eventbus"),
+        eventbus,
+        claude_mpm_python,
         server_script: root.join("tools/dashboard_server.py"),
         work,
     };
-    let scenarios: [(&str, Scenario); 5] = [
+    let scenarios: [(&str, Scenario); 6] = [
         (
             "10,000 HTTP + 1,000 CLI events, hook.* relayed",
             scenarios::full_flow,
@@ -69,31 +102,51 @@ pub(crate) fn run(only: Option<&str>) -> TaskResult {
             "daemon stopped (SIGTERM) mid-stream",
             scenarios::daemon_stopped,
         ),
+        (
+            "cargo xtask run stopped by SIGTERM and SIGINT",
+            run_signals::check,
+        ),
     ];
     let selected = |name: &str| only.is_none_or(|o| name.contains(o));
     let mut rows = Vec::new();
     for (name, scenario) in scenarios.into_iter().filter(|(name, _)| selected(name)) {
         eprintln!("xtask integration: {name} ...");
         let started = Instant::now();
-        let outcome = scenario(&env);
+        let outcome = scenario(&env).into();
         crate::proc::kill_all();
         rows.push((name.to_owned(), outcome, started.elapsed()));
+    }
+    if selected(monitor::NAME) {
+        eprintln!("xtask integration: {} ...", monitor::NAME);
+        let started = Instant::now();
+        let outcome = match &env.claude_mpm_python {
+            Ok(python) => monitor::check(&env, python).into(),
+            Err(why) => Outcome::NotRun(why.clone()),
+        };
+        crate::proc::kill_all();
+        rows.push((monitor::NAME.to_owned(), outcome, started.elapsed()));
     }
     const RELAY_TESTS: &str = "relay-socketio python_server tests";
     if selected(RELAY_TESTS) {
         eprintln!("xtask integration: {RELAY_TESTS} ...");
         let started = Instant::now();
-        let relay_tests = relay_python_tests(&python, &env.work);
+        let relay_tests = relay_python_tests(&python, &env.work).into();
         rows.push((RELAY_TESTS.to_owned(), relay_tests, started.elapsed()));
     }
     if rows.is_empty() {
         return Err(format!("no integration check matches {only:?}"));
     }
     print_table(&rows);
-    let failed = rows
-        .iter()
-        .filter(|(_, outcome, _)| outcome.is_err())
-        .count();
+    let tally = |wanted: fn(&Outcome) -> bool| rows.iter().filter(|(_, o, _)| wanted(o)).count();
+    let failed = tally(|o| matches!(o, Outcome::Failed(_)));
+    let passed = tally(|o| matches!(o, Outcome::Passed(_)));
+    let not_run = tally(|o| matches!(o, Outcome::NotRun(_)));
+    if not_run == 0 {
+        eprintln!("integration: {passed} passed, {failed} failed");
+    } else {
+        eprintln!("integration: {passed} passed, {failed} failed, {not_run} skipped");
+        eprintln!("({not_run} check(s) NOT RUN on this machine: the table says why)");
+    }
     if failed == 0 {
         Ok(())
     } else {
@@ -180,18 +233,19 @@ fn relay_python_tests(python: &Path, work: &Path) -> Result<String, String> {
 /// The relay's python-socketio tests, relative to the workspace root.
 const RELAY_TEST_FILE: &str = "relay-socketio/tests/python_server.rs";
 
-fn print_table(rows: &[(String, Result<String, String>, Duration)]) {
+fn print_table(rows: &[(String, Outcome, Duration)]) {
     let width = rows.iter().map(|(name, ..)| name.len()).max().unwrap_or(0);
     eprintln!();
-    eprintln!("{:<width$}  result  time     detail", "check");
+    eprintln!("{:<width$}  result   time     detail", "check");
     eprintln!("{}", "-".repeat(width + 40));
     for (name, outcome, elapsed) in rows {
         let (result, detail) = match outcome {
-            Ok(summary) => ("ok", summary.as_str()),
-            Err(reason) => ("FAILED", reason.as_str()),
+            Outcome::Passed(summary) => ("ok", summary.as_str()),
+            Outcome::Failed(reason) => ("FAILED", reason.as_str()),
+            Outcome::NotRun(why) => ("NOT RUN", why.as_str()),
         };
         eprintln!(
-            "{name:<width$}  {result:<6}  {:>5.1}s   {detail}",
+            "{name:<width$}  {result:<7}  {:>5.1}s   {detail}",
             elapsed.as_secs_f64()
         );
     }

@@ -1,6 +1,7 @@
 //! What a fresh Debian machine needs beyond the Rust toolchain, installed when missing:
-//! `pkg-config` and `libssl-dev` (rust_socketio uses openssl through native-tls), and the
-//! Python venv module (`python3-venv`) for the integration peers.
+//! `pkg-config` and `libssl-dev` (rust_socketio uses openssl through native-tls), the
+//! Python venv module (`python3-venv`) for the integration peers, and `cargo-hack` (every
+//! feature combination is checked in CI).
 
 use std::process::{Command, Stdio};
 
@@ -68,6 +69,26 @@ pub(crate) fn ensure_system_packages(need_python: bool) -> TaskResult {
     } else {
         Err(format!(
             "`{install}` failed; install the packages by hand and run again"
+        ))
+    }
+}
+
+/// Installs `cargo-hack` with `cargo install cargo-hack --locked` unless `cargo hack` runs.
+pub(crate) fn ensure_cargo_hack() -> TaskResult {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    if succeeds(&cargo, &["hack", "--version"]) {
+        return Ok(());
+    }
+    eprintln!("xtask: installing cargo-hack (cargo install cargo-hack --locked)");
+    let status = Command::new(&cargo)
+        .args(["install", "cargo-hack", "--locked"])
+        .status()
+        .map_err(|e| format!("could not run {cargo} install: {e}"))?;
+    if status.success() && succeeds(&cargo, &["hack", "--version"]) {
+        Ok(())
+    } else {
+        Err(format!(
+            "`cargo install cargo-hack --locked` failed ({status}); install it by hand and run again"
         ))
     }
 }

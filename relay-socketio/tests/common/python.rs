@@ -13,7 +13,9 @@ use super::PATIENCE;
 
 const SETUP_HINT: &str = "create the virtualenv with `python3 -m venv target/xtask-venv && \
      target/xtask-venv/bin/pip install -r tools/requirements.txt` and set \
-     EVENTBUS_PYTHON=$PWD/target/xtask-venv/bin/python (`cargo xtask integration` does both)";
+     EVENTBUS_PYTHON=$PWD/target/xtask-venv/bin/python (`cargo xtask integration` does both, \
+     in cargo's target directory: target/ unless CARGO_TARGET_DIR or build.target-dir says \
+     otherwise)";
 
 fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")

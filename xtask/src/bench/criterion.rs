@@ -23,7 +23,7 @@ pub(crate) const BENCHES: [&str; 6] = [
 /// time per iteration and the elements each iteration publishes).
 pub(crate) fn run(quick: bool) -> Result<BTreeMap<String, f64>, String> {
     // A directory of our own: others may run `cargo bench` on the shared target meanwhile.
-    let home = workspace_root().join("target/xtask-bench/criterion");
+    let home = crate::paths::in_target("xtask-bench")?.join("criterion");
     if home.exists() {
         std::fs::remove_dir_all(&home)
             .map_err(|e| format!("clearing old results in {}: {e}", home.display()))?;

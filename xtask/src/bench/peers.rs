@@ -93,7 +93,15 @@ pub(crate) fn run_all(plan: &Plan) -> Vec<Library> {
             return libraries;
         }
     };
-    let node_modules = workspace_root().join("target/xtask-node/node_modules");
+    let node_modules = match crate::paths::in_target("xtask-node") {
+        Ok(dir) => dir.join("node_modules"),
+        Err(e) => {
+            let reason = format!("Node peers not run: {e}");
+            libraries.push(not_run("Node EventEmitter", &reason));
+            libraries.push(not_run("EventEmitter2 (Node)", &reason));
+            return libraries;
+        }
+    };
     let runner = Runner {
         interpreter: PathBuf::from("node"),
         script: peers.join("node_peer.js"),
@@ -235,7 +243,7 @@ fn check(finished: &Finished, workload: &str) -> Result<Outcome, String> {
     })
 }
 
-/// Installs the pinned eventemitter2 into target/xtask-node (once); returns its version.
+/// Installs the pinned eventemitter2 into xtask-node in the target directory (once); returns its version.
 fn install_eventemitter2(peers: &Path) -> Result<String, String> {
     let manifest = std::fs::read_to_string(peers.join("package.json"))
         .map_err(|e| format!("reading xtask/peers/package.json: {e}"))?;
@@ -245,7 +253,7 @@ fn install_eventemitter2(peers: &Path) -> Result<String, String> {
         .as_str()
         .ok_or("xtask/peers/package.json does not pin eventemitter2")?
         .to_owned();
-    let dir = workspace_root().join("target/xtask-node");
+    let dir = crate::paths::in_target("xtask-node")?;
     let installed = dir.join("node_modules/eventemitter2/package.json");
     let installed_version = || -> Option<String> {
         let text = std::fs::read_to_string(&installed).ok()?;

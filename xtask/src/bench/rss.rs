@@ -14,8 +14,8 @@ use std::time::Duration;
 
 use nix::sys::resource::{UsageWho, getrusage};
 
+use crate::TaskResult;
 use crate::proc::Guarded;
-use crate::{TaskResult, workspace_root};
 
 /// The argument that turns `cargo xtask bench` into the measuring wrapper.
 pub(crate) const WRAPPER_FLAG: &str = "--child-peak-rss";
@@ -80,11 +80,11 @@ pub(crate) fn run_measured(
 }
 
 /// A private copy of this xtask binary, made once per run: others building xtask in the
-/// shared target directory replace target/debug/xtask while a benchmark runs.
+/// shared target directory replace its debug/xtask while a benchmark runs.
 fn wrapper_binary() -> Result<PathBuf, String> {
     WRAPPER_COPY
         .get_or_init(|| {
-            let dir = workspace_root().join("target/xtask-bench");
+            let dir = crate::paths::in_target("xtask-bench")?;
             std::fs::create_dir_all(&dir)
                 .map_err(|e| format!("creating {}: {e}", dir.display()))?;
             let copy = dir.join(format!("xtask-rss-wrapper-{}", std::process::id()));

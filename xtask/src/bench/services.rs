@@ -7,6 +7,7 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+use crate::paths::{DAEMON_BIN, DAEMON_PACKAGE, Profile, built_binary, built_example};
 use crate::proc::Guarded;
 use crate::{venv, workspace_root};
 
@@ -36,19 +37,12 @@ pub(crate) struct Relay {
 
 /// Builds the release binaries the services benchmarks run.
 pub(crate) fn build() -> Result<(), String> {
+    crate::paths::build_daemon(Profile::Release, false)?;
     crate::cargo(&[
         "build",
         "--release",
         "-p",
-        "bus-daemon",
-        "--bin",
-        "eventbus",
-    ])?;
-    crate::cargo(&[
-        "build",
-        "--release",
-        "-p",
-        "bus-daemon",
+        DAEMON_PACKAGE,
         "--example",
         "ingest_load",
     ])?;
@@ -64,8 +58,7 @@ pub(crate) fn build() -> Result<(), String> {
 
 /// Starts the daemon on a free loopback port (relay off, logging off) and loads it.
 pub(crate) fn ingest(seconds: f64) -> Result<Ingest, String> {
-    let release = workspace_root().join("target/release");
-    let mut command = Command::new(release.join("eventbus"));
+    let mut command = Command::new(built_binary(Profile::Release, DAEMON_BIN)?);
     command
         .env("CLAUDE_MPM_EVENTBUS_HTTP_ADDR", "127.0.0.1:0")
         // The in-memory log: this measures ingest, and must not touch the user's own store.
@@ -85,7 +78,7 @@ pub(crate) fn ingest(seconds: f64) -> Result<Ingest, String> {
         .unwrap_or_default()
         .to_owned();
     let (connections, batch) = (4, 5000);
-    let output = Command::new(release.join("examples/ingest_load"))
+    let output = Command::new(built_example(Profile::Release, "ingest_load")?)
         .args(["--addr", &addr, "--seconds", &seconds.to_string()])
         .args([
             "--connections",
@@ -169,7 +162,7 @@ pub(crate) fn relay(events: u64, acked: u64) -> Result<Relay, String> {
     let port = first_line_after(stdout, "LISTENING ", Duration::from_secs(30))
         .map_err(|e| format!("dashboard_server.py: {e}"))?;
     let url = format!("http://127.0.0.1:{}", port.trim());
-    let output = Command::new(root.join("target/release/examples/throughput"))
+    let output = Command::new(built_example(Profile::Release, "throughput")?)
         .args(["--server", &url, "--events", &events.to_string()])
         .args(["--acked", &acked.to_string()])
         .output()

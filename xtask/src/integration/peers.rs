@@ -96,12 +96,29 @@ pub(crate) struct Daemon {
 }
 
 impl Daemon {
-    /// Starts the daemon with the relay pointed at `server_port`, and waits until it answers.
+    /// Starts the daemon with the relay pointed at `server_port` (`CLAUDE_MPM_SOCKETIO_URL`
+    /// on 127.0.0.1), and waits until it answers.
     pub(crate) fn start(
         env: &Env,
         server_port: u16,
         extra: &[(&str, &str)],
     ) -> Result<Self, String> {
+        let url = format!("http://127.0.0.1:{server_port}");
+        Self::launch(env, &[("CLAUDE_MPM_SOCKETIO_URL", &url)], extra)
+    }
+
+    /// Starts the daemon with `CLAUDE_MPM_SOCKETIO_PORT=server_port` and no URL, as a user
+    /// turns the relay on for a local dashboard (`http://localhost:<port>`).
+    pub(crate) fn start_for_port(
+        env: &Env,
+        server_port: u16,
+        extra: &[(&str, &str)],
+    ) -> Result<Self, String> {
+        let port = server_port.to_string();
+        Self::launch(env, &[("CLAUDE_MPM_SOCKETIO_PORT", &port)], extra)
+    }
+
+    fn launch(env: &Env, server: &[(&str, &str)], extra: &[(&str, &str)]) -> Result<Self, String> {
         let addr = format!("127.0.0.1:{}", free_port()?);
         let log = env
             .work
@@ -124,10 +141,7 @@ impl Daemon {
             .env("CLAUDE_MPM_EVENTBUS_METRICS", "true")
             .env("CLAUDE_MPM_EVENTBUS_SHUTDOWN_TIMEOUT", "20s")
             .env("CLAUDE_MPM_RELAY_ENABLED", "true")
-            .env(
-                "CLAUDE_MPM_SOCKETIO_URL",
-                format!("http://127.0.0.1:{server_port}"),
-            )
+            .envs(server.iter().copied())
             .env("CLAUDE_MPM_RELAY_PATTERNS", "hook.*")
             .env("CLAUDE_MPM_RELAY_RETRY_DELAY", "0.1")
             .env("CLAUDE_MPM_RELAY_CONNECTION_COOLDOWN", "0.5")

@@ -164,7 +164,9 @@ fn check_record(record: &Path, expected: &[Expected], complete: bool) -> Result<
     })
 }
 
-/// The original's wire format, exactly, plus the bus event id.
+/// The original's wire format, exactly, plus the bus event id, plus `session_id` (from
+/// `data.session_id` or `data.sessionId`), `cwd` and `correlation_id` at the top level when
+/// `data` has them (the claude-mpm monitor reads them there).
 fn check_shape(payload: &Value, event_type: &str, data: &Value) -> Result<(), String> {
     let keys: Vec<&str> = payload
         .as_object()
@@ -172,7 +174,19 @@ fn check_shape(payload: &Value, event_type: &str, data: &Value) -> Result<(), St
         .unwrap_or_default();
     let mut sorted = keys.clone();
     sorted.sort_unstable();
-    let wanted = [
+    let present = |key: &str| data.get(key).filter(|v| !v.is_null());
+    let lifted: Vec<(&str, &Value)> = [
+        (
+            "session_id",
+            present("session_id").or_else(|| present("sessionId")),
+        ),
+        ("cwd", present("cwd")),
+        ("correlation_id", present("correlation_id")),
+    ]
+    .into_iter()
+    .filter_map(|(name, value)| Some((name, value?)))
+    .collect();
+    let mut wanted = vec![
         "data",
         "event",
         "event_id",
@@ -181,6 +195,8 @@ fn check_shape(payload: &Value, event_type: &str, data: &Value) -> Result<(), St
         "timestamp",
         "type",
     ];
+    wanted.extend(lifted.iter().map(|(name, _)| *name));
+    wanted.sort_unstable();
     let (kind, subtype) = event_type
         .split_once('.')
         .unwrap_or((event_type, "generic"));
@@ -190,6 +206,7 @@ fn check_shape(payload: &Value, event_type: &str, data: &Value) -> Result<(), St
         && payload["subtype"] == subtype
         && payload["source"] == "event_bus"
         && payload["data"] == *data
+        && lifted.iter().all(|(name, value)| payload[*name] == **value)
         && payload["timestamp"]
             .as_str()
             .is_some_and(|t| t.contains('T'));
@@ -197,7 +214,7 @@ fn check_shape(payload: &Value, event_type: &str, data: &Value) -> Result<(), St
         Ok(())
     } else {
         Err(format!(
-            "a payload not in the dashboard's format, or with the wrong data: {payload} (expected type {event_type}, data {data})"
+            "a payload not in the dashboard's format, or with the wrong data: {payload} (expected type {event_type}, data {data}, top-level {lifted:?})"
         ))
     }
 }
@@ -296,14 +313,14 @@ fn metric(metrics: &Value, name: &str) -> Result<u64, String> {
 }
 
 /// A whole-number field of a JSON document, or an error naming it.
-fn count(doc: &Value, what: &str, field: &str) -> Result<u64, String> {
+pub(super) fn count(doc: &Value, what: &str, field: &str) -> Result<u64, String> {
     doc[field]
         .as_u64()
         .ok_or_else(|| format!("{what} has no whole-number {field}: {doc}"))
 }
 
 /// The `"relay"` section of the daemon's `/stats`.
-fn relay_stats(daemon: &Daemon) -> Result<Value, String> {
+pub(super) fn relay_stats(daemon: &Daemon) -> Result<Value, String> {
     let relay = daemon.get_json("/stats")?["relay"].take();
     if relay.is_object() {
         Ok(relay)
@@ -313,7 +330,7 @@ fn relay_stats(daemon: &Daemon) -> Result<Value, String> {
 }
 
 /// The relay's counters at one moment, for the summaries.
-fn relay_moment(relay: &Value) -> String {
+pub(super) fn relay_moment(relay: &Value) -> String {
     format!(
         "(relay: sent {}, confirmed {}, buffered {})",
         relay["sent"], relay["relayed"], relay["buffered"]
@@ -360,7 +377,7 @@ fn wait_mid_stream(daemon: &Daemon, burst: u64) -> Result<Value, String> {
 
 /// Waits until the relay has confirmed everything it holds; fails unless it confirmed exactly
 /// `want` events and dropped none.
-fn wait_relay_settled(daemon: &Daemon, want: u64) -> Result<Value, String> {
+pub(super) fn wait_relay_settled(daemon: &Daemon, want: u64) -> Result<Value, String> {
     let relay = wait_for(
         "the relay to confirm everything (relay.buffered == 0)",
         || {
