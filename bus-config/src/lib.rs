@@ -57,6 +57,7 @@
 //! | `CLAUDE_MPM_EVENTBUS_MAX_BODY_BYTES` | 16777216 | whole number of bytes 1-1073741824 | largest request body `POST /events` and `PATCH /config` accept (413 above it) |
 //! | `CLAUDE_MPM_EVENTBUS_TOKEN` | unset | any non-empty text without whitespace | when set, every route but `GET /healthz` and `GET /metrics` needs `Authorization: Bearer <token>` (reads too: they show event payloads); required on a non-loopback address |
 //! | `CLAUDE_MPM_EVENTBUS_SHUTDOWN_TIMEOUT` | 10s | duration up to 1h: seconds (`0.5`) or with a unit (`500ms`, `2s`, `1m`) | how long SIGINT/SIGTERM waits for consumers to drain their queues |
+//! | `CLAUDE_MPM_EVENTBUS_SPOOL` | `$XDG_STATE_HOME/eventbus/spool.ndjson`, else `~/.local/state/eventbus/spool.ndjson` | an absolute file path | where `eventbus hook` appends events while the daemon is unreachable; the daemon takes them in at startup and every second |
 //! | `CLAUDE_MPM_EVENTBUS_LOGGING` | true | true/false, 1/0, yes/no, on/off (any case) | the logging consumer: every event is logged through `tracing` |
 //! | `CLAUDE_MPM_EVENTBUS_LOG_FORMAT` | text | text or json (any case) | format of the daemon's log lines on stderr |
 //! | `CLAUDE_MPM_EVENTBUS_LOG_RATE_LIMIT` | 1000 | whole number 0-1000000 (0: no limit) | events of one type the logging consumer logs per second; the rest are counted in one summary line |
@@ -88,6 +89,7 @@ pub use config::{
 };
 pub use error::{ConfigError, VarError, WiringError};
 pub use parse::boolean as parse_bool;
+pub use parse::duration as parse_duration;
 pub use runtime::{CurrentSettings, DebugSwitch, MAX_HISTORY_SIZE, RuntimeSettings, current};
 pub use vars::{PREFIX, VARS, VarSpec, markdown_table, spec};
 

@@ -73,12 +73,13 @@ impl Daemon {
         let debug = DebugSwitch::new(config.bus.debug);
         let ingest = Ingest::new(&bus, debug.clone());
         let wired = wire(&bus, config)?;
+        let spool = crate::spool::Intake::start(&ingest, config.daemon.spool.as_deref());
         let state = AppState {
             ingest,
             debug,
             token: config.http.token.clone(),
             max_body_bytes: config.http.max_body_bytes,
-            consumers: wired.consumers.clone().into(),
+            consumers: spool.with(wired.consumers.clone()).into(),
             publish_may_block: config.bus.overflow == bus_core::Overflow::Block,
         };
         Ok(Daemon {
