@@ -87,6 +87,17 @@ pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// Parses an absolute file path (a relative one would name different files for the hook and
+/// the daemon, which run in different directories).
+pub(crate) fn absolute_path(raw: &str) -> Result<Option<std::path::PathBuf>, String> {
+    let path = std::path::Path::new(raw);
+    if path.is_absolute() && path.file_name().is_some() {
+        Ok(Some(path.to_path_buf()))
+    } else {
+        Err("an absolute file path, such as /home/me/.local/state/eventbus/spool.ndjson".into())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -149,16 +160,5 @@ mod tests {
         assert!(constant_time_eq(b"abc", b"abc"));
         assert!(!constant_time_eq(b"abc", b"abd"));
         assert!(!constant_time_eq(b"abc", b"abcd"));
-    }
-}
-
-/// Parses an absolute file path (a relative one would name different files for the hook and
-/// the daemon, which run in different directories).
-pub(crate) fn absolute_path(raw: &str) -> Result<Option<std::path::PathBuf>, String> {
-    let path = std::path::Path::new(raw);
-    if path.is_absolute() && path.file_name().is_some() {
-        Ok(Some(path.to_path_buf()))
-    } else {
-        Err("an absolute file path, such as /home/me/.local/state/eventbus/spool.ndjson".into())
     }
 }

@@ -89,6 +89,7 @@ fn every_variable_is_read() {
         ("CLAUDE_MPM_RELAY_PATTERNS", "hook.*, session.*"),
         ("CLAUDE_MPM_RELAY_BUFFER_SIZE", "42"),
         ("CLAUDE_MPM_EVENTBUS_TEST_SLOW_CONSUMER", "0.01"),
+        ("CLAUDE_MPM_EVENTBUS_SPOOL", "/var/tmp/me/spool.ndjson"),
         ("UNRELATED", "ignored"),
     ]))
     .unwrap();
@@ -120,6 +121,16 @@ fn every_variable_is_read() {
     assert_eq!(c.relay.config.patterns, ["hook.*", "session.*"]);
     assert_eq!(c.relay.config.buffer_capacity, 42);
     assert_eq!(c.daemon.test_slow_consumer, Some(Duration::from_millis(10)));
+    assert_eq!(
+        c.daemon.spool.as_deref(),
+        Some(std::path::Path::new("/var/tmp/me/spool.ndjson"))
+    );
+    let relative = Config::from_iter(env(&[("CLAUDE_MPM_EVENTBUS_SPOOL", "spool.ndjson")]));
+    let err = relative.unwrap_err().to_string();
+    assert!(
+        err.contains("CLAUDE_MPM_EVENTBUS_SPOOL") && err.contains("absolute file path"),
+        "{err}"
+    );
     assert_eq!(
         c.explicit.len(),
         VARS.len(),

@@ -192,8 +192,8 @@ fn deliver(args: &HookArgs) -> Result<Delivery, String> {
     .map_err(|e| format!("cannot serialize the event ({e}); event dropped"))?;
     let why = match send(args, &body) {
         Ok(()) => return Ok(Delivery::Published),
-        Err(Send::Spool(why)) => why,
-        Err(Send::Drop(why)) => return Err(format!("{why}; event dropped")),
+        Err(Miss::Spool(why)) => why,
+        Err(Miss::Drop(why)) => return Err(format!("{why}; event dropped")),
     };
     let path = spool::path_from_env().map_err(|e| format!("{why}; {e}; event dropped"))?;
     spool::append(&path, &body, Instant::now() + SPOOL_BUDGET)
@@ -227,31 +227,31 @@ fn read_input() -> Result<Value, String> {
 }
 
 /// Why the daemon did not take the event: worth spooling (it may take it later) or not.
-enum Send {
+enum Miss {
     Spool(String),
     Drop(String),
 }
 
-fn send(args: &HookArgs, body: &[u8]) -> Result<(), Send> {
+fn send(args: &HookArgs, body: &[u8]) -> Result<(), Miss> {
     let settings = bus_config::ClientSettings::from_env()
-        .map_err(|e| Send::Spool(format!("bad client settings ({e})")))?;
+        .map_err(|e| Miss::Spool(format!("bad client settings ({e})")))?;
     let addr: SocketAddr = match &args.addr {
         Some(raw) => bus_config::parse_addr(raw)
-            .map_err(|expected| Send::Spool(format!("--addr {raw:?}: expected {expected}")))?,
+            .map_err(|expected| Miss::Spool(format!("--addr {raw:?}: expected {expected}")))?,
         None => settings.addr,
     };
     let timeout = match &args.timeout {
         None => DEFAULT_TIMEOUT,
         Some(raw) => bus_config::parse_duration(raw, Duration::from_secs(60))
-            .map_err(|expected| Send::Spool(format!("--timeout {raw:?}: expected {expected}")))?,
+            .map_err(|expected| Miss::Spool(format!("--timeout {raw:?}: expected {expected}")))?,
     };
     let client = Client::with_deadline(addr, settings.token, timeout);
     match client.publish_body(body) {
         Ok(_) => Ok(()),
-        Err(e @ PublishError::Refused { status, .. }) if status < 500 => Err(Send::Drop(
+        Err(e @ PublishError::Refused { status, .. }) if status < 500 => Err(Miss::Drop(
             e.to_string().lines().next().unwrap_or_default().to_owned(),
         )),
-        Err(e) => Err(Send::Spool(
+        Err(e) => Err(Miss::Spool(
             e.to_string().lines().next().unwrap_or_default().to_owned(),
         )),
     }
