@@ -61,6 +61,7 @@
 //! | `CLAUDE_MPM_EVENTBUS_RETENTION_EVENTS` | 1000000 | whole number 1-1000000000 | the log keeps at most this many events; older ones are trimmed (counted in `GET /stats`) |
 //! | `CLAUDE_MPM_EVENTBUS_RETENTION_AGE` | 7d | duration above 0, up to 3650d, with a unit (`12h`, `7d`) | the log trims events older than this |
 //! | `CLAUDE_MPM_EVENTBUS_SHUTDOWN_TIMEOUT` | 10s | duration up to 1h: seconds (`0.5`) or with a unit (`500ms`, `2s`, `1m`) | how long SIGINT/SIGTERM waits for consumers to drain their queues |
+//! | `CLAUDE_MPM_EVENTBUS_SPOOL` | `$XDG_STATE_HOME/eventbus/spool.ndjson`, else `~/.local/state/eventbus/spool.ndjson` | an absolute file path | where `eventbus hook` appends events while the daemon is unreachable; the daemon takes them in at startup and every second |
 //! | `CLAUDE_MPM_EVENTBUS_LOGGING` | true | true/false, 1/0, yes/no, on/off (any case) | the logging consumer: every event is logged through `tracing` |
 //! | `CLAUDE_MPM_EVENTBUS_LOG_FORMAT` | text | text or json (any case) | format of the daemon's log lines on stderr |
 //! | `CLAUDE_MPM_EVENTBUS_LOG_RATE_LIMIT` | 1000 | whole number 0-1000000 (0: no limit) | events of one type the logging consumer logs per second; the rest are counted in one summary line |
@@ -93,6 +94,7 @@ pub use config::{
 };
 pub use error::{ConfigError, VarError, WiringError};
 pub use parse::boolean as parse_bool;
+pub use parse::duration as parse_duration;
 pub use runtime::{CurrentSettings, DebugSwitch, MAX_HISTORY_SIZE, RuntimeSettings, current};
 pub use vars::{PREFIX, VARS, VarSpec, markdown_table, spec};
 

@@ -45,7 +45,7 @@ pub(crate) fn whole_number(raw: &str, min: u64, max: u64) -> Result<u64, String>
 
 /// Parses a duration: plain seconds (`0.5`, `5`) like the original, or a unit
 /// (`500ms`, `2s`, `1m 30s`), from zero up to `max`.
-pub(crate) fn duration(raw: &str, max: Duration) -> Result<Duration, String> {
+pub fn duration(raw: &str, max: Duration) -> Result<Duration, String> {
     let expected = || {
         format!(
             "a duration from 0 to {}: seconds such as 0.5 or 5, or with a unit such as 500ms, 2s or 1m",
@@ -84,6 +84,17 @@ pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
         return false;
     }
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Parses an absolute file path (a relative one would name different files for the hook and
+/// the daemon, which run in different directories).
+pub(crate) fn absolute_path(raw: &str) -> Result<Option<std::path::PathBuf>, String> {
+    let path = std::path::Path::new(raw);
+    if path.is_absolute() && path.file_name().is_some() {
+        Ok(Some(path.to_path_buf()))
+    } else {
+        Err("an absolute file path, such as /home/me/.local/state/eventbus/spool.ndjson".into())
+    }
 }
 
 #[cfg(test)]

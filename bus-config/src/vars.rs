@@ -125,6 +125,13 @@ pub const VARS: &[VarSpec] = &[
         meaning: "how long SIGINT/SIGTERM waits for consumers to drain their queues",
     },
     VarSpec {
+        name: "CLAUDE_MPM_EVENTBUS_SPOOL",
+        key: "daemon.spool",
+        default: "`$XDG_STATE_HOME/eventbus/spool.ndjson`, else `~/.local/state/eventbus/spool.ndjson`",
+        accepts: "an absolute file path",
+        meaning: "where `eventbus hook` appends events while the daemon is unreachable; the daemon takes them in at startup and every second",
+    },
+    VarSpec {
         name: "CLAUDE_MPM_EVENTBUS_LOGGING",
         key: "logging.enabled",
         default: "true",

@@ -93,6 +93,7 @@ fn every_variable_is_read() {
         ("CLAUDE_MPM_EVENTBUS_STORE_SYNC", "Normal"),
         ("CLAUDE_MPM_EVENTBUS_RETENTION_EVENTS", "5000"),
         ("CLAUDE_MPM_EVENTBUS_RETENTION_AGE", "12h"),
+        ("CLAUDE_MPM_EVENTBUS_SPOOL", "/var/tmp/me/spool.ndjson"),
         ("UNRELATED", "ignored"),
     ]))
     .unwrap();
@@ -131,6 +132,16 @@ fn every_variable_is_read() {
     assert_eq!(c.store.durability, bus_store::Durability::Normal);
     assert_eq!(c.store.retention.max_events, 5000);
     assert_eq!(c.store.retention.max_age, Duration::from_secs(12 * 3600));
+    assert_eq!(
+        c.daemon.spool.as_deref(),
+        Some(std::path::Path::new("/var/tmp/me/spool.ndjson"))
+    );
+    let relative = Config::from_iter(env(&[("CLAUDE_MPM_EVENTBUS_SPOOL", "spool.ndjson")]));
+    let err = relative.unwrap_err().to_string();
+    assert!(
+        err.contains("CLAUDE_MPM_EVENTBUS_SPOOL") && err.contains("absolute file path"),
+        "{err}"
+    );
     assert_eq!(
         c.explicit.len(),
         VARS.len(),

@@ -80,12 +80,13 @@ impl Daemon {
             config.bus.overflow == bus_core::Overflow::Block,
         );
         let wired = wire(&bus, config)?;
+        let spool = crate::spool::Intake::start(&ingest, config.daemon.spool.as_deref());
         let state = AppState {
             ingest,
             debug,
             token: config.http.token.clone(),
             max_body_bytes: config.http.max_body_bytes,
-            consumers: wired.consumers.clone().into(),
+            consumers: spool.with(wired.consumers.clone()).into(),
         };
         Ok(Daemon {
             listener,

@@ -18,9 +18,8 @@
 //! let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
 //! let serving = tokio::spawn(daemon.run(async { let _ = stopped.await; }));
 //!
-//! let reply = client
-//!     .publish("hook.pre_tool", serde_json::json!({"tool_name": "Read"}))
-//!     .await?;
+//! // The client blocks; the daemon serves on the runtime's worker threads meanwhile.
+//! let reply = client.publish("hook.pre_tool", &serde_json::json!({"tool_name": "Read"}))?;
 //! assert_eq!(reply.accepted, 1);
 //!
 //! let _ = stop.send(());
@@ -39,6 +38,9 @@
 //!   running daemon ([`Client`]); `--addr` overrides `CLAUDE_MPM_EVENTBUS_HTTP_ADDR`, the
 //!   token comes from `CLAUDE_MPM_EVENTBUS_TOKEN`. Prints the daemon's [`IngestReply`] as
 //!   JSON; exits 1 when the daemon is unreachable (or fails), 2 on bad input or a 4xx answer.
+//! - `eventbus hook`: a Claude Code hook command ([`hook`]): publishes its stdin as
+//!   `hook.<subtype>`, prints nothing, always exits 0, and spools the event ([`spool`]) when
+//!   the daemon is down; `eventbus hook --settings` prints the settings.json block.
 //! - `eventbus config [--json]`: print the effective configuration, token masked.
 //!
 //! `CLAUDE_MPM_EVENTBUS_TEST_SLOW_CONSUMER` exists for tests only: it attaches a deliberately
@@ -64,9 +66,11 @@
 mod client;
 mod daemon;
 mod error;
+pub mod hook;
 pub mod http;
 mod ingest;
 pub mod read;
+pub mod spool;
 
 pub use client::Client;
 pub use daemon::{Daemon, Outcome, shutdown_signal};

@@ -38,6 +38,9 @@ enum Command {
         #[arg(value_name = "JSON")]
         data: Option<String>,
     },
+    /// A Claude Code hook command: publishes the hook input on stdin as hook.<subtype>; prints
+    /// nothing, always exits 0, spools the event while the daemon is down.
+    Hook(bus_daemon::hook::HookArgs),
     /// Print the effective configuration (token masked) and exit.
     Config {
         /// Print it as JSON instead of NAME=value lines.
@@ -62,7 +65,10 @@ impl Failure {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return bus_daemon::hook::refused_command_line(e),
+    };
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(),
         Command::Publish {
@@ -71,6 +77,7 @@ fn main() -> ExitCode {
             data,
         } => publish(addr, event_type, data),
         Command::Config { json } => print_config(json),
+        Command::Hook(args) => return bus_daemon::hook::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -224,21 +231,11 @@ fn publish(addr: Option<String>, event_type: String, data: Option<String>) -> Re
         };
         Request::One(event_type, data)
     };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Failure {
-            code: 1,
-            message: format!("cannot start the async runtime: {e}"),
-        })?;
-    let reply = runtime
-        .block_on(async {
-            match request {
-                Request::Ndjson(body) => client.publish_ndjson(body).await,
-                Request::One(t, d) => client.publish(&t, d).await,
-            }
-        })
-        .map_err(publish_failure)?;
+    let reply = match request {
+        Request::Ndjson(body) => client.publish_ndjson(&body),
+        Request::One(t, d) => client.publish(&t, &d),
+    }
+    .map_err(publish_failure)?;
     let line = serde_json::to_string(&reply).map_err(|e| Failure::usage(e.to_string()))?;
     write_stdout(&(line + "\n"))
 }

@@ -36,6 +36,9 @@ pub struct DaemonSettings {
     pub shutdown_timeout: Duration,
     /// `CLAUDE_MPM_EVENTBUS_TEST_SLOW_CONSUMER` (test only).
     pub test_slow_consumer: Option<Duration>,
+    /// `CLAUDE_MPM_EVENTBUS_SPOOL`: where hooks spool events while the daemon is down; `None`
+    /// for the default under the user's state directory.
+    pub spool: Option<std::path::PathBuf>,
 }
 
 impl DaemonSettings {
@@ -51,6 +54,15 @@ impl DaemonSettings {
                 None,
                 |s| crate::parse::duration(s, Duration::from_secs(10)).map(Some),
                 |d| d.as_ref().map_or(Value::Null, reader::show_duration),
+            ),
+            spool: r.value(
+                "CLAUDE_MPM_EVENTBUS_SPOOL",
+                None,
+                crate::parse::absolute_path,
+                |p| {
+                    p.as_ref()
+                        .map_or(Value::Null, |p| Value::String(p.display().to_string()))
+                },
             ),
         }
     }
