@@ -28,6 +28,7 @@ pub struct Daemon {
     state: AppState,
     wired: Wired,
     shutdown_timeout: Duration,
+    closing: tokio::sync::watch::Sender<bool>,
 }
 
 impl std::fmt::Debug for Daemon {
@@ -81,7 +82,9 @@ impl Daemon {
         );
         let wired = wire(&bus, config)?;
         let spool = crate::spool::Intake::start(&ingest, config.daemon.spool.as_deref());
+        let (closing, closing_rx) = tokio::sync::watch::channel(false);
         let state = AppState {
+            closing: closing_rx,
             ingest,
             debug,
             token: config.http.token.clone(),
@@ -95,6 +98,7 @@ impl Daemon {
             state,
             wired,
             shutdown_timeout: config.daemon.shutdown_timeout,
+            closing,
         })
     }
 
@@ -124,12 +128,15 @@ impl Daemon {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<Outcome, ServeError> {
+        let closing = self.closing;
         let signalled = Arc::new(Notify::new());
         let notify = signalled.clone();
         let log = self.state.ingest.log().clone();
         let server = axum::serve(self.listener, router(self.state))
             .with_graceful_shutdown(async move {
                 shutdown.await;
+                // Open event streams end now, so that their connections can close.
+                closing.send_replace(true);
                 notify.notify_one();
             })
             .into_future();

@@ -5,6 +5,7 @@
 //! | `POST /events` | one event `{"type", "data"}`, a JSON array of them, or NDJSON (`Content-Type: application/x-ndjson`); answers [`IngestReply`]. `?ids=false` leaves the ids out. |
 //! | `GET /stats` | the bus's [`BusStats`](bus_core::BusStats) as JSON |
 //! | `GET /events?after=ID&limit=N&pattern=P&since=TIME` | stored events from the log, oldest first, paged: `{"events": [...], "next": ID or null}` (see [`read`](crate::read)) |
+//! | `GET /events/stream?pattern=P&after=ID` | Server-Sent Events: stored events after `Last-Event-ID` (or `after`), then live (see [`stream`](crate::stream)) |
 //! | `GET /events/recent?limit=N` | the last N events (default 10), oldest first |
 //! | `GET /metrics` | Prometheus text (404 when metrics are off) |
 //! | `GET /healthz` | `{"status": "ok"}` |
@@ -53,6 +54,8 @@ pub struct AppState {
     /// The consumers wired to the bus: each may add figures to `GET /stats` and serve
     /// read-only endpoints (the metrics consumer's `GET /metrics`).
     pub consumers: Arc<[Arc<dyn Attached>]>,
+    /// Turns true when the daemon starts shutting down: open streams end then.
+    pub closing: tokio::sync::watch::Receiver<bool>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -110,6 +113,7 @@ impl IntoResponse for ApiError {
 pub fn router(state: AppState) -> Router {
     let mut router = Router::new()
         .route("/events", get(crate::read::list_events).post(post_events))
+        .route("/events/stream", get(crate::stream::stream_events))
         .route("/events/recent", get(recent_events))
         .route("/stats", get(stats))
         .route("/healthz", get(healthz))

@@ -71,6 +71,7 @@ pub mod http;
 mod ingest;
 pub mod read;
 pub mod spool;
+pub mod stream;
 
 pub use client::Client;
 pub use daemon::{Daemon, Outcome, shutdown_signal};

@@ -257,3 +257,159 @@ fn two_daemons_on_one_store_the_second_is_refused_clearly() {
     drop(first);
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// An SSE connection read frame by frame: `(id, event, data)` per event, comments skipped.
+struct SseReader {
+    response: reqwest::Response,
+    buffer: String,
+}
+
+impl SseReader {
+    async fn open(url: &str, last_event_id: Option<&str>) -> SseReader {
+        let mut request = client().get(url);
+        if let Some(id) = last_event_id {
+            request = request.header("Last-Event-ID", id);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), 200, "{url}");
+        let content_type = response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(
+            content_type.starts_with("text/event-stream"),
+            "{content_type}"
+        );
+        SseReader {
+            response,
+            buffer: String::new(),
+        }
+    }
+
+    /// The next `n` events, within a deadline.
+    async fn take(&mut self, n: usize) -> Vec<(String, String, Value)> {
+        let mut out = Vec::new();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        while out.len() < n {
+            while let Some(end) = self.buffer.find("\n\n") {
+                let frame: String = self.buffer.drain(..end + 2).collect();
+                let (mut id, mut event, mut data) = (String::new(), String::new(), String::new());
+                for line in frame.lines() {
+                    if let Some(v) = line.strip_prefix("id: ") {
+                        id = v.to_owned();
+                    } else if let Some(v) = line.strip_prefix("event: ") {
+                        event = v.to_owned();
+                    } else if let Some(v) = line.strip_prefix("data: ") {
+                        data.push_str(v);
+                    }
+                }
+                if !data.is_empty() {
+                    out.push((
+                        id,
+                        event,
+                        serde_json::from_str(&data).unwrap_or(Value::String(data)),
+                    ));
+                }
+            }
+            if out.len() >= n {
+                break;
+            }
+            let chunk = tokio::time::timeout_at(deadline, self.response.chunk())
+                .await
+                .expect("SSE events in time")
+                .unwrap()
+                .expect("the stream stays open");
+            self.buffer.push_str(std::str::from_utf8(&chunk).unwrap());
+        }
+        out
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sse_streams_stored_then_live_and_resumes_across_a_restart() {
+    let dir = fresh_state_dir();
+    let store = store_in(&dir);
+    let store_text = store.display().to_string();
+    let envs = [("CLAUDE_MPM_EVENTBUS_STORE", store_text.as_str())];
+    let mut daemon = Daemon::start(&envs);
+    let post_n = async |daemon: &Daemon, from: u64, to: u64| -> Vec<String> {
+        let body: String = (from..to)
+            .map(|n| {
+                format!(
+                    "{{\"type\":\"hook.n\",\"data\":{n}}}\n{{\"type\":\"other.n\",\"data\":{n}}}\n"
+                )
+            })
+            .collect();
+        let (status, reply) = post(&daemon.url("/events"), "application/x-ndjson", body).await;
+        assert_eq!(status, 200, "{reply}");
+        serde_json::from_value(reply["ids"].clone()).unwrap()
+    };
+    let first = post_n(&daemon, 0, 3).await;
+
+    // Stored first (after the first event), then live, filtered by pattern.
+    let mut sse = SseReader::open(
+        &daemon.url(&format!("/events/stream?pattern=hook.*&after={}", first[0])),
+        None,
+    )
+    .await;
+    let stored = sse.take(2).await;
+    assert_eq!(
+        stored
+            .iter()
+            .map(|e| e.2["data"].clone())
+            .collect::<Vec<_>>(),
+        [json!(1), json!(2)]
+    );
+    assert_eq!(stored[0].0, first[2], "the SSE id is the log id");
+    assert_eq!(stored[0].1, "hook.n");
+    assert_eq!(stored[0].2["id"], first[2].as_str());
+    post_n(&daemon, 3, 6).await;
+    let live = sse.take(3).await;
+    assert_eq!(
+        live.iter().map(|e| e.2["data"].clone()).collect::<Vec<_>>(),
+        [json!(3), json!(4), json!(5)]
+    );
+    let last_seen = live[2].0.clone();
+    drop(sse);
+
+    // The daemon dies; events are posted after it comes back; the client resumes with
+    // Last-Event-ID and gets exactly what it had not seen, in order.
+    daemon.sigkill();
+    let daemon = Daemon::start(&envs);
+    post_n(&daemon, 6, 8).await;
+    let mut sse = SseReader::open(
+        &daemon.url("/events/stream?pattern=hook.*"),
+        Some(&last_seen),
+    )
+    .await;
+    let resumed = sse.take(2).await;
+    assert_eq!(
+        resumed
+            .iter()
+            .map(|e| e.2["data"].clone())
+            .collect::<Vec<_>>(),
+        [json!(6), json!(7)]
+    );
+    drop(sse);
+
+    // Without a position: only new events.
+    let mut sse = SseReader::open(&daemon.url("/events/stream"), None).await;
+    post_n(&daemon, 8, 9).await;
+    let new = sse.take(2).await;
+    assert_eq!(
+        new.iter().map(|e| e.2["data"].clone()).collect::<Vec<_>>(),
+        [json!(8), json!(8)]
+    );
+    let (status, text) = get_text(&daemon.url("/events/stream?after=nope")).await;
+    assert_eq!(status, 400, "{text}");
+
+    // An open stream does not hold up a graceful stop (the HTTP grace period is 5 s).
+    let mut daemon = daemon;
+    let started = Instant::now();
+    daemon.sigterm();
+    let (exit, stderr) = daemon.wait_exit(Duration::from_secs(30));
+    assert!(exit.success(), "{stderr}");
+    assert!(started.elapsed() < Duration::from_secs(4), "{:?}", started.elapsed());
+    drop(sse);
+    let _ = std::fs::remove_dir_all(dir);
+}
