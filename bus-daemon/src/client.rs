@@ -70,6 +70,108 @@ impl Client {
         self.addr
     }
 
+    /// Sends `method` to `path_and_query` (such as `/events?limit=10`) with an optional
+    /// body, and returns the JSON answer; a non-2xx answer is [`PublishError::Refused`] with
+    /// the daemon's message.
+    pub fn call_json(
+        &self,
+        method: &str,
+        path_and_query: &str,
+        body: Option<&[u8]>,
+    ) -> Result<serde_json::Value, PublishError> {
+        let unreachable = |e: ureq::Error| PublishError::Unreachable {
+            addr: self.addr,
+            reason: e.to_string(),
+        };
+        let url = format!("http://{}{path_and_query}", self.addr);
+        let token = self
+            .token
+            .as_ref()
+            .map(|t| format!("Bearer {}", t.expose()));
+        let mut response = if method == "POST" {
+            let mut request = self
+                .agent
+                .post(&url)
+                .header("content-type", "application/json");
+            if let Some(token) = &token {
+                request = request.header("authorization", token);
+            }
+            request.send(body.unwrap_or(b"{}")).map_err(unreachable)?
+        } else {
+            let mut request = self.agent.get(&url);
+            if let Some(token) = &token {
+                request = request.header("authorization", token);
+            }
+            request.call().map_err(unreachable)?
+        };
+        let status = response.status().as_u16();
+        let text = response
+            .body_mut()
+            .with_config()
+            .limit(MAX_ANSWER_BYTES)
+            .read_to_string()
+            .map_err(unreachable)?;
+        let value = serde_json::from_str::<serde_json::Value>(&text);
+        if !(200..300).contains(&status) {
+            let message = value
+                .ok()
+                .and_then(|v| v["error"].as_str().map(str::to_owned))
+                .unwrap_or(text);
+            return Err(PublishError::Refused {
+                addr: self.addr,
+                status,
+                message,
+            });
+        }
+        value.map_err(|e| PublishError::Refused {
+            addr: self.addr,
+            status,
+            message: format!("unexpected answer ({e}): {text}"),
+        })
+    }
+
+    /// Opens `GET path_and_query` as a long-lived stream (Server-Sent Events), sending
+    /// `last_event_id` when set; no overall deadline applies, only the connection timeout.
+    pub fn open_stream(
+        &self,
+        path_and_query: &str,
+        last_event_id: Option<&str>,
+    ) -> Result<Box<dyn std::io::BufRead + Send>, PublishError> {
+        let agent = ureq::Agent::config_builder()
+            .proxy(None)
+            .http_status_as_error(false)
+            .timeout_connect(Some(CONNECT_TIMEOUT))
+            .build()
+            .new_agent();
+        let mut request = agent.get(format!("http://{}{path_and_query}", self.addr));
+        if let Some(token) = &self.token {
+            request = request.header("authorization", format!("Bearer {}", token.expose()));
+        }
+        if let Some(id) = last_event_id {
+            request = request.header("last-event-id", id);
+        }
+        let response = request.call().map_err(|e| PublishError::Unreachable {
+            addr: self.addr,
+            reason: e.to_string(),
+        })?;
+        let status = response.status().as_u16();
+        if !(200..300).contains(&status) {
+            let text = response.into_body().read_to_string().unwrap_or_default();
+            let message = serde_json::from_str::<serde_json::Value>(&text)
+                .ok()
+                .and_then(|v| v["error"].as_str().map(str::to_owned))
+                .unwrap_or(text);
+            return Err(PublishError::Refused {
+                addr: self.addr,
+                status,
+                message,
+            });
+        }
+        Ok(Box::new(std::io::BufReader::new(
+            response.into_body().into_reader(),
+        )))
+    }
+
     /// Publishes one event.
     pub fn publish(
         &self,

@@ -6,6 +6,7 @@
 //! | `GET /stats` | the bus's [`BusStats`](bus_core::BusStats) as JSON |
 //! | `GET /events?after=ID&limit=N&pattern=P&since=TIME` | stored events from the log, oldest first, paged: `{"events": [...], "next": ID or null}` (see [`read`](crate::read)) |
 //! | `GET /events/stream?pattern=P&after=ID` | Server-Sent Events: stored events after `Last-Event-ID` (or `after`), then live (see [`stream`](crate::stream)) |
+//! | `POST /events/replay?after=ID&since=T&pattern=P&limit=N&dry_run=B` | republishes one page of stored events to the live consumers, marked as replays (see [`replay`](crate::replay)) |
 //! | `GET /events/recent?limit=N` | the last N events (default 10), oldest first |
 //! | `GET /metrics` | Prometheus text (404 when metrics are off) |
 //! | `GET /healthz` | `{"status": "ok"}` |
@@ -114,6 +115,10 @@ pub fn router(state: AppState) -> Router {
     let mut router = Router::new()
         .route("/events", get(crate::read::list_events).post(post_events))
         .route("/events/stream", get(crate::stream::stream_events))
+        .route(
+            "/events/replay",
+            axum::routing::post(crate::replay::replay_events),
+        )
         .route("/events/recent", get(recent_events))
         .route("/stats", get(stats))
         .route("/healthz", get(healthz))
@@ -257,6 +262,7 @@ async fn recent_events(
 
 async fn stats(State(state): State<AppState>) -> Response {
     let mut stats = json!(state.ingest.bus().stats());
+    stats["store"] = json!(state.ingest.log().stats());
     for (key, figures) in state.consumers.iter().filter_map(|c| c.stats()) {
         stats[key] = figures;
     }

@@ -227,6 +227,16 @@ impl Ingest {
         &self.log
     }
 
+    /// Publishes an event that is already in the log (a replay) to the live consumers,
+    /// without storing it again.
+    pub async fn republish(&self, event: Event) -> Result<Event, Refusal> {
+        if self.may_block {
+            self.bus.try_publish_event_async(event).await
+        } else {
+            self.bus.try_publish_event(event)
+        }
+    }
+
     /// Stores every event the bus admits (enabled, allowed by the filters) in one append,
     /// waits for the commit, then publishes them in order with the log's ids and timestamps.
     ///

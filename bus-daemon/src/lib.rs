@@ -69,7 +69,9 @@ mod error;
 pub mod hook;
 pub mod http;
 mod ingest;
+pub mod logcmd;
 pub mod read;
+mod replay;
 pub mod spool;
 pub mod stream;
 

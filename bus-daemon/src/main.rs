@@ -41,6 +41,24 @@ enum Command {
     /// A Claude Code hook command: publishes the hook input on stdin as hook.<subtype>; prints
     /// nothing, always exits 0, spools the event while the daemon is down.
     Hook(bus_daemon::hook::HookArgs),
+    /// Print stored events as NDJSON, oldest first (`--since 10m`, `--after ID`, `--pattern P`);
+    /// `-f` follows live.
+    Tail {
+        /// The daemon's address (default: CLAUDE_MPM_EVENTBUS_HTTP_ADDR, else 127.0.0.1:8770).
+        #[arg(long, value_name = "IP:PORT")]
+        addr: Option<String>,
+        #[command(flatten)]
+        args: bus_daemon::logcmd::TailArgs,
+    },
+    /// Republish stored events to the live consumers, marked as replays (`--after ID` or
+    /// `--since T`, `--pattern P`, `--dry-run`).
+    Replay {
+        /// The daemon's address (default: CLAUDE_MPM_EVENTBUS_HTTP_ADDR, else 127.0.0.1:8770).
+        #[arg(long, value_name = "IP:PORT")]
+        addr: Option<String>,
+        #[command(flatten)]
+        args: bus_daemon::logcmd::ReplayArgs,
+    },
     /// Print the effective configuration (token masked) and exit.
     Config {
         /// Print it as JSON instead of NAME=value lines.
@@ -77,6 +95,12 @@ fn main() -> ExitCode {
             data,
         } => publish(addr, event_type, data),
         Command::Config { json } => print_config(json),
+        Command::Tail { addr, args } => log_client(addr)
+            .and_then(|c| bus_daemon::logcmd::tail(&c, &args).map_err(publish_failure)),
+        Command::Replay { addr, args } => log_client(addr).and_then(|c| {
+            let summary = bus_daemon::logcmd::replay(&c, &args).map_err(publish_failure)?;
+            write_stdout(&format!("{summary}\n"))
+        }),
         Command::Hook(args) => return bus_daemon::hook::run(&args),
     };
     match result {
@@ -199,6 +223,17 @@ fn report_shutdown(outcome: &Outcome) {
             sub.name, sub.delivered, sub.failed, sub.dropped
         );
     }
+}
+
+/// A client for `tail` and `replay`: the daemon's address and token as `publish` finds them.
+fn log_client(addr: Option<String>) -> Result<Client, Failure> {
+    let settings = ClientSettings::from_env().map_err(|e| Failure::usage(e.to_string()))?;
+    let addr: SocketAddr = match addr {
+        Some(raw) => bus_config::parse_addr(&raw)
+            .map_err(|expected| Failure::usage(format!("--addr {raw:?}: expected {expected}")))?,
+        None => settings.addr,
+    };
+    Client::new(addr, settings.token).map_err(publish_failure)
 }
 
 fn publish(addr: Option<String>, event_type: String, data: Option<String>) -> Result<(), Failure> {

@@ -409,7 +409,173 @@ async fn sse_streams_stored_then_live_and_resumes_across_a_restart() {
     daemon.sigterm();
     let (exit, stderr) = daemon.wait_exit(Duration::from_secs(30));
     assert!(exit.success(), "{stderr}");
-    assert!(started.elapsed() < Duration::from_secs(4), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
     drop(sse);
     let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eventbus_tail_prints_the_log_and_follows_and_replay_republishes_marked() {
+    let daemon = Daemon::start(&[]);
+    let addr = daemon.addr.to_string();
+    let body: String = (0..30)
+        .map(|n| {
+            format!(
+                "{{\"type\":\"hook.{}\",\"data\":{n}}}\n",
+                if n % 2 == 0 { "even" } else { "odd" }
+            )
+        })
+        .collect();
+    let (status, reply) = post(&daemon.url("/events"), "application/x-ndjson", body).await;
+    assert_eq!(status, 200, "{reply}");
+    let ids: Vec<String> = serde_json::from_value(reply["ids"].clone()).unwrap();
+
+    let lines = |out: &std::process::Output| -> Vec<Value> {
+        text(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let out = run(&["tail", "--addr", &addr], &[], None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let all = lines(&out);
+    assert_eq!(all.len(), 30);
+    assert_eq!(
+        all.iter()
+            .map(|e| e["id"].as_str().unwrap().to_owned())
+            .collect::<Vec<_>>(),
+        ids
+    );
+    let out = run(
+        &[
+            "tail",
+            "--addr",
+            &addr,
+            "--pattern",
+            "hook.odd",
+            "--after",
+            &ids[9],
+        ],
+        &[],
+        None,
+    );
+    let odd = lines(&out);
+    assert_eq!(
+        odd.iter()
+            .map(|e| e["data"].as_u64().unwrap())
+            .collect::<Vec<_>>(),
+        [11, 13, 15, 17, 19, 21, 23, 25, 27, 29]
+    );
+    let out = run(&["tail", "--addr", &addr, "--after", "nope"], &[], None);
+    assert_eq!(out.status.code(), Some(2), "a bad id is bad input");
+    assert!(
+        text(&out.stderr).contains("not an event id"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // -f: the backlog after --after, then live.
+    let mut follow = command(&[])
+        .args(["tail", "-f", "--addr", &addr, "--after", &ids[27]])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = follow.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(line);
+        }
+    });
+    let mut seen = Vec::new();
+    let next = |rx: &std::sync::mpsc::Receiver<String>| -> Value {
+        serde_json::from_str(
+            &rx.recv_timeout(Duration::from_secs(20))
+                .expect("a line from tail -f"),
+        )
+        .unwrap()
+    };
+    seen.push(next(&rx));
+    seen.push(next(&rx));
+    post(
+        &daemon.url("/events"),
+        "application/json",
+        r#"{"type":"hook.live","data":"x"}"#,
+    )
+    .await;
+    seen.push(next(&rx));
+    let _ = follow.kill();
+    let _ = follow.wait();
+    assert_eq!(
+        seen.iter().map(|e| e["data"].clone()).collect::<Vec<_>>(),
+        [json!(28), json!(29), json!("x")]
+    );
+
+    // replay: a dry run counts, a real one republishes to the live consumers, marked.
+    let published = |stats: &Value| stats["events_published"].as_u64().unwrap();
+    let before = published(&get_json(&daemon.url("/stats")).await);
+    let out = run(
+        &[
+            "replay",
+            "--addr",
+            &addr,
+            "--after",
+            &ids[19],
+            "--pattern",
+            "hook.even",
+            "--dry-run",
+        ],
+        &[],
+        None,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(lines(&out), [json!({"replayed": 5, "dry_run": true})]);
+    assert_eq!(published(&get_json(&daemon.url("/stats")).await), before);
+    let out = run(
+        &[
+            "replay",
+            "--addr",
+            &addr,
+            "--after",
+            &ids[19],
+            "--pattern",
+            "hook.even",
+        ],
+        &[],
+        None,
+    );
+    assert_eq!(lines(&out), [json!({"replayed": 5, "dry_run": false})]);
+    assert_eq!(
+        published(&get_json(&daemon.url("/stats")).await),
+        before + 5
+    );
+    // The bus's history shows each replayed event with its original id, marked.
+    let recent = get_json(&daemon.url("/events/recent?limit=100")).await;
+    let replayed: Vec<String> = recent
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["replay"] == true)
+        .map(|e| e["id"].to_string())
+        .collect();
+    let expected: Vec<String> = [20, 22, 24, 26, 28].iter().map(|&i| ids[i].clone()).collect();
+    assert_eq!(replayed, expected);
+    let out = run(&["replay", "--addr", &addr], &[], None);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        get_json(&daemon.url("/events?limit=1000")).await["events"]
+            .as_array()
+            .unwrap()
+            .len(),
+        31,
+        "replays are not stored again"
+    );
 }

@@ -1,0 +1,198 @@
+//! `eventbus tail` and `eventbus replay`: the durable log from the command line, over the
+//! daemon's HTTP API (`GET /events`, `GET /events/stream`, `POST /events/replay`).
+//!
+//! `tail` prints one JSON event per line (NDJSON) on stdout, oldest first: what is stored
+//! after `--after`/`--since` (everything stored without them), then with `-f` what arrives
+//! live (only new events with `-f` alone). `replay` republishes stored events to the live
+//! consumers, marked as replays, and prints a summary line. On a terminal both show progress
+//! (count, rate, ETA) on stderr for long ranges.
+
+use std::io::{BufRead, IsTerminal, Write};
+
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::Value;
+
+use crate::{Client, PublishError};
+
+/// Where to start and what to select, shared by `tail` and `replay`.
+#[derive(Clone, Debug, Default, Args)]
+pub struct Selection {
+    /// Only event types matching this glob, such as hook.*.
+    #[arg(long, value_name = "PATTERN")]
+    pub pattern: Option<String>,
+    /// Start after this event id (from a POST reply, GET /events or a previous tail).
+    #[arg(long, value_name = "ID")]
+    pub after: Option<String>,
+    /// Only events at or after this time: an age (10m, 2h, 7d) or RFC 3339.
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+}
+
+impl Selection {
+    fn query(&self, after: Option<&str>, limit: usize) -> String {
+        let mut q = format!("limit={limit}");
+        for (key, value) in [
+            ("pattern", self.pattern.as_deref()),
+            ("after", after),
+            ("since", self.since.as_deref()),
+        ] {
+            if let Some(v) = value {
+                q.push_str(&format!("&{key}={}", encode(v)));
+            }
+        }
+        q
+    }
+}
+
+/// `eventbus tail`'s options.
+#[derive(Clone, Debug, Args)]
+pub struct TailArgs {
+    /// What to print.
+    #[command(flatten)]
+    pub selection: Selection,
+    /// Keep following: print new events as they are stored.
+    #[arg(short = 'f', long)]
+    pub follow: bool,
+}
+
+/// `eventbus replay`'s options.
+#[derive(Clone, Debug, Args)]
+pub struct ReplayArgs {
+    /// What to replay (`--after` or `--since` is required).
+    #[command(flatten)]
+    pub selection: Selection,
+    /// Count what would be replayed, publish nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// Events per request.
+const PAGE: usize = 5000;
+
+/// Percent-encodes a query value (ids, globs and times are short ASCII, but `+`, `&`, `#`,
+/// spaces and `?` must not change the query's meaning).
+fn encode(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for b in value.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~*:".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// A progress bar on stderr when it is a terminal and the range is long; hidden otherwise.
+fn progress(client: &Client, selection: &Selection, verb: &str) -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let Ok(stats) = client.call_json("GET", "/stats", None) else {
+        return ProgressBar::hidden();
+    };
+    let last = stats["store"]["last_id"].as_u64().unwrap_or(0);
+    let stored = stats["store"]["stored"].as_u64().unwrap_or(0);
+    let after = selection
+        .after
+        .as_deref()
+        .and_then(|a| a.parse::<u64>().ok());
+    let estimate = after.map_or(stored, |a| last.saturating_sub(a).min(stored));
+    if estimate < 10_000 {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(estimate);
+    bar.set_style(
+        ProgressStyle::with_template(&format!(
+            "{verb} {{pos}}/~{{len}} events ({{per_sec}}, ETA {{eta}}) {{wide_bar}}"
+        ))
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar
+}
+
+/// `eventbus tail`: prints the selected stored events, then (with `-f`) live ones.
+pub fn tail(client: &Client, args: &TailArgs) -> Result<(), PublishError> {
+    let out = std::io::stdout();
+    let mut out = out.lock();
+    let write_failed =
+        |e: std::io::Error| PublishError::Input(format!("cannot write to stdout: {e}"));
+    let mut after = args.selection.after.clone();
+    let backlog = !args.follow || after.is_some() || args.selection.since.is_some();
+    if backlog {
+        let bar = progress(client, &args.selection, "tail");
+        loop {
+            let page = client.call_json(
+                "GET",
+                &format!("/events?{}", args.selection.query(after.as_deref(), PAGE)),
+                None,
+            )?;
+            for event in page["events"].as_array().into_iter().flatten() {
+                writeln!(out, "{event}").map_err(write_failed)?;
+                after = event["id"].as_str().map(str::to_owned);
+                bar.inc(1);
+            }
+            match page["next"].as_str() {
+                Some(next) => after = Some(next.to_owned()),
+                None => break,
+            }
+        }
+        bar.finish_and_clear();
+        out.flush().map_err(write_failed)?;
+    }
+    if !args.follow {
+        return Ok(());
+    }
+    // Live: the SSE stream from where the backlog ended (or from now).
+    let mut query = String::new();
+    if let Some(p) = &args.selection.pattern {
+        query = format!("?pattern={}", encode(p));
+    }
+    let reader = client.open_stream(&format!("/events/stream{query}"), after.as_deref())?;
+    for line in reader.lines() {
+        let line = line.map_err(|e| PublishError::Unreachable {
+            addr: client.addr(),
+            reason: format!("the event stream broke off: {e}"),
+        })?;
+        if let Some(data) = line.strip_prefix("data: ") {
+            if data.starts_with('{') {
+                writeln!(out, "{data}").map_err(write_failed)?;
+                out.flush().map_err(write_failed)?;
+            } else {
+                // The daemon's final `event: error` (this client fell behind the retention).
+                return Err(PublishError::Input(data.to_owned()));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `eventbus replay`: republishes the selected stored events, page by page; returns the
+/// summary `{"replayed": N, "dry_run": bool}`.
+pub fn replay(client: &Client, args: &ReplayArgs) -> Result<Value, PublishError> {
+    if args.selection.after.is_none() && args.selection.since.is_none() {
+        return Err(PublishError::Input(
+            "say where to start: --after ID or --since TIME (such as --since 10m)".into(),
+        ));
+    }
+    let bar = progress(client, &args.selection, "replay");
+    let mut after = args.selection.after.clone();
+    let mut total = 0u64;
+    loop {
+        let mut query = args.selection.query(after.as_deref(), PAGE);
+        if args.dry_run {
+            query.push_str("&dry_run=true");
+        }
+        let page = client.call_json("POST", &format!("/events/replay?{query}"), None)?;
+        let n = page["replayed"].as_u64().unwrap_or(0);
+        total += n;
+        bar.inc(n);
+        match page["next"].as_str() {
+            Some(next) => after = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    bar.finish_and_clear();
+    Ok(serde_json::json!({ "replayed": total, "dry_run": args.dry_run }))
+}
