@@ -209,12 +209,17 @@ impl Daemon {
     }
 }
 
-/// The `ids` of a `POST /events` or `eventbus publish` reply.
+/// The `ids` of a `POST /events` or `eventbus publish` reply: opaque strings in the API,
+/// decimal log positions with the embedded store (the relay's `event_id` is the same number).
 pub(crate) fn ids_of(reply: &Value) -> Result<Vec<u64>, String> {
     reply["ids"]
         .as_array()
-        .and_then(|ids| ids.iter().map(Value::as_u64).collect())
-        .ok_or_else(|| format!("a reply without ids: {reply}"))
+        .and_then(|ids| {
+            ids.iter()
+                .map(|id| id.as_str().and_then(|s| s.parse().ok()))
+                .collect()
+        })
+        .ok_or_else(|| format!("a reply without decimal ids: {reply}"))
 }
 
 fn log_file(env: &Env, name: &str) -> Result<std::fs::File, String> {
