@@ -566,7 +566,10 @@ async fn eventbus_tail_prints_the_log_and_follows_and_replay_republishes_marked(
         .filter(|e| e["replay"] == true)
         .map(|e| e["id"].to_string())
         .collect();
-    let expected: Vec<String> = [20, 22, 24, 26, 28].iter().map(|&i| ids[i].clone()).collect();
+    let expected: Vec<String> = [20, 22, 24, 26, 28]
+        .iter()
+        .map(|&i| ids[i].clone())
+        .collect();
     assert_eq!(replayed, expected);
     let out = run(&["replay", "--addr", &addr], &[], None);
     assert_eq!(out.status.code(), Some(2));

@@ -23,6 +23,7 @@ mod monitor;
 mod peers;
 mod run_signals;
 mod scenarios;
+mod store;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -84,7 +85,7 @@ pub(crate) fn run(only: Option<&str>) -> TaskResult {
         server_script: root.join("tools/dashboard_server.py"),
         work,
     };
-    let scenarios: [(&str, Scenario); 6] = [
+    let scenarios: [(&str, Scenario); 8] = [
         (
             "10,000 HTTP + 1,000 CLI events, hook.* relayed",
             scenarios::full_flow,
@@ -106,6 +107,14 @@ pub(crate) fn run(only: Option<&str>) -> TaskResult {
             "cargo xtask run stopped by SIGTERM and SIGINT",
             run_signals::check,
         ),
+        (
+            "SSE resumes with Last-Event-ID across a daemon SIGKILL",
+            store::sse_resume,
+        ),
+        (
+            "a store file that is not a store: exit 2, untouched",
+            store::corrupted_file,
+        ),
     ];
     let selected = |name: &str| only.is_none_or(|o| name.contains(o));
     let mut rows = Vec::new();
@@ -125,6 +134,14 @@ pub(crate) fn run(only: Option<&str>) -> TaskResult {
         };
         crate::proc::kill_all();
         rows.push((monitor::NAME.to_owned(), outcome, started.elapsed()));
+    }
+    const DISK_FULL: &str = "disk full under the daemon: 503, then recovers";
+    if selected(DISK_FULL) {
+        eprintln!("xtask integration: {DISK_FULL} ...");
+        let started = Instant::now();
+        let outcome = store::disk_full(&env);
+        crate::proc::kill_all();
+        rows.push((DISK_FULL.to_owned(), outcome, started.elapsed()));
     }
     const RELAY_TESTS: &str = "relay-socketio python_server tests";
     if selected(RELAY_TESTS) {

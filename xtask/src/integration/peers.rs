@@ -200,6 +200,13 @@ impl Daemon {
         ids_of(&reply)
     }
 
+    /// SIGKILLs the daemon (no drain, no flush) and waits until it is gone.
+    pub(crate) fn kill(mut self) -> Result<(), String> {
+        self.process.signal(Signal::SIGKILL)?;
+        self.process.wait_exit(PATIENCE)?;
+        Ok(())
+    }
+
     /// Sends SIGTERM and waits for the exit; returns the exit code and the daemon's log.
     pub(crate) fn terminate(mut self) -> Result<(Option<i32>, String), String> {
         self.process.signal(Signal::SIGTERM)?;
