@@ -6,10 +6,8 @@
 
 use std::sync::Arc;
 
-use std::time::SystemTime;
-
 use bus_core::{Event, EventBus, Refusal};
-use bus_store::{EventLog, JsonText, NewEvent, StoreError};
+use bus_store::{Admission, DurableBus, EventLog, StoreError};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -178,25 +176,14 @@ pub struct IngestReply {
     pub ids: Vec<String>,
 }
 
-/// Stores batches in the event log, then publishes them to the bus with the log's ids, and
-/// reports the id of every accepted event.
+/// Stores batches in the event log, then publishes them to the bus with the log's ids
+/// (through a [`DurableBus`]), and reports the id of every accepted event.
 ///
 /// While debug output is on, it also logs every accepted event (target `eventbus::debug`).
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct Ingest {
-    bus: EventBus,
-    log: Arc<dyn EventLog>,
+    durable: DurableBus,
     debug: DebugSwitch,
-    may_block: bool,
-}
-
-impl std::fmt::Debug for Ingest {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Ingest")
-            .field("bus", &self.bus)
-            .field("log", &self.log.stats().backend)
-            .finish_non_exhaustive()
-    }
 }
 
 impl Ingest {
@@ -210,76 +197,53 @@ impl Ingest {
         may_block: bool,
     ) -> Self {
         Ingest {
-            bus: bus.clone(),
-            log,
+            durable: DurableBus::new(bus, log).wait_for_room(may_block),
             debug,
-            may_block,
         }
     }
 
     /// The bus events are published to.
     pub fn bus(&self) -> &EventBus {
-        &self.bus
+        self.durable.bus()
     }
 
     /// The event log events are stored in.
     pub fn log(&self) -> &Arc<dyn EventLog> {
-        &self.log
+        self.durable.log()
     }
 
     /// Publishes an event that is already in the log (a replay) to the live consumers,
     /// without storing it again.
     pub async fn republish(&self, event: Event) -> Result<Event, Refusal> {
-        if self.may_block {
-            self.bus.try_publish_event_async(event).await
-        } else {
-            self.bus.try_publish_event(event)
-        }
+        self.durable.redispatch(event).await
     }
 
     /// Stores every event the bus admits (enabled, allowed by the filters) in one append,
     /// waits for the commit, then publishes them in order with the log's ids and timestamps.
     ///
     /// Nothing is published unless it was committed first: a store error (disk full, say)
-    /// fails the whole batch and publishes nothing of it.
+    /// fails the whole batch and publishes nothing of it. A committed event counts as
+    /// accepted even if the bus refused it at dispatch (its filters changed meanwhile): it
+    /// is in the log.
     pub async fn ingest(&self, events: Vec<IncomingEvent>) -> Result<IngestReply, StoreError> {
-        let mut reply = IngestReply::default();
-        let mut admitted = Vec::with_capacity(events.len());
-        for event in events {
-            match self.bus.admit(&event.event_type) {
-                Ok(()) => admitted.push(event),
-                Err(Refusal::Filtered) => reply.filtered += 1,
-                Err(Refusal::Disabled | Refusal::ShutDown) => reply.refused += 1,
-            }
-        }
-        if admitted.is_empty() {
-            return Ok(reply);
-        }
-        let now = SystemTime::now();
-        let batch = admitted
-            .iter()
-            .map(|e| NewEvent {
-                event_type: e.event_type.clone(),
-                data: JsonText::from_value(&e.data),
-                timestamp: now,
-            })
-            .collect();
-        let ids = self.log.append(batch).await?;
-        reply.ids.reserve(ids.len());
+        let batch = events.into_iter().map(|e| (e.event_type, e.data)).collect();
+        let outcome = self.durable.publish_batch(batch).await?;
+        let mut reply = IngestReply {
+            ids: Vec::with_capacity(outcome.len()),
+            ..IngestReply::default()
+        };
         let debug = self.debug.is_on();
-        for (incoming, id) in admitted.into_iter().zip(ids) {
-            let event = Event::from_parts(id.0, &incoming.event_type, Arc::new(incoming.data), now);
-            // The event is committed: it counts as accepted even if the bus refuses it now
-            // (its filters changed since `admit`, or it is shutting down); it stays in the log.
-            let published = if self.may_block {
-                self.bus.try_publish_event_async(event).await
-            } else {
-                self.bus.try_publish_event(event)
-            };
-            reply.accepted += 1;
-            reply.ids.push(self.log.format_id(id));
-            if debug && let Ok(event) = published {
-                tracing::info!(target: "eventbus::debug", id = event.id(), event_type = event.event_type(), data = %event.data(), "event accepted");
+        for admission in outcome {
+            match admission {
+                Admission::Stored { id, event } => {
+                    reply.accepted += 1;
+                    reply.ids.push(self.log().format_id(id));
+                    if debug && let Some(event) = event {
+                        tracing::info!(target: "eventbus::debug", id = event.id(), event_type = event.event_type(), data = %event.data(), "event accepted");
+                    }
+                }
+                Admission::Refused(Refusal::Filtered) => reply.filtered += 1,
+                Admission::Refused(Refusal::Disabled | Refusal::ShutDown) => reply.refused += 1,
             }
         }
         Ok(reply)

@@ -10,6 +10,9 @@
 //!   share each fsync; reads use their own connections and never wait for the writer.
 //! - [`MemoryLog`]: the same in memory, for tests and `CLAUDE_MPM_EVENTBUS_STORE=memory`.
 //!
+//! [`DurableBus`] puts a log in front of a program's own [`bus_core::EventBus`]: the same
+//! guarantee and the same ids as the daemon's.
+//!
 //! Ids ([`LogId`]) are dense and never reused, so a consumer whose saved position was trimmed
 //! away by retention learns exactly how many events it missed ([`Page::missed`]).
 //!
@@ -35,6 +38,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+mod durable_bus;
 mod error;
 mod filter;
 mod log;
@@ -42,6 +46,7 @@ mod memory;
 mod sqlite;
 mod types;
 
+pub use durable_bus::{Admission, DurableBus, DurableError};
 pub use error::StoreError;
 pub use log::EventLog;
 pub use memory::MemoryLog;
