@@ -1,8 +1,8 @@
 //! A load generator for a running `eventbus` daemon: measures ingest over loopback HTTP.
 //!
 //! ```text
-//! cargo run --release -p bus-config --bin eventbus &       # the daemon, 127.0.0.1:8770
-//! cargo run --release -p bus-config --example ingest_load -- --addr 127.0.0.1:8770
+//! cargo run --release -p bus-daemon --bin eventbus &       # the daemon, 127.0.0.1:8770
+//! cargo run --release -p bus-daemon --example ingest_load -- --addr 127.0.0.1:8770
 //! ```
 //!
 //! Two phases, each for `--seconds`: NDJSON batches of `--batch` events (`?ids=false`) over

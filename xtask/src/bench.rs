@@ -8,6 +8,7 @@ mod peers;
 mod report;
 mod rss;
 mod services;
+mod store;
 
 use std::time::{Duration, Instant};
 
@@ -18,10 +19,20 @@ pub(crate) fn run(args: &[String]) -> TaskResult {
     if args.first().map(String::as_str) == Some(rss::WRAPPER_FLAG) {
         return rss::wrapper(&args[1..]);
     }
+    if args.iter().any(|a| a == "--store") {
+        // The durable log's part alone, spliced into the existing BENCHMARKS.md.
+        services::build()?;
+        let quick = args.iter().any(|a| a == "--quick");
+        let result = store::run(quick);
+        let path = workspace_root().join("BENCHMARKS.md");
+        store::splice(&path, &store::render(&result))?;
+        eprintln!("xtask: wrote the durable-log section of {}", path.display());
+        return result.map(|_| ());
+    }
     let quick = match args {
         [] => false,
         [flag] if flag == "--quick" => true,
-        other => return Err(format!("bench takes only --quick, not {other:?}")),
+        other => return Err(format!("bench takes --quick and --store, not {other:?}")),
     };
     let result = measure_and_write(quick);
     rss::remove_wrapper_binary();
@@ -75,9 +86,12 @@ fn measure_and_write(quick: bool) -> TaskResult {
         ingest,
         relay,
     };
+    eprintln!("xtask: the durable log");
+    let store = store::run(quick);
     let path = workspace_root().join("BENCHMARKS.md");
     std::fs::write(&path, report::render(&results))
         .map_err(|e| format!("writing {}: {e}", path.display()))?;
+    store::splice(&path, &store::render(&store))?;
     eprintln!(
         "xtask: wrote {} in {:.0} s",
         path.display(),

@@ -111,7 +111,7 @@ pub(crate) fn ingest(seconds: f64) -> Result<Ingest, String> {
 
 /// Reads `rate` from a line like `ndjson: 123 events in ... = 456 events/s (daemon counted
 /// 123)`, checking that the daemon counted every event the load generator saw accepted.
-fn counted_line(stdout: &str, prefix: &str, unit: &str) -> Result<f64, String> {
+pub(crate) fn counted_line(stdout: &str, prefix: &str, unit: &str) -> Result<f64, String> {
     let line = stdout
         .lines()
         .find(|l| l.starts_with(prefix))
@@ -137,7 +137,7 @@ fn counted_line(stdout: &str, prefix: &str, unit: &str) -> Result<f64, String> {
 }
 
 /// VmHWM of a running process, in KiB.
-fn peak_rss_of_live(pid: u32) -> Result<u64, String> {
+pub(crate) fn peak_rss_of_live(pid: u32) -> Result<u64, String> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
         .map_err(|e| format!("reading /proc/{pid}/status: {e}"))?;
     status
@@ -215,7 +215,7 @@ pub(crate) fn relay(events: u64, acked: u64) -> Result<Relay, String> {
 
 /// Waits for a line containing `marker` on `pipe` and returns what follows it; keeps draining
 /// the pipe afterwards so the child never blocks on a full pipe.
-fn first_line_after(
+pub(crate) fn first_line_after(
     pipe: Option<impl std::io::Read + Send + 'static>,
     marker: &'static str,
     timeout: Duration,
