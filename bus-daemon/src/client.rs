@@ -111,19 +111,10 @@ impl Client {
             .limit(MAX_ANSWER_BYTES)
             .read_to_string()
             .map_err(unreachable)?;
-        let value = serde_json::from_str::<serde_json::Value>(&text);
         if !(200..300).contains(&status) {
-            let message = value
-                .ok()
-                .and_then(|v| v["error"].as_str().map(str::to_owned))
-                .unwrap_or(text);
-            return Err(PublishError::Refused {
-                addr: self.addr,
-                status,
-                message,
-            });
+            return Err(refused(self.addr, status, text));
         }
-        value.map_err(|e| PublishError::Refused {
+        serde_json::from_str::<serde_json::Value>(&text).map_err(|e| PublishError::Refused {
             addr: self.addr,
             status,
             message: format!("unexpected answer ({e}): {text}"),
@@ -157,15 +148,7 @@ impl Client {
         let status = response.status().as_u16();
         if !(200..300).contains(&status) {
             let text = response.into_body().read_to_string().unwrap_or_default();
-            let message = serde_json::from_str::<serde_json::Value>(&text)
-                .ok()
-                .and_then(|v| v["error"].as_str().map(str::to_owned))
-                .unwrap_or(text);
-            return Err(PublishError::Refused {
-                addr: self.addr,
-                status,
-                message,
-            });
+            return Err(refused(self.addr, status, text));
         }
         Ok(Box::new(std::io::BufReader::new(
             response.into_body().into_reader(),
@@ -216,20 +199,25 @@ impl Client {
             .read_to_string()
             .map_err(unreachable)?;
         if !(200..300).contains(&status) {
-            let message = serde_json::from_str::<serde_json::Value>(&text)
-                .ok()
-                .and_then(|v| v["error"].as_str().map(str::to_owned))
-                .unwrap_or(text);
-            return Err(PublishError::Refused {
-                addr: self.addr,
-                status,
-                message,
-            });
+            return Err(refused(self.addr, status, text));
         }
         serde_json::from_str(&text).map_err(|e| PublishError::Refused {
             addr: self.addr,
             status,
             message: format!("unexpected answer ({e}): {text}"),
         })
+    }
+}
+
+/// A non-2xx answer: the daemon's `{"error": ...}` message, else the body as it came.
+fn refused(addr: SocketAddr, status: u16, text: String) -> PublishError {
+    let message = serde_json::from_str::<serde_json::Value>(&text)
+        .ok()
+        .and_then(|v| v["error"].as_str().map(str::to_owned))
+        .unwrap_or(text);
+    PublishError::Refused {
+        addr,
+        status,
+        message,
     }
 }

@@ -57,15 +57,7 @@ impl EventsQuery {
                     ))
                 })?,
         };
-        let pattern = match query.get("pattern").map(|p| p.trim()) {
-            None | Some("") => None,
-            Some(p) => {
-                bus_core::Pattern::new(p).map_err(|e| {
-                    ApiError::bad_request(format!("query parameter pattern={p:?}: {e}"))
-                })?;
-                Some(p.to_owned())
-            }
-        };
+        let pattern = parse_pattern(query)?;
         let since = query.get("since").map(|raw| parse_since(raw)).transpose()?;
         Ok(EventsQuery {
             after,
@@ -73,6 +65,19 @@ impl EventsQuery {
             pattern,
             since,
         })
+    }
+}
+
+/// `pattern=`: an event-type glob, checked by bus-core's rules; empty means none.
+pub fn parse_pattern(query: &HashMap<String, String>) -> Result<Option<String>, ApiError> {
+    match query.get("pattern").map(|p| p.trim()) {
+        None | Some("") => Ok(None),
+        Some(p) => {
+            bus_core::Pattern::new(p).map_err(|e| {
+                ApiError::bad_request(format!("query parameter pattern={p:?}: {e}"))
+            })?;
+            Ok(Some(p.to_owned()))
+        }
     }
 }
 

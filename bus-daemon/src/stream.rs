@@ -24,7 +24,7 @@ use futures_util::stream::{self, Stream, StreamExt};
 use tokio::sync::watch;
 
 use crate::http::{ApiError, AppState};
-use crate::read::{check_after, event_json};
+use crate::read::{check_after, event_json, parse_pattern};
 
 /// Events read from the log per wake-up.
 const BATCH: usize = 1000;
@@ -133,15 +133,7 @@ pub(crate) async fn stream_events(
         // Only new events: start at the current end of the log.
         None => Some(log.last_id().unwrap_or(LogId(0))),
     };
-    let pattern = match query.get("pattern").map(|p| p.trim()) {
-        None | Some("") => None,
-        Some(p) => {
-            bus_core::Pattern::new(p).map_err(|e| {
-                ApiError::bad_request(format!("query parameter pattern={p:?}: {e}"))
-            })?;
-            Some(p.to_owned())
-        }
-    };
+    let pattern = parse_pattern(&query)?;
     let cursor = Cursor {
         appends: log.subscribe_appends(),
         log,
