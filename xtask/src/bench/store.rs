@@ -202,6 +202,7 @@ pub(crate) fn run(quick: bool) -> Result<StoreBench, String> {
     drop(memory);
     let full = BenchDaemon::start(&file("ingest.db"))?;
     let ndjson_full = counted_line(&load(&full, "ndjson", 4, seconds)?, "ndjson:", "events/s")?;
+    eprintln!("xtask: store bench:   NDJSON memory {ndjson_memory:.0}/s, full {ndjson_full:.0}/s");
     drop(full);
 
     eprintln!("xtask: store bench: 64 single-event clients, full");
@@ -223,16 +224,24 @@ pub(crate) fn run(quick: bool) -> Result<StoreBench, String> {
     for (i, n) in [stored, big].into_iter().enumerate() {
         eprintln!("xtask: store bench: {n} stored events, read back");
         let daemon = BenchDaemon::start(&file(&format!("warm-{n}.db")))?;
+        let filling = Instant::now();
         fill(&daemon, n)?;
+        eprintln!(
+            "xtask: store bench:   filled in {:.1} s",
+            filling.elapsed().as_secs_f64()
+        );
         let (paged, paging_s) = page_all(&daemon)?;
+        eprintln!("xtask: store bench:   GET /events paged {paged} in {paging_s:.2} s");
         if paged != n {
             return Err(format!("GET /events paged {paged} of {n} events"));
         }
         let (tailed, tail_s) = tail_all(&daemon)?;
+        eprintln!("xtask: store bench:   eventbus tail printed {tailed} in {tail_s:.2} s");
         if tailed != n {
             return Err(format!("eventbus tail printed {tailed} of {n} events"));
         }
         let sse_s = sse_all(&daemon, n)?;
+        eprintln!("xtask: store bench:   SSE read {n} in {sse_s:.2} s");
         let rss = peak_rss_of_live(daemon.process.pid())?;
         if i == 0 {
             reads = (n as f64 / paging_s, n as f64 / tail_s, n as f64 / sse_s);
