@@ -9,6 +9,7 @@ use bus_core::{BusStats, EventBus, ShutdownReport};
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
+use crate::durable::{Followers, with_durable_consumers};
 use crate::error::ServeError;
 use crate::http::{AppState, router};
 use crate::ingest::Ingest;
@@ -27,6 +28,7 @@ pub struct Daemon {
     bus: EventBus,
     state: AppState,
     wired: Wired,
+    followers: Followers,
     shutdown_timeout: Duration,
 }
 
@@ -79,14 +81,15 @@ impl Daemon {
             debug.clone(),
             config.bus.overflow == bus_core::Overflow::Block,
         );
-        let wired = wire(&bus, config)?;
+        let wired = wire(&bus, &with_durable_consumers(config))?;
+        let followers = Followers::start(ingest.log(), &wired.consumers).await?;
         let spool = crate::spool::Intake::start(&ingest, config.daemon.spool.as_deref());
         let state = AppState {
             ingest,
             debug,
             token: config.http.token.clone(),
             max_body_bytes: config.http.max_body_bytes,
-            consumers: spool.with(wired.consumers.clone()).into(),
+            consumers: followers.with(spool.with(wired.consumers.clone())).into(),
         };
         Ok(Daemon {
             listener,
@@ -94,6 +97,7 @@ impl Daemon {
             bus,
             state,
             wired,
+            followers,
             shutdown_timeout: config.daemon.shutdown_timeout,
         })
     }
@@ -143,7 +147,12 @@ impl Daemon {
                 tracing::warn!("HTTP connections still open {HTTP_GRACE:?} after the shutdown signal; closing them");
             }
         }
-        let report = self.bus.shutdown(self.shutdown_timeout).await;
+        // The followers' last cursor saves happen before the log is closed.
+        let (mut report, durable) = tokio::join!(
+            self.bus.shutdown(self.shutdown_timeout),
+            self.followers.stop(self.shutdown_timeout)
+        );
+        Followers::add_to(&mut report, durable);
         if let Err(e) = log.close().await {
             tracing::warn!("closing the event log: {e}");
         }
