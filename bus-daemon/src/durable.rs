@@ -172,8 +172,7 @@ impl Followers {
         for follower in std::mem::take(&mut self.running) {
             let abort = follower.task.abort_handle();
             // The follower keeps to the deadline itself; the grace covers its last save.
-            match tokio::time::timeout_at(deadline + Duration::from_secs(1), follower.task).await
-            {
+            match tokio::time::timeout_at(deadline + Duration::from_secs(1), follower.task).await {
                 Ok(Ok(row)) => rows.push(row),
                 Ok(Err(join)) => {
                     tracing::warn!(consumer = %follower.name, "durable follower failed: {join}");
@@ -344,6 +343,8 @@ impl Follower {
                     continue;
                 }
             }
+            // What the last step confirmed (or skipped) must get a save or a save timer.
+            self.save(&mut at, false).await;
             let deadline = stopping.map(|(_, drain_end)| drain_end);
             tokio::select! {
                 changed = appends.changed(), if log_open && !need_read => {
