@@ -200,6 +200,13 @@ impl Daemon {
         ids_of(&reply)
     }
 
+    /// Sends SIGKILL and waits for the process to go; returns the daemon's log.
+    pub(crate) fn kill(mut self) -> Result<String, String> {
+        self.process.signal(Signal::SIGKILL)?;
+        self.process.wait_exit(PATIENCE)?;
+        Ok(std::fs::read_to_string(&self.log).unwrap_or_default())
+    }
+
     /// Sends SIGTERM and waits for the exit; returns the exit code and the daemon's log.
     pub(crate) fn terminate(mut self) -> Result<(Option<i32>, String), String> {
         self.process.signal(Signal::SIGTERM)?;
