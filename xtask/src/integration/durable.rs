@@ -7,7 +7,6 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
-use std::time::Duration;
 
 use serde_json::{Value, json};
 
@@ -43,16 +42,28 @@ pub(crate) fn check(env: &Env) -> Result<String, String> {
         thread::spawn(move || produce(&url, 0, MAX_BATCHES, &stop))
     };
     let at_kill = wait_for("the relay to confirm events before the kill", || {
+        if producer.is_finished() {
+            return Some(Value::Null);
+        }
         let stats = daemon.get_json("/stats").ok()?;
         let relayed = stats["relay"]["relayed"].as_u64()?;
         (relayed >= CONFIRMED_BEFORE_KILL).then_some(stats)
     })?;
+    if at_kill.is_null() {
+        let (_, why) = producer
+            .join()
+            .map_err(|_| "the producer thread panicked".to_owned())?;
+        return Err(format!(
+            "the producer stopped before the kill: {}",
+            why.unwrap_or_else(|| format!("all {MAX_BATCHES} POSTs done, not mid-ingest"))
+        ));
+    }
     let killed_log = daemon.kill()?;
     stop.store(true, Ordering::SeqCst);
-    let (mut acknowledged, failed_after_kill) = producer
+    let (mut acknowledged, why) = producer
         .join()
         .map_err(|_| "the producer thread panicked".to_owned())?;
-    if !failed_after_kill {
+    if why.is_none() {
         return Err(format!(
             "the producer finished all {MAX_BATCHES} POSTs before the kill: not mid-ingest"
         ));
@@ -67,7 +78,7 @@ pub(crate) fn check(env: &Env) -> Result<String, String> {
         .values()
         .filter(|(t, _)| t.starts_with("hook."))
         .count();
-    let (later, _) = produce(
+    let (later, why) = produce(
         &daemon.url("/events"),
         first_id,
         AFTER_RESTART / BATCH,
@@ -75,7 +86,7 @@ pub(crate) fn check(env: &Env) -> Result<String, String> {
     );
     if later.len() as u64 != AFTER_RESTART / BATCH * BATCH {
         return Err(format!(
-            "after the restart {} of {} posted events were acknowledged",
+            "after the restart {} of {} posted events were acknowledged: {why:?}",
             later.len(),
             AFTER_RESTART / BATCH * BATCH
         ));
@@ -152,12 +163,17 @@ fn relay_moment(stats: &Value) -> String {
 }
 
 /// POSTs up to `batches` NDJSON batches, numbered from `first`, until one fails or `stop` is
-/// set; returns what got a 2xx and whether a POST failed.
-fn produce(url: &str, first: u64, batches: u64, stop: &AtomicBool) -> (Acknowledged, bool) {
+/// set; returns what got a 2xx and why it stopped early (`None`: it made every POST).
+fn produce(
+    url: &str,
+    first: u64,
+    batches: u64,
+    stop: &AtomicBool,
+) -> (Acknowledged, Option<String>) {
     let mut acknowledged = Acknowledged::new();
     for b in 0..batches {
         if stop.load(Ordering::SeqCst) {
-            return (acknowledged, true);
+            return (acknowledged, Some("stopped".into()));
         }
         let events: Vec<(String, Value)> = (0..BATCH)
             .map(|i| {
@@ -180,12 +196,20 @@ fn produce(url: &str, first: u64, batches: u64, stop: &AtomicBool) -> (Acknowled
             .send(body)
             .map_err(|e| e.to_string())
             .and_then(|mut r| r.body_mut().read_json::<Value>().map_err(|e| e.to_string()));
-        let Ok(ids) = reply.and_then(|reply| ids_of(&reply)) else {
-            return (acknowledged, true);
-        };
-        acknowledged.extend(ids.into_iter().zip(events));
+        match reply.and_then(|reply| ids_of(&reply)) {
+            Ok(ids) if ids.len() == events.len() => {
+                acknowledged.extend(ids.into_iter().zip(events));
+            }
+            Ok(ids) => {
+                return (
+                    acknowledged,
+                    Some(format!("{} ids for {} events", ids.len(), events.len())),
+                );
+            }
+            Err(e) => return (acknowledged, Some(format!("POST /events: {e}"))),
+        }
     }
-    (acknowledged, false)
+    (acknowledged, None)
 }
 
 struct Delivered {

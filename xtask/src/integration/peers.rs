@@ -216,11 +216,13 @@ impl Daemon {
     }
 }
 
-/// The `ids` of a `POST /events` or `eventbus publish` reply.
+/// The `ids` of a `POST /events` or `eventbus publish` reply: the log's ids, opaque text
+/// (decimal) since the durable log; numbers are read too.
 pub(crate) fn ids_of(reply: &Value) -> Result<Vec<u64>, String> {
+    let id = |v: &Value| v.as_u64().or_else(|| v.as_str()?.parse().ok());
     reply["ids"]
         .as_array()
-        .and_then(|ids| ids.iter().map(Value::as_u64).collect())
+        .and_then(|ids| ids.iter().map(id).collect())
         .ok_or_else(|| format!("a reply without ids: {reply}"))
 }
 
