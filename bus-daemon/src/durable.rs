@@ -322,10 +322,10 @@ impl Follower {
                 });
             }
             self.save(&mut at, false).await;
-            if let Some((_, drain_end)) = stopping {
-                if !need_read || Instant::now() >= drain_end {
-                    break;
-                }
+            if let Some((_, drain_end)) = stopping
+                && (!need_read || Instant::now() >= drain_end)
+            {
+                break;
             }
             if retry_at.is_some_and(|t| Instant::now() >= t) {
                 retry_at = None;
