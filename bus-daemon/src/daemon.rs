@@ -192,28 +192,36 @@ pub async fn open_store(settings: &StoreSettings) -> Result<Arc<dyn EventLog>, S
     }
 }
 
-/// Completes on SIGINT or SIGTERM (Ctrl-C only, off Unix).
-pub async fn shutdown_signal() {
+/// Completes on SIGINT or SIGTERM (Ctrl-C only, off Unix). The handlers are installed when
+/// this is called, not when the future is first polled: call it before [`Daemon::start`], so
+/// a signal that arrives while the daemon starts (once its port is bound) stops it cleanly
+/// instead of killing it. Must be called inside a tokio runtime.
+pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        match (
+        let signals = (
             signal(SignalKind::terminate()),
             signal(SignalKind::interrupt()),
-        ) {
-            (Ok(mut term), Ok(mut int)) => {
-                tokio::select! {
-                    _ = term.recv() => {}
-                    _ = int.recv() => {}
+        );
+        async move {
+            match signals {
+                (Ok(mut term), Ok(mut int)) => {
+                    tokio::select! {
+                        _ = term.recv() => {}
+                        _ = int.recv() => {}
+                    }
                 }
-            }
-            _ => {
-                let _ = tokio::signal::ctrl_c().await;
+                _ => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
             }
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = tokio::signal::ctrl_c().await;
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
