@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use crate::EventBus;
+use crate::{DurableSubscriber, EventBus};
 
 /// Renders the body of a read-only [`Endpoint`], fresh on every request.
 pub type Render = Arc<dyn Fn() -> String + Send + Sync>;
@@ -52,6 +52,13 @@ pub trait Attached: Send + Sync + 'static {
     /// The read-only endpoints this consumer offers.
     fn endpoints(&self) -> Vec<Endpoint> {
         Vec::new()
+    }
+
+    /// The consumer's durable side, when it reads the host's event log rather than the bus
+    /// (see [`DurableSubscriber`]); a host with a log runs a follower for it. `None` (the
+    /// default) for consumers fed by the bus alone.
+    fn durable(&self) -> Option<Arc<dyn DurableSubscriber>> {
+        None
     }
 }
 

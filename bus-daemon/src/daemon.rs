@@ -9,6 +9,7 @@ use bus_core::{BusStats, EventBus, ShutdownReport};
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
+use crate::durable::{Followers, with_durable_consumers};
 use crate::error::ServeError;
 use crate::http::{AppState, router};
 use crate::ingest::Ingest;
@@ -27,6 +28,7 @@ pub struct Daemon {
     bus: EventBus,
     state: AppState,
     wired: Wired,
+    followers: Followers,
     shutdown_timeout: Duration,
     closing: tokio::sync::watch::Sender<bool>,
 }
@@ -80,7 +82,8 @@ impl Daemon {
             debug.clone(),
             config.bus.overflow == bus_core::Overflow::Block,
         );
-        let wired = wire(&bus, config)?;
+        let wired = wire(&bus, &with_durable_consumers(config))?;
+        let followers = Followers::start(ingest.log(), &wired.consumers).await?;
         let spool = crate::spool::Intake::start(&ingest, config.daemon.spool.as_deref());
         let (closing, closing_rx) = tokio::sync::watch::channel(false);
         let state = AppState {
@@ -89,7 +92,7 @@ impl Daemon {
             debug,
             token: config.http.token.clone(),
             max_body_bytes: config.http.max_body_bytes,
-            consumers: spool.with(wired.consumers.clone()).into(),
+            consumers: followers.with(spool.with(wired.consumers.clone())).into(),
         };
         Ok(Daemon {
             listener,
@@ -97,6 +100,7 @@ impl Daemon {
             bus,
             state,
             wired,
+            followers,
             shutdown_timeout: config.daemon.shutdown_timeout,
             closing,
         })
@@ -150,7 +154,12 @@ impl Daemon {
                 tracing::warn!("HTTP connections still open {HTTP_GRACE:?} after the shutdown signal; closing them");
             }
         }
-        let report = self.bus.shutdown(self.shutdown_timeout).await;
+        // The followers' last cursor saves happen before the log is closed.
+        let (mut report, durable) = tokio::join!(
+            self.bus.shutdown(self.shutdown_timeout),
+            self.followers.stop(self.shutdown_timeout)
+        );
+        Followers::add_to(&mut report, durable);
         if let Err(e) = log.close().await {
             tracing::warn!("closing the event log: {e}");
         }
@@ -190,28 +199,36 @@ pub async fn open_store(settings: &StoreSettings) -> Result<Arc<dyn EventLog>, S
     }
 }
 
-/// Completes on SIGINT or SIGTERM (Ctrl-C only, off Unix).
-pub async fn shutdown_signal() {
+/// Completes on SIGINT or SIGTERM (Ctrl-C only, off Unix). The handlers are installed when
+/// this is called, not when the future is first polled: call it before [`Daemon::start`], so
+/// a signal that arrives while the daemon starts (once its port is bound) stops it cleanly
+/// instead of killing it. Must be called inside a tokio runtime.
+pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        match (
+        let signals = (
             signal(SignalKind::terminate()),
             signal(SignalKind::interrupt()),
-        ) {
-            (Ok(mut term), Ok(mut int)) => {
-                tokio::select! {
-                    _ = term.recv() => {}
-                    _ = int.recv() => {}
+        );
+        async move {
+            match signals {
+                (Ok(mut term), Ok(mut int)) => {
+                    tokio::select! {
+                        _ = term.recv() => {}
+                        _ = int.recv() => {}
+                    }
                 }
-            }
-            _ => {
-                let _ = tokio::signal::ctrl_c().await;
+                _ => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
             }
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = tokio::signal::ctrl_c().await;
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }

@@ -65,6 +65,7 @@
 
 mod client;
 mod daemon;
+pub mod durable;
 mod error;
 pub mod hook;
 pub mod http;

@@ -154,6 +154,7 @@ fn serve() -> Result<(), Failure> {
             message: format!("cannot start the async runtime: {e}"),
         })?;
     let outcome = runtime.block_on(async {
+        let stop = bus_daemon::shutdown_signal();
         let daemon = Daemon::start(&config).await?;
         for warning in daemon.warnings() {
             eprintln!("eventbus: warning: {warning}");
@@ -172,7 +173,7 @@ fn serve() -> Result<(), Failure> {
                 "none"
             },
         );
-        daemon.run(bus_daemon::shutdown_signal()).await
+        daemon.run(stop).await
     });
     match outcome {
         Ok(outcome) => {

@@ -45,6 +45,8 @@ pub(crate) struct SendBuffer {
     next_seq: u64,
     /// `entries[..sent]` were emitted on the current connection.
     sent: usize,
+    /// The bus (or log) id of the last entry confirmed, for a durable relay's acknowledgement.
+    last_confirmed: Option<u64>,
 }
 
 impl SendBuffer {
@@ -54,6 +56,7 @@ impl SendBuffer {
             capacity,
             next_seq: 0,
             sent: 0,
+            last_confirmed: None,
         }
     }
 
@@ -65,13 +68,30 @@ impl SendBuffer {
         } else {
             None
         };
+        self.push_unbounded(event);
+        evicted
+    }
+
+    /// Appends an event, never evicting: for a durable relay, whose feeder keeps within the
+    /// capacity through [`room`](Self::room), so that nothing it holds is ever dropped.
+    pub(crate) fn push_unbounded(&mut self, event: Event) {
         self.next_seq += 1;
         self.entries.push_back(Pending {
             seq: self.next_seq,
             event,
             emits: 0,
         });
-        evicted
+    }
+
+    /// How many more events fit before the capacity is reached.
+    pub(crate) fn room(&self) -> usize {
+        self.capacity.saturating_sub(self.entries.len())
+    }
+
+    /// The id of the last event confirmed: with entries pushed in id order and never evicted
+    /// (a durable relay), it and every event pushed before it are confirmed.
+    pub(crate) fn last_confirmed(&self) -> Option<u64> {
+        self.last_confirmed
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -116,7 +136,7 @@ impl SendBuffer {
     pub(crate) fn confirm_through(&mut self, seq: u64) -> usize {
         let mut confirmed = 0;
         while self.sent > 0 && self.entries.front().is_some_and(|p| p.seq <= seq) {
-            self.entries.pop_front();
+            self.last_confirmed = self.entries.pop_front().map(|p| p.event.id());
             self.sent -= 1;
             confirmed += 1;
         }
@@ -177,6 +197,26 @@ mod tests {
         assert!(last.is_last);
         assert_eq!(b.mark_sent(last.seq), Marked::First);
         assert!(b.next_unsent().is_none());
+    }
+
+    #[test]
+    fn unbounded_pushes_never_evict_and_confirmation_reports_the_last_id() {
+        let mut b = SendBuffer::new(2);
+        assert_eq!(b.room(), 2);
+        for id in [3, 5, 9] {
+            b.push_unbounded(ev(id));
+        }
+        assert_eq!((b.len(), b.room()), (3, 0));
+        assert_eq!(b.last_confirmed(), None);
+        assert_eq!(send_next(&mut b), (3, Marked::First));
+        assert_eq!(send_next(&mut b), (5, Marked::First));
+        let seq_of_5 = 2;
+        assert_eq!(b.confirm_through(seq_of_5), 2);
+        assert_eq!(b.last_confirmed(), Some(5));
+        assert_eq!(b.room(), 1);
+        // A rewind never takes the acknowledgement back.
+        b.rewind();
+        assert_eq!(b.last_confirmed(), Some(5));
     }
 
     #[test]

@@ -51,6 +51,12 @@ pub struct RelayConfig {
     /// Emitted-but-unconfirmed events allowed before the relay waits for an
     /// acknowledgement: bounds what a dead connection can swallow (default 2,048).
     pub max_unconfirmed: usize,
+    /// Durable mode (default false): [`Consumer::install`](bus_core::Consumer::install) does
+    /// not subscribe the relay to the bus; the host feeds it from its durable event log
+    /// through [`Attached::durable`](bus_core::Attached::durable), and the buffer never drops
+    /// (the host respects its room). Set by the host, not read from the environment.
+    #[serde(skip)]
+    pub durable: bool,
 }
 
 impl Default for RelayConfig {
@@ -69,6 +75,7 @@ impl Default for RelayConfig {
             ack_every: 256,
             ack_interval: Duration::from_millis(50),
             max_unconfirmed: 2_048,
+            durable: false,
         }
     }
 }

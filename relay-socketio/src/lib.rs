@@ -12,6 +12,12 @@
 //! the bus `event_id` for de-duplication. Reconnection uses exponential backoff from
 //! `retry_delay` for `max_retries` attempts, then one attempt per `connection_cooldown`.
 //!
+//! The relay is also a [`bus_core::DurableSubscriber`]: a host with a durable event log (the
+//! eventbus daemon, with [`RelayConfig::durable`]) feeds it from the log in batches within its
+//! buffer's room (nothing dropped) and saves, as its cursor, the highest log id the server
+//! confirmed with everything before it, so a host killed mid-stream resends on restart
+//! what the dashboard had not confirmed.
+//!
 //! ```no_run
 //! use std::{sync::Arc, time::Duration};
 //! use bus_core::EventBus;
@@ -57,6 +63,7 @@ mod backoff;
 mod buffer;
 mod config;
 mod connection;
+mod durable;
 mod error;
 mod pump;
 mod relay;

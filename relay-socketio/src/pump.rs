@@ -110,6 +110,7 @@ impl<'a> Session<'a> {
                 self.checkpoint = None;
                 let confirmed = self.shared.buffer().confirm_through(seq);
                 self.shared.counters.record_relayed(confirmed);
+                self.shared.progress.notify_one();
                 self.confirmed_any = true;
                 None
             }

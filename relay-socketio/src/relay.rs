@@ -54,7 +54,7 @@ enum Lifecycle {
 /// and, after any failure, reconnects with backoff and resends what was not confirmed.
 /// Delivery is at-least-once within the buffer; every payload carries the bus `event_id`.
 pub struct SocketIoRelay {
-    shared: Arc<Shared>,
+    pub(crate) shared: Arc<Shared>,
     started: AtomicBool,
     lifecycle: Mutex<Lifecycle>,
 }
@@ -152,6 +152,18 @@ impl SocketIoRelay {
         Ok(())
     }
 
+    /// Starts the task on the current runtime if it has not started yet (a relay attached
+    /// outside a multi-threaded runtime starts with its first event).
+    pub(crate) fn ensure_started(&self) -> Result<(), RelayError> {
+        if !self.started.load(Ordering::Acquire) {
+            match self.start() {
+                Ok(()) | Err(RelayError::Stopped) => {}
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(())
+    }
+
     /// The relay's own figures (see [`RelayStats`]).
     pub fn stats(&self) -> RelayStats {
         let buffered = self.shared.buffer().len();
@@ -225,12 +237,7 @@ impl Subscriber for SocketIoRelay {
 
     async fn handle(&self, event: Event) -> HandlerResult {
         self.push(event)?;
-        if !self.started.load(Ordering::Acquire) {
-            match self.start() {
-                Ok(()) | Err(RelayError::Stopped) => {}
-                Err(error) => return Err(error.into()),
-            }
-        }
+        self.ensure_started()?;
         Ok(())
     }
 
@@ -255,6 +262,10 @@ impl bus_core::Attached for SocketIoRelay {
     }
 }
 
+/// Builds the relay and attaches it to the bus; with
+/// [`durable`](RelayConfig::durable) set it is not subscribed to the bus but offered to the
+/// host as a [`DurableSubscriber`](bus_core::DurableSubscriber) through
+/// [`Attached::durable`](bus_core::Attached::durable).
 impl bus_core::Consumer for SocketIoRelay {
     type Settings = RelayConfig;
     type Error = RelayError;
@@ -263,7 +274,16 @@ impl bus_core::Consumer for SocketIoRelay {
         bus: &EventBus,
         settings: RelayConfig,
     ) -> Result<Arc<dyn bus_core::Attached>, RelayError> {
+        let durable = settings.durable;
         let relay = Arc::new(SocketIoRelay::new(settings)?);
+        if durable {
+            // Fed by the host from its log (`Attached::durable`), not by the bus.
+            match relay.start() {
+                Ok(()) | Err(RelayError::NoRuntime) => {}
+                Err(error) => return Err(error),
+            }
+            return Ok(Arc::new(crate::durable::DurableRelay(relay)));
+        }
         relay.attach(bus)?;
         Ok(relay)
     }

@@ -16,6 +16,9 @@ pub(crate) struct Shared {
     pub(crate) counters: Counters,
     /// Rung when an event is buffered.
     pub(crate) wake: Notify,
+    /// Rung when the server confirmed events (room freed, acknowledgement advanced): what a
+    /// durable relay's follower waits on.
+    pub(crate) progress: Notify,
     /// Rung once, when a stop is asked for.
     pub(crate) stop_signal: Notify,
     /// Set once by `stop` (or drop): flush until the first instant, be gone by the second.
@@ -29,6 +32,7 @@ impl Shared {
             config,
             counters: Counters::default(),
             wake: Notify::new(),
+            progress: Notify::new(),
             stop_signal: Notify::new(),
             stop_deadline: OnceLock::new(),
         }

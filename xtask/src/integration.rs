@@ -19,6 +19,7 @@
 //! check sends SIGTERM and SIGINT to `cargo xtask run` and sees the daemon stop and xtask exit
 //! 0. A table of what held is printed at the end.
 
+mod durable;
 mod monitor;
 mod peers;
 mod run_signals;
@@ -85,7 +86,7 @@ pub(crate) fn run(only: Option<&str>) -> TaskResult {
         server_script: root.join("tools/dashboard_server.py"),
         work,
     };
-    let scenarios: [(&str, Scenario); 8] = [
+    let scenarios: [(&str, Scenario); 9] = [
         (
             "10,000 HTTP + 1,000 CLI events, hook.* relayed",
             scenarios::full_flow,
@@ -102,6 +103,10 @@ pub(crate) fn run(only: Option<&str>) -> TaskResult {
         (
             "daemon stopped (SIGTERM) mid-stream",
             scenarios::daemon_stopped,
+        ),
+        (
+            "daemon killed (SIGKILL) mid-ingest, durable relay",
+            durable::check,
         ),
         (
             "cargo xtask run stopped by SIGTERM and SIGINT",

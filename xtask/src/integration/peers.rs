@@ -200,11 +200,11 @@ impl Daemon {
         ids_of(&reply)
     }
 
-    /// SIGKILLs the daemon (no drain, no flush) and waits until it is gone.
-    pub(crate) fn kill(mut self) -> Result<(), String> {
+    /// Sends SIGKILL and waits for the process to go; returns the daemon's log.
+    pub(crate) fn kill(mut self) -> Result<String, String> {
         self.process.signal(Signal::SIGKILL)?;
         self.process.wait_exit(PATIENCE)?;
-        Ok(())
+        Ok(std::fs::read_to_string(&self.log).unwrap_or_default())
     }
 
     /// Sends SIGTERM and waits for the exit; returns the exit code and the daemon's log.
@@ -216,17 +216,14 @@ impl Daemon {
     }
 }
 
-/// The `ids` of a `POST /events` or `eventbus publish` reply: opaque strings in the API,
-/// decimal log positions with the embedded store (the relay's `event_id` is the same number).
+/// The `ids` of a `POST /events` or `eventbus publish` reply: the log's ids, opaque text
+/// (decimal) since the durable log; numbers are read too.
 pub(crate) fn ids_of(reply: &Value) -> Result<Vec<u64>, String> {
+    let id = |v: &Value| v.as_u64().or_else(|| v.as_str()?.parse().ok());
     reply["ids"]
         .as_array()
-        .and_then(|ids| {
-            ids.iter()
-                .map(|id| id.as_str().and_then(|s| s.parse().ok()))
-                .collect()
-        })
-        .ok_or_else(|| format!("a reply without decimal ids: {reply}"))
+        .and_then(|ids| ids.iter().map(id).collect())
+        .ok_or_else(|| format!("a reply without ids: {reply}"))
 }
 
 fn log_file(env: &Env, name: &str) -> Result<std::fs::File, String> {

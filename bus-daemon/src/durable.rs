@@ -1,0 +1,543 @@
+//! Durable consumers: one follower task per [`DurableSubscriber`] that feeds it from the event
+//! log, from its saved cursor, so that an event whose `POST /events` got a 2xx reaches it even
+//! if the daemon is SIGKILLed before it was delivered (at least once; `event_id` is the log id).
+//!
+//! A follower:
+//! - starts at the consumer's saved cursor ([`EventLog::cursor`]). A consumer that never saved
+//!   one starts where its [`StartPosition`] says (by default the log's current end: a new
+//!   dashboard relay is not flooded with a week of history), and that position is saved at once,
+//!   so that nothing appended after the first start is skipped by a crash before the first
+//!   acknowledgement;
+//! - reads the log in pages of at most [`room`](DurableSubscriber::room) events, keeps those
+//!   matching the consumer's patterns, and hands them over in log order with
+//!   [`handle_batch`](DurableSubscriber::handle_batch); while the room is 0 it hands over
+//!   nothing (backpressure) and waits for [`progressed`](DurableSubscriber::progressed);
+//! - when caught up, waits on [`EventLog::subscribe_appends`]: no polling;
+//! - saves the cursor at most every [`SAVE_INTERVAL`] while it moves, and at shutdown. The cursor
+//!   is the consumer's [`confirmed`](DurableSubscriber::confirmed) id, or, when everything
+//!   handed over is confirmed, the last id read (so events the consumer does not want move it
+//!   on too);
+//! - warns, with the exact count, when retention trimmed events before it read them, and counts
+//!   them (`missed` in `GET /stats`, under `"durable"`).
+//!
+//! At shutdown ([`Followers::stop`]) each follower goes on handing over what the log holds until
+//! it is caught up (or most of the time is used), then calls
+//! [`on_shutdown`](DurableSubscriber::on_shutdown), saves its cursor a last time and reports what
+//! stayed undelivered; the daemon closes the log only after that.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use bus_config::{Config, WiringError};
+use bus_core::{
+    Attached, DurableSubscriber, Event, Pattern, ShutdownReport, StartPosition, Undelivered,
+};
+use bus_store::{EventLog, LogId, Page, ReadQuery, StoredEvent};
+use serde_json::{Value, json};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio::time::{Instant, sleep_until};
+
+/// The most often a follower saves its consumer's cursor while it moves.
+pub const SAVE_INTERVAL: Duration = Duration::from_millis(100);
+
+/// How long a follower waits before offering a refused batch again, or reading again after the
+/// log failed.
+const RETRY_PAUSE: Duration = Duration::from_secs(1);
+
+/// The most time the count of undelivered events at shutdown may take; beyond it the id
+/// distance to the log's end (an upper bound) is reported.
+const COUNT_TIME: Duration = Duration::from_secs(1);
+
+/// The configuration the daemon wires: the relay, when on, as a durable consumer (fed from
+/// the log, not subscribed to the bus).
+pub fn with_durable_consumers(config: &Config) -> Config {
+    #[allow(unused_mut)] // without the relay feature there is nothing to change
+    let mut config = config.clone();
+    #[cfg(feature = "relay")]
+    {
+        config.relay.config.durable = true;
+    }
+    config
+}
+
+/// The figures of one follower, shared with `GET /stats`.
+#[derive(Debug, Default)]
+pub struct Figures {
+    /// The position saved last (0: before the first event).
+    pub position: AtomicU64,
+    /// Everything up to this id has been read (handed over or skipped).
+    pub read: AtomicU64,
+    /// Events handed over.
+    pub handed: AtomicU64,
+    /// Batches handed over.
+    pub batches: AtomicU64,
+    /// Events trimmed from the log before the follower read them.
+    pub missed: AtomicU64,
+    /// Batches refused (or panicked on) by the consumer, and failed reads.
+    pub failures: AtomicU64,
+    /// Cursor saves done.
+    pub saves: AtomicU64,
+    /// Cursor saves that failed.
+    pub save_errors: AtomicU64,
+}
+
+impl Figures {
+    fn load(counter: &AtomicU64) -> u64 {
+        counter.load(Ordering::Relaxed)
+    }
+
+    fn add(counter: &AtomicU64, by: u64) {
+        counter.fetch_add(by, Ordering::Relaxed);
+    }
+
+    /// The figures as JSON; `lag` is how far the saved position is behind the log's end.
+    pub fn to_json(&self, last_id: Option<LogId>) -> Value {
+        let position = Self::load(&self.position);
+        let last = last_id.map_or(0, |id| id.0);
+        json!({
+            "position": position,
+            "read": Self::load(&self.read),
+            "lag": last.saturating_sub(position),
+            "handed": Self::load(&self.handed),
+            "batches": Self::load(&self.batches),
+            "missed": Self::load(&self.missed),
+            "failures": Self::load(&self.failures),
+            "saves": Self::load(&self.saves),
+            "save_errors": Self::load(&self.save_errors),
+        })
+    }
+}
+
+/// A running follower.
+struct Running {
+    name: String,
+    stop: watch::Sender<Option<Instant>>,
+    task: JoinHandle<Undelivered>,
+}
+
+/// The followers of every durable consumer the daemon wired.
+pub struct Followers {
+    running: Vec<Running>,
+    stats: Arc<FollowerStats>,
+}
+
+impl std::fmt::Debug for Followers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&str> = self.running.iter().map(|r| r.name.as_str()).collect();
+        f.debug_struct("Followers").field("names", &names).finish()
+    }
+}
+
+impl Followers {
+    /// Starts a follower for every consumer that offers a durable side.
+    pub async fn start(
+        log: &Arc<dyn EventLog>,
+        consumers: &[Arc<dyn Attached>],
+    ) -> Result<Followers, WiringError> {
+        let mut running = Vec::new();
+        let mut entries = Vec::new();
+        for consumer in consumers.iter().filter_map(|c| c.durable()) {
+            let (follower, figures) = Follower::prepare(log.clone(), consumer).await?;
+            entries.push((follower.name.clone(), figures));
+            running.push(follower.spawn());
+        }
+        Ok(Followers {
+            running,
+            stats: Arc::new(FollowerStats {
+                log: log.clone(),
+                entries,
+            }),
+        })
+    }
+
+    /// `consumers` with the followers' figures added (under `"durable"` in `GET /stats`) when
+    /// there are any.
+    pub fn with(&self, mut consumers: Vec<Arc<dyn Attached>>) -> Vec<Arc<dyn Attached>> {
+        if !self.running.is_empty() {
+            consumers.push(self.stats.clone());
+        }
+        consumers
+    }
+
+    /// Stops every follower within `timeout` (see the module docs) and returns, per consumer,
+    /// what stayed undelivered: `queued` still only in the log, `held` by the consumer.
+    pub async fn stop(mut self, timeout: Duration) -> Vec<Undelivered> {
+        let deadline = Instant::now() + timeout;
+        for follower in &self.running {
+            follower.stop.send_replace(Some(deadline));
+        }
+        let mut rows = Vec::new();
+        for follower in std::mem::take(&mut self.running) {
+            let abort = follower.task.abort_handle();
+            // The follower keeps to the deadline itself; the grace covers its last save.
+            match tokio::time::timeout_at(deadline + Duration::from_secs(1), follower.task).await {
+                Ok(Ok(row)) => rows.push(row),
+                Ok(Err(join)) => {
+                    tracing::warn!(consumer = %follower.name, "durable follower failed: {join}");
+                }
+                Err(_) => {
+                    abort.abort();
+                    tracing::warn!(consumer = %follower.name, "durable follower did not stop in time; its cursor may be behind (events are resent on the next start)");
+                }
+            }
+        }
+        rows
+    }
+
+    /// Adds the rows of [`stop`](Self::stop) that left something undelivered to `report`.
+    pub fn add_to(report: &mut ShutdownReport, rows: Vec<Undelivered>) {
+        for row in rows {
+            let left = row.queued + row.held;
+            if left > 0 {
+                report.undelivered += left;
+                report.complete = false;
+                report.subscribers.push(row);
+            }
+        }
+    }
+}
+
+impl Drop for Followers {
+    fn drop(&mut self) {
+        for follower in &self.running {
+            follower.task.abort();
+        }
+    }
+}
+
+/// The followers' figures in `GET /stats`: `"durable": {"<consumer>": {...}}`.
+struct FollowerStats {
+    log: Arc<dyn EventLog>,
+    entries: Vec<(String, Arc<Figures>)>,
+}
+
+impl Attached for FollowerStats {
+    fn describe(&self) -> String {
+        let names: Vec<&str> = self.entries.iter().map(|(n, _)| n.as_str()).collect();
+        format!("durable followers ({})", names.join(", "))
+    }
+
+    fn stats(&self) -> Option<(&'static str, Value)> {
+        let last = self.log.last_id();
+        let map: serde_json::Map<String, Value> = self
+            .entries
+            .iter()
+            .map(|(name, figures)| (name.clone(), figures.to_json(last)))
+            .collect();
+        Some(("durable", Value::Object(map)))
+    }
+}
+
+/// One durable consumer's follower, before it runs.
+pub(crate) struct Follower {
+    log: Arc<dyn EventLog>,
+    consumer: Arc<dyn DurableSubscriber>,
+    name: String,
+    patterns: Vec<Pattern>,
+    figures: Arc<Figures>,
+    /// The position it resumed from.
+    resume: LogId,
+}
+
+impl Follower {
+    /// Reads (or, for a new consumer, sets and saves) the start position.
+    pub(crate) async fn prepare(
+        log: Arc<dyn EventLog>,
+        consumer: Arc<dyn DurableSubscriber>,
+    ) -> Result<(Follower, Arc<Figures>), WiringError> {
+        let name = consumer.name().to_owned();
+        let failed = |reason: String| WiringError {
+            what: "a durable consumer",
+            reason: format!("{name}: {reason}"),
+        };
+        let patterns = consumer
+            .patterns()
+            .iter()
+            .map(|p| Pattern::new(p))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| failed(e.to_string()))?;
+        let saved = log
+            .cursor(&name)
+            .await
+            .map_err(|e| failed(format!("cannot read its cursor: {e}")))?;
+        let resume = match saved {
+            Some(position) => position,
+            None => {
+                let position = match consumer.start_position() {
+                    StartPosition::End => log.last_id().unwrap_or(LogId(0)),
+                    StartPosition::Beginning => log
+                        .first_id()
+                        .map_or_else(|| log.last_id().unwrap_or(LogId(0)), |f| LogId(f.0 - 1)),
+                };
+                log.save_cursor(&name, position)
+                    .await
+                    .map_err(|e| failed(format!("cannot save its first cursor: {e}")))?;
+                position
+            }
+        };
+        let figures = Arc::new(Figures::default());
+        figures.position.store(resume.0, Ordering::Relaxed);
+        figures.read.store(resume.0, Ordering::Relaxed);
+        tracing::info!(consumer = %name, position = resume.0, new = saved.is_none(), "durable consumer follows the event log");
+        let follower = Follower {
+            log,
+            consumer,
+            name,
+            patterns,
+            figures: figures.clone(),
+            resume,
+        };
+        Ok((follower, figures))
+    }
+
+    fn spawn(self) -> Running {
+        let (stop, stopped) = watch::channel(None);
+        let name = self.name.clone();
+        let task = tokio::spawn(self.run(stopped));
+        Running { name, stop, task }
+    }
+
+    /// Follows the log until `stop` holds a deadline; returns what stayed undelivered.
+    pub(crate) async fn run(self, mut stop: watch::Receiver<Option<Instant>>) -> Undelivered {
+        let mut appends = self.log.subscribe_appends();
+        let mut at = Place {
+            read: self.resume,
+            handed: None,
+            saved: self.resume,
+            last_save: Instant::now(),
+            next_save: None,
+        };
+        let mut need_read = true;
+        let mut retry_at: Option<Instant> = None;
+        let mut log_open = true;
+        // The deadline, and until when to go on handing over what the log holds.
+        let mut stopping: Option<(Instant, Instant)> = None;
+        loop {
+            if stopping.is_none() {
+                stopping = stop.borrow_and_update().map(|deadline| {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    (deadline, deadline - (left / 4).min(MAX_CONSUMER_SHUTDOWN))
+                });
+            }
+            self.save(&mut at, false).await;
+            if let Some((_, drain_end)) = stopping
+                && (!need_read || Instant::now() >= drain_end)
+            {
+                break;
+            }
+            if retry_at.is_some_and(|t| Instant::now() >= t) {
+                retry_at = None;
+            }
+            let room = self.consumer.room();
+            if need_read && room > 0 && retry_at.is_none() {
+                // Marks the current end as seen before reading, so an append during the read
+                // still wakes the wait below.
+                appends.borrow_and_update();
+                match self.step(&mut at, room).await {
+                    Ok(more) => need_read = more,
+                    Err(()) => retry_at = Some(Instant::now() + RETRY_PAUSE),
+                }
+                if need_read && retry_at.is_none() {
+                    continue;
+                }
+            }
+            // What the last step confirmed (or skipped) must get a save or a save timer.
+            self.save(&mut at, false).await;
+            let deadline = stopping.map(|(_, drain_end)| drain_end);
+            tokio::select! {
+                changed = appends.changed(), if log_open && !need_read => {
+                    if changed.is_ok() { need_read = true } else { log_open = false }
+                }
+                () = self.consumer.progressed() => {}
+                () = sleep_until(at.next_save.unwrap_or_else(Instant::now)), if at.next_save.is_some() => {}
+                () = sleep_until(retry_at.unwrap_or_else(Instant::now)), if retry_at.is_some() => {}
+                _ = stop.changed(), if deadline.is_none() => {}
+                () = sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => {}
+            }
+        }
+        let deadline = stopping.map_or_else(Instant::now, |(deadline, _)| deadline);
+        let held = self
+            .consumer
+            .on_shutdown(deadline.saturating_duration_since(Instant::now()))
+            .await;
+        self.save(&mut at, true).await;
+        let queued = self.count_unread(at.read).await;
+        if held + queued > 0 {
+            tracing::info!(consumer = %self.name, held, queued, position = at.saved.0, "durable consumer stopped with undelivered events; they stay in the log and are delivered from its cursor on the next start");
+        } else {
+            tracing::info!(consumer = %self.name, position = at.saved.0, "durable consumer stopped, caught up");
+        }
+        Undelivered {
+            name: self.name.clone(),
+            queued,
+            held,
+        }
+    }
+
+    /// Reads one page after `at.read` and hands the matching events over. `Ok(true)` when
+    /// the log holds more after it.
+    async fn step(&self, at: &mut Place, room: usize) -> Result<bool, ()> {
+        let page = match self.log.read(ReadQuery::after(Some(at.read), room)).await {
+            Ok(page) => page,
+            Err(error) => {
+                Figures::add(&self.figures.failures, 1);
+                tracing::warn!(consumer = %self.name, %error, "durable consumer: cannot read the event log; trying again in {RETRY_PAUSE:?}");
+                return Err(());
+            }
+        };
+        let Page {
+            events,
+            next,
+            missed,
+        } = page;
+        if missed > 0 {
+            Figures::add(&self.figures.missed, missed);
+            tracing::warn!(
+                consumer = %self.name,
+                missed,
+                after = at.read.0,
+                "durable consumer missed {missed} events: retention trimmed them from the event log before they were delivered"
+            );
+        }
+        // Ids are dense: the trimmed ones are the next `missed` after `at.read`.
+        let mut read = LogId(at.read.0 + missed);
+        if let Some(last) = events.last() {
+            read = read.max(last.id);
+        }
+        let batch: Vec<Event> = events
+            .iter()
+            .filter(|e| self.patterns.iter().any(|p| p.matches(&e.event_type)))
+            .filter_map(|e| self.to_event(e))
+            .collect();
+        if let Some(last) = batch.last().map(Event::id) {
+            let count = batch.len() as u64;
+            let consumer = self.consumer.clone();
+            // Its own task, so a panic in the consumer is a failure, not the follower's end.
+            let taken = tokio::spawn(async move { consumer.handle_batch(batch).await }).await;
+            let refused = match taken {
+                Ok(Ok(())) => None,
+                Ok(Err(error)) => Some(error.to_string()),
+                Err(join) => Some(format!("it panicked: {join}")),
+            };
+            if let Some(reason) = refused {
+                Figures::add(&self.figures.failures, 1);
+                tracing::warn!(consumer = %self.name, %reason, "durable consumer refused a batch of {count}; offering it again in {RETRY_PAUSE:?}");
+                return Err(());
+            }
+            at.handed = Some(last);
+            Figures::add(&self.figures.handed, count);
+            Figures::add(&self.figures.batches, 1);
+        }
+        at.read = read;
+        self.figures.read.store(read.0, Ordering::Relaxed);
+        Ok(next.is_some())
+    }
+
+    fn to_event(&self, stored: &StoredEvent) -> Option<Event> {
+        match stored.data.to_value() {
+            Ok(data) => Some(Event::from_parts(
+                stored.id.0,
+                &stored.event_type,
+                data,
+                stored.timestamp,
+            )),
+            Err(error) => {
+                // The log checks JSON on the way in: this means a damaged store.
+                Figures::add(&self.figures.failures, 1);
+                tracing::warn!(consumer = %self.name, id = stored.id.0, %error, "durable consumer: skipping a stored event whose data is not JSON");
+                None
+            }
+        }
+    }
+
+    /// The position everything up to which is delivered (or not wanted).
+    fn position(&self, at: &Place) -> LogId {
+        let position = match at.handed {
+            None => at.read,
+            Some(handed) => match self.consumer.confirmed() {
+                Some(confirmed) if confirmed >= handed => at.read,
+                Some(confirmed) => LogId(confirmed),
+                None => self.resume,
+            },
+        };
+        position.max(at.saved)
+    }
+
+    /// Saves the position if it moved and the last save is [`SAVE_INTERVAL`] old (or `now`).
+    async fn save(&self, at: &mut Place, now: bool) {
+        let position = self.position(at);
+        if position <= at.saved {
+            at.next_save = None;
+            return;
+        }
+        let due = at.last_save + SAVE_INTERVAL;
+        if !now && Instant::now() < due {
+            at.next_save = Some(due);
+            return;
+        }
+        at.last_save = Instant::now();
+        match self.log.save_cursor(&self.name, position).await {
+            Ok(()) => {
+                at.saved = position;
+                at.next_save = None;
+                self.figures.position.store(position.0, Ordering::Relaxed);
+                Figures::add(&self.figures.saves, 1);
+            }
+            Err(error) => {
+                Figures::add(&self.figures.save_errors, 1);
+                at.next_save = Some(at.last_save + SAVE_INTERVAL);
+                tracing::warn!(consumer = %self.name, %error, position = position.0, "durable consumer: cannot save its cursor");
+            }
+        }
+    }
+
+    /// How many wanted events the log holds after `read`: counted for up to [`COUNT_TIME`],
+    /// then bounded by the id distance to the log's end.
+    async fn count_unread(&self, read: LogId) -> u64 {
+        let until = Instant::now() + COUNT_TIME;
+        let mut after = read;
+        let mut count = 0;
+        loop {
+            if Instant::now() >= until {
+                let last = self.log.last_id().map_or(0, |id| id.0);
+                return count + last.saturating_sub(after.0);
+            }
+            let Ok(page) = self.log.read(ReadQuery::after(Some(after), 10_000)).await else {
+                let last = self.log.last_id().map_or(0, |id| id.0);
+                return count + last.saturating_sub(after.0);
+            };
+            count += page
+                .events
+                .iter()
+                .filter(|e| self.patterns.iter().any(|p| p.matches(&e.event_type)))
+                .count() as u64;
+            match page.next {
+                Some(next) => after = next,
+                None => return count,
+            }
+        }
+    }
+}
+
+/// Of the shutdown time, a quarter, at most this, is kept for the consumer's own
+/// [`on_shutdown`](DurableSubscriber::on_shutdown) after handing over the log's rest.
+const MAX_CONSUMER_SHUTDOWN: Duration = Duration::from_secs(5);
+
+/// Where a follower is.
+struct Place {
+    /// Everything up to here was read.
+    read: LogId,
+    /// The last id handed over in this run.
+    handed: Option<u64>,
+    /// The position saved last.
+    saved: LogId,
+    last_save: Instant,
+    /// When a save that is not due yet will be.
+    next_save: Option<Instant>,
+}
+
+#[cfg(test)]
+#[path = "durable_tests.rs"]
+mod tests;
