@@ -12,7 +12,10 @@ use serde_json::Value;
 pub(crate) fn may_hold_huge_integer(value: &Value) -> bool {
     match value {
         Value::Number(n) => n.as_f64().is_some_and(|x| {
-            !n.is_i64() && !n.is_u64() && x.fract() == 0.0 && !(-9.223_372_036_854_776e18..1.844_674_407_370_955_2e19).contains(&x)
+            !n.is_i64()
+                && !n.is_u64()
+                && x.fract() == 0.0
+                && !(-9.223_372_036_854_776e18..1.844_674_407_370_955_2e19).contains(&x)
         }),
         Value::Array(items) => items.iter().any(may_hold_huge_integer),
         Value::Object(map) => map.values().any(may_hold_huge_integer),
@@ -60,7 +63,9 @@ pub(crate) fn find_huge_integer(text: &[u8]) -> Option<String> {
             }
             b'-' | b'0'..=b'9' => {
                 let start = i;
-                while i + 1 < text.len() && matches!(text[i + 1], b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9') {
+                while i + 1 < text.len()
+                    && matches!(text[i + 1], b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9')
+                {
                     i += 1;
                 }
                 let literal = std::str::from_utf8(&text[start..=i]).unwrap_or("");
@@ -99,7 +104,8 @@ mod tests {
 
     #[test]
     fn finds_the_pointer_of_a_huge_integer_only() {
-        let text = br#"{"type":"a","data":{"x/y":[1, 2.5, {"n~":-123456789012345678901234567890}]}}"#;
+        let text =
+            br#"{"type":"a","data":{"x/y":[1, 2.5, {"n~":-123456789012345678901234567890}]}}"#;
         let value: Value = serde_json::from_slice(text).unwrap();
         assert!(may_hold_huge_integer(&value));
         assert_eq!(find_huge_integer(text).as_deref(), Some("/data/x~1y/2/n~0"));
@@ -109,7 +115,8 @@ mod tests {
         ] {
             assert_eq!(find_huge_integer(fine), None, "{}", String::from_utf8_lossy(fine));
         }
-        let small: Value = serde_json::from_slice(br#"{"a":[1,2.5,18446744073709551615]}"#).unwrap();
+        let small: Value =
+            serde_json::from_slice(br#"{"a":[1,2.5,18446744073709551615]}"#).unwrap();
         assert!(!may_hold_huge_integer(&small));
     }
 }

@@ -148,17 +148,13 @@ impl Daemon {
         let notify = signalled.clone();
         let log = self.state.ingest.log().clone();
         let consumers = self.state.consumers.clone();
-        let server = crate::limits::serve(
-            self.listener,
-            router(self.state),
-            self.limits,
-            async move {
+        let server =
+            crate::limits::serve(self.listener, router(self.state), self.limits, async move {
                 shutdown.await;
                 // Open event streams end now, so that their connections can close.
                 closing.send_replace(true);
                 notify.notify_one();
-            },
-        );
+            });
         let grace_over = async {
             signalled.notified().await;
             tokio::time::sleep(HTTP_GRACE).await;

@@ -179,10 +179,16 @@ mod tests {
         );
         for ok in [
             &[("host", "127.0.0.1:8770")][..],
-            &[("host", "localhost:8770"), ("origin", "http://localhost:8770")],
+            &[
+                ("host", "localhost:8770"),
+                ("origin", "http://localhost:8770"),
+            ],
             &[("host", "[::1]:8770"), ("origin", "http://localhost:3000")],
             &[("host", "EventBus.Local:8770")],
-            &[("host", "localhost:8770"), ("sec-fetch-site", "same-origin")],
+            &[
+                ("host", "localhost:8770"),
+                ("sec-fetch-site", "same-origin"),
+            ],
             &[],
         ] {
             assert!(rules.check(&headers(ok)).is_ok(), "{ok:?}");

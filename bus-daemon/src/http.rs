@@ -192,15 +192,25 @@ fn check_bearer(header: Option<&HeaderValue>, token: &Secret) -> Result<(), Stri
     if !scheme.eq_ignore_ascii_case("bearer") {
         // Only a known scheme is named back: without one, the first word is the token itself,
         // and an answer must never echo it.
-        const KNOWN: [&str; 7] = ["Basic", "Digest", "Negotiate", "NTLM", "Token", "HOBA", "Mutual"];
-        return Err(match KNOWN.iter().find(|k| k.eq_ignore_ascii_case(scheme)) {
-            Some(known) => format!(
-                "the Authorization header uses the {known} scheme, not Bearer; {EXPECTED}"
-            ),
-            None => format!(
-                "the Authorization header does not start with `Bearer `; {EXPECTED}"
-            ),
-        });
+        const KNOWN: [&str; 7] = [
+            "Basic",
+            "Digest",
+            "Negotiate",
+            "NTLM",
+            "Token",
+            "HOBA",
+            "Mutual",
+        ];
+        return Err(
+            match KNOWN.iter().find(|k| k.eq_ignore_ascii_case(scheme)) {
+                Some(known) => format!(
+                    "the Authorization header uses the {known} scheme, not Bearer; {EXPECTED}"
+                ),
+                None => {
+                    format!("the Authorization header does not start with `Bearer `; {EXPECTED}")
+                }
+            },
+        );
     }
     let credentials = credentials.trim();
     if credentials.is_empty() {

@@ -119,7 +119,10 @@ fn parse_ndjson(body: &[u8]) -> Result<Vec<IncomingEvent>, String> {
         if crate::bignum::may_hold_huge_integer(&event.data)
             && let Some(pointer) = crate::bignum::find_huge_integer(line)
         {
-            return Err(format!("line {line_no}: {}", crate::bignum::refusal(&pointer)));
+            return Err(format!(
+                "line {line_no}: {}",
+                crate::bignum::refusal(&pointer)
+            ));
         }
         events.push(event);
     }

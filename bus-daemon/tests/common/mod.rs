@@ -65,7 +65,9 @@ impl Daemon {
             let mut shell = Command::new("sh");
             shell
                 .arg("-c")
-                .arg(format!("ulimit -S -n {soft} && ulimit -H -n {hard} && exec \"$0\" serve"))
+                .arg(format!(
+                    "ulimit -S -n {soft} && ulimit -H -n {hard} && exec \"$0\" serve"
+                ))
                 .arg(BIN);
             for (key, value) in cmd.get_envs() {
                 match value {
