@@ -50,12 +50,18 @@
 //! | `CLAUDE_MPM_EVENTBUS_ENABLED` | true | true/false, 1/0, yes/no, on/off (any case) | bus on/off; while off, publishes are refused (nothing counted or recorded) |
 //! | `CLAUDE_MPM_EVENTBUS_DEBUG` | false | true/false, 1/0, yes/no, on/off (any case) | debug logging: the log level becomes `debug` and every accepted event is logged |
 //! | `CLAUDE_MPM_EVENTBUS_HISTORY_SIZE` | 100 | whole number 0-100000 (0 turns history off) | how many recent events `GET /events/recent` can return |
-//! | `CLAUDE_MPM_EVENTBUS_FILTERS` | empty (allow all) | comma-separated event-type patterns (`hook.*`, `a?c`, exact names) | allow-list: when set, only matching events are accepted |
+//! | `CLAUDE_MPM_EVENTBUS_FILTERS` | empty (allow all) | comma-separated event-type patterns (`hook.*`, `a?c`, exact names), at most 1000; empty or unset allows all (commas with no pattern, such as `,,`, are refused) | allow-list: when set, only matching events are accepted |
 //! | `CLAUDE_MPM_EVENTBUS_QUEUE_CAPACITY` | 10000 | whole number 1-10000000 | events each consumer's queue holds before the overflow policy applies |
 //! | `CLAUDE_MPM_EVENTBUS_OVERFLOW` | drop_newest | drop_newest, drop_oldest or block (any case, `-` or `_`) | what a full consumer queue does with a new event |
 //! | `CLAUDE_MPM_EVENTBUS_HTTP_ADDR` | 127.0.0.1:8770 | IP:PORT (`[::1]:8770` for IPv6) | where the daemon listens, and where `eventbus publish` sends |
 //! | `CLAUDE_MPM_EVENTBUS_MAX_BODY_BYTES` | 16777216 | whole number of bytes 1-1073741824 | largest request body `POST /events` and `PATCH /config` accept (413 above it) |
 //! | `CLAUDE_MPM_EVENTBUS_TOKEN` | unset | any non-empty text without whitespace | when set, every route but `GET /healthz` and `GET /metrics` needs `Authorization: Bearer <token>` (reads too: they show event payloads); required on a non-loopback address |
+//! | `CLAUDE_MPM_EVENTBUS_ALLOWED_ORIGINS` | empty (only the daemon's own origin) | comma-separated origins such as `http://localhost:3000` (scheme, host and port) | web pages allowed to call the API: a request with any other `Origin` header (`null` included) gets 403. Requests without `Origin` (curl, hooks, `eventbus publish`) are not affected |
+//! | `CLAUDE_MPM_EVENTBUS_ALLOWED_HOSTS` | empty (the bound address and loopback names) | comma-separated host names or `host:port` (any case) | `Host` headers accepted besides the bound address and `localhost`/`127.0.0.1`/`[::1]` with its port; any other gets 421 (against DNS rebinding) |
+//! | `CLAUDE_MPM_EVENTBUS_IDLE_TIMEOUT` | 60s | duration above 0, up to 1h: seconds (`0.5`) or with a unit (`500ms`, `2s`, `1m`) | a connection with no request in progress and no bytes received for this long is closed (keep-alive idle time) |
+//! | `CLAUDE_MPM_EVENTBUS_HEADER_TIMEOUT` | 10s | duration above 0, up to 1h: seconds (`0.5`) or with a unit (`500ms`, `2s`, `1m`) | a request's headers must arrive whole within this time of its first byte, or the connection is closed |
+//! | `CLAUDE_MPM_EVENTBUS_BODY_TIMEOUT` | 30s | duration above 0, up to 1h: seconds (`0.5`) or with a unit (`500ms`, `2s`, `1m`) | a request body that sends nothing for this long is abandoned (408) and its connection closed |
+//! | `CLAUDE_MPM_EVENTBUS_MAX_CONNECTIONS` | 1000 (lowered to the file limit less 64 when that is smaller) | whole number 1-1000000 | open connections the daemon keeps; at the limit it closes the longest-idle connection to take a new one (logged as a warning), and stops accepting while every connection is busy |
 //! | `CLAUDE_MPM_EVENTBUS_STORE` | `$XDG_STATE_HOME/eventbus/events.db` (`~/.local/state/eventbus/events.db`) | a file path, or `memory` | the durable event log (SQLite, WAL): `POST /events` answers 2xx once the events are committed there; ids come from it and survive restarts. `memory` keeps the log in memory (lost on exit) |
 //! | `CLAUDE_MPM_EVENTBUS_STORE_SYNC` | full | full, normal or off (any case) | when a commit is on disk: `full` fsyncs before answering (nothing acknowledged is lost, even on power loss); `normal` survives a daemon crash but may lose the last commits on an OS crash or power loss; `off` may lose more, and corrupt the file, on an OS crash |
 //! | `CLAUDE_MPM_EVENTBUS_RETENTION_EVENTS` | 1000000 | whole number 1-1000000000 | the log keeps at most this many events; older ones are trimmed (counted in `GET /stats`) |
@@ -95,7 +101,9 @@ pub use config::{
 pub use error::{ConfigError, VarError, WiringError};
 pub use parse::boolean as parse_bool;
 pub use parse::duration as parse_duration;
-pub use runtime::{CurrentSettings, DebugSwitch, MAX_HISTORY_SIZE, RuntimeSettings, current};
+pub use runtime::{
+    CurrentSettings, DebugSwitch, MAX_HISTORY_SIZE, MAX_PATTERNS, RuntimeSettings, current,
+};
 pub use vars::{PREFIX, VARS, VarSpec, markdown_table, spec};
 
 #[cfg(test)]

@@ -14,6 +14,10 @@ use serde::{Deserialize, Serialize};
 /// prunings), so memory grows with history size times payload size.
 pub const MAX_HISTORY_SIZE: u64 = 100_000;
 
+/// Most filter (or relay) patterns a list may hold: every published event is matched
+/// against each, so 100,000 of them made a 10,000-event batch take seconds.
+pub const MAX_PATTERNS: usize = 1000;
+
 /// A shared on/off switch for debug output, read on every accepted event.
 #[derive(Clone, Debug, Default)]
 pub struct DebugSwitch(Arc<AtomicBool>);
@@ -81,6 +85,12 @@ impl RuntimeSettings {
             }
         }
         if let Some(filters) = &self.filters {
+            if filters.len() > MAX_PATTERNS {
+                problems.push(format!(
+                    "filters: {} patterns; at most {MAX_PATTERNS} are accepted (use wildcards such as hook.*)",
+                    filters.len()
+                ));
+            }
             for (i, f) in filters.iter().enumerate() {
                 if let Err(e) = Pattern::new(f) {
                     problems.push(format!("filters[{i}]: {e}"));

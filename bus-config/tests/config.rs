@@ -94,6 +94,18 @@ fn every_variable_is_read() {
         ("CLAUDE_MPM_EVENTBUS_RETENTION_EVENTS", "5000"),
         ("CLAUDE_MPM_EVENTBUS_RETENTION_AGE", "12h"),
         ("CLAUDE_MPM_EVENTBUS_SPOOL", "/var/tmp/me/spool.ndjson"),
+        (
+            "CLAUDE_MPM_EVENTBUS_ALLOWED_ORIGINS",
+            "HTTP://LocalHost:3000/, https://dash.example",
+        ),
+        (
+            "CLAUDE_MPM_EVENTBUS_ALLOWED_HOSTS",
+            "EventBus.Local, box:8770",
+        ),
+        ("CLAUDE_MPM_EVENTBUS_IDLE_TIMEOUT", "90s"),
+        ("CLAUDE_MPM_EVENTBUS_HEADER_TIMEOUT", "5"),
+        ("CLAUDE_MPM_EVENTBUS_BODY_TIMEOUT", "1m"),
+        ("CLAUDE_MPM_EVENTBUS_MAX_CONNECTIONS", "250"),
         ("UNRELATED", "ignored"),
     ]))
     .unwrap();
@@ -102,6 +114,28 @@ fn every_variable_is_read() {
     assert_eq!(c.bus.history_size, 500);
     assert_eq!(c.bus.filters, ["hook.*", "agent.?"]);
     assert_eq!(c.bus.queue_capacity, 64);
+    assert_eq!(
+        c.http.allowed_origins,
+        ["http://localhost:3000", "https://dash.example"]
+    );
+    assert_eq!(c.http.allowed_hosts, ["eventbus.local", "box:8770"]);
+    assert_eq!(c.http.idle_timeout, Duration::from_secs(90));
+    assert_eq!(c.http.header_timeout, Duration::from_secs(5));
+    assert_eq!(c.http.body_timeout, Duration::from_secs(60));
+    assert_eq!(c.http.max_connections, 250);
+    let bad = Config::from_iter(env(&[
+        (
+            "CLAUDE_MPM_EVENTBUS_ALLOWED_ORIGINS",
+            "http://x.example/path",
+        ),
+        ("CLAUDE_MPM_EVENTBUS_IDLE_TIMEOUT", "0"),
+        ("CLAUDE_MPM_EVENTBUS_MAX_CONNECTIONS", "0"),
+    ]))
+    .unwrap_err()
+    .to_string();
+    for var in ["ALLOWED_ORIGINS", "IDLE_TIMEOUT", "MAX_CONNECTIONS"] {
+        assert!(bad.contains(&format!("CLAUDE_MPM_EVENTBUS_{var}")), "{bad}");
+    }
     assert_eq!(c.bus.overflow, Overflow::DropOldest);
     assert_eq!(c.http.addr.to_string(), "[::1]:9000");
     assert_eq!(c.http.max_body_bytes, 1_000_000);

@@ -31,6 +31,7 @@ pub struct Daemon {
     followers: Followers,
     shutdown_timeout: Duration,
     closing: tokio::sync::watch::Sender<bool>,
+    limits: crate::limits::Limits,
 }
 
 impl std::fmt::Debug for Daemon {
@@ -49,6 +50,9 @@ pub struct Outcome {
     pub report: ShutdownReport,
     /// The bus's counters after the drain.
     pub stats: BusStats,
+    /// Each consumer's own figures after the drain, under its `GET /stats` key (the relay's
+    /// `"relay"`: relayed, buffered, dropped from its buffer, ...).
+    pub consumer_stats: Vec<(String, serde_json::Value)>,
 }
 
 impl Daemon {
@@ -92,6 +96,12 @@ impl Daemon {
             debug,
             token: config.http.token.clone(),
             max_body_bytes: config.http.max_body_bytes,
+            body_timeout: config.http.body_timeout,
+            browser: crate::guard::BrowserRules::new(
+                addr,
+                &config.http.allowed_origins,
+                &config.http.allowed_hosts,
+            ),
             consumers: followers.with(spool.with(wired.consumers.clone())).into(),
         };
         Ok(Daemon {
@@ -103,6 +113,11 @@ impl Daemon {
             followers,
             shutdown_timeout: config.daemon.shutdown_timeout,
             closing,
+            limits: crate::limits::Limits {
+                idle: config.http.idle_timeout,
+                header: config.http.header_timeout,
+                max_connections: crate::limits::connection_cap(config.http.max_connections),
+            },
         })
     }
 
@@ -136,20 +151,20 @@ impl Daemon {
         let signalled = Arc::new(Notify::new());
         let notify = signalled.clone();
         let log = self.state.ingest.log().clone();
-        let server = axum::serve(self.listener, router(self.state))
-            .with_graceful_shutdown(async move {
+        let consumers = self.state.consumers.clone();
+        let server =
+            crate::limits::serve(self.listener, router(self.state), self.limits, async move {
                 shutdown.await;
                 // Open event streams end now, so that their connections can close.
                 closing.send_replace(true);
                 notify.notify_one();
-            })
-            .into_future();
+            });
         let grace_over = async {
             signalled.notified().await;
             tokio::time::sleep(HTTP_GRACE).await;
         };
         tokio::select! {
-            result = server => result.map_err(ServeError::Server)?,
+            () = server => {}
             () = grace_over => {
                 tracing::warn!("HTTP connections still open {HTTP_GRACE:?} after the shutdown signal; closing them");
             }
@@ -166,6 +181,11 @@ impl Daemon {
         Ok(Outcome {
             report,
             stats: self.bus.stats(),
+            consumer_stats: consumers
+                .iter()
+                .filter_map(|c| c.stats())
+                .map(|(key, figures)| (key.to_owned(), figures))
+                .collect(),
         })
     }
 }

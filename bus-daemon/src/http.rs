@@ -52,6 +52,10 @@ pub struct AppState {
     pub token: Option<Secret>,
     /// Largest accepted request body, in bytes.
     pub max_body_bytes: usize,
+    /// The longest pause while a request body arrives (408 after it).
+    pub body_timeout: std::time::Duration,
+    /// Which `Origin` and `Host` headers are accepted (see [`guard`](crate::guard)).
+    pub(crate) browser: crate::guard::BrowserRules,
     /// The consumers wired to the bus: each may add figures to `GET /stats` and serve
     /// read-only endpoints (the metrics consumer's `GET /metrics`).
     pub consumers: Arc<[Arc<dyn Attached>]>,
@@ -137,7 +141,14 @@ pub fn router(state: AppState) -> Router {
     router
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), require_token))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::guard::browser_rules,
+        ))
         .layer(DefaultBodyLimit::max(state.max_body_bytes))
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+            state.body_timeout,
+        ))
         .with_state(state)
 }
 
@@ -179,10 +190,27 @@ fn check_bearer(header: Option<&HeaderValue>, token: &Secret) -> Result<(), Stri
     let header = header.trim();
     let (scheme, credentials) = header.split_once([' ', '\t']).unwrap_or((header, ""));
     if !scheme.eq_ignore_ascii_case("bearer") {
-        let scheme = if scheme.is_empty() { "no" } else { scheme };
-        return Err(format!(
-            "the Authorization header uses the {scheme} scheme, not Bearer; {EXPECTED}"
-        ));
+        // Only a known scheme is named back: without one, the first word is the token itself,
+        // and an answer must never echo it.
+        const KNOWN: [&str; 7] = [
+            "Basic",
+            "Digest",
+            "Negotiate",
+            "NTLM",
+            "Token",
+            "HOBA",
+            "Mutual",
+        ];
+        return Err(
+            match KNOWN.iter().find(|k| k.eq_ignore_ascii_case(scheme)) {
+                Some(known) => format!(
+                    "the Authorization header uses the {known} scheme, not Bearer; {EXPECTED}"
+                ),
+                None => {
+                    format!("the Authorization header does not start with `Bearer `; {EXPECTED}")
+                }
+            },
+        );
     }
     let credentials = credentials.trim();
     if credentials.is_empty() {
@@ -200,7 +228,12 @@ fn check_bearer(header: Option<&HeaderValue>, token: &Secret) -> Result<(), Stri
 fn body_or_error(body: Result<Bytes, BytesRejection>, limit: usize) -> Result<Bytes, ApiError> {
     body.map_err(|rejection| {
         let status = rejection.status();
-        if status == StatusCode::PAYLOAD_TOO_LARGE {
+        if is_body_timeout(&rejection) {
+            ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "the body stopped arriving for longer than CLAUDE_MPM_EVENTBUS_BODY_TIMEOUT; nothing of it was published",
+            )
+        } else if status == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::new(
                 status,
                 format!("the body is larger than {limit} bytes (CLAUDE_MPM_EVENTBUS_MAX_BODY_BYTES); send smaller batches"),
@@ -209,6 +242,18 @@ fn body_or_error(body: Result<Bytes, BytesRejection>, limit: usize) -> Result<By
             ApiError::new(status, format!("could not read the body: {}", rejection.body_text()))
         }
     })
+}
+
+/// True when reading the body failed because tower-http's body timeout ran out.
+fn is_body_timeout(rejection: &BytesRejection) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(rejection);
+    while let Some(e) = source {
+        if e.is::<tower_http::timeout::TimeoutError>() {
+            return true;
+        }
+        source = e.source();
+    }
+    false
 }
 
 async fn post_events(
@@ -294,6 +339,14 @@ async fn patch_config(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let body = body_or_error(body, state.max_body_bytes)?;
+    const EXPECTED: &str = "expected an object with any of enabled (bool), debug (bool), history_size (number), filters (array of patterns)";
+    // serde reads a struct from a JSON array by position too: `[null, null, 5]` would set
+    // history_size. Only an object names what it changes.
+    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(ApiError::bad_request(format!(
+            "the body is not a JSON object; {EXPECTED}, such as {{\"history_size\": 500}}"
+        )));
+    }
     let settings: RuntimeSettings = serde_json::from_slice(&body).map_err(|e| {
         ApiError::bad_request(format!(
             "{e}; expected an object with any of enabled (bool), debug (bool), history_size (number), filters (array of patterns)"

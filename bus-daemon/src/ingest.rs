@@ -114,6 +114,14 @@ fn parse_ndjson(body: &[u8]) -> Result<Vec<IncomingEvent>, String> {
             )
         })?;
         event.check().map_err(|e| format!("line {line_no}: {e}"))?;
+        if crate::bignum::may_hold_huge_integer(&event.data)
+            && let Some(pointer) = crate::bignum::find_huge_integer(line)
+        {
+            return Err(format!(
+                "line {line_no}: {}",
+                crate::bignum::refusal(&pointer)
+            ));
+        }
         events.push(event);
     }
     Ok(events)
@@ -125,6 +133,12 @@ fn parse_json(body: &[u8]) -> Result<Vec<IncomingEvent>, String> {
         None => Err("the body is empty; expected an event {\"type\": ..., \"data\": ...}, a JSON array of them, or NDJSON with Content-Type: application/x-ndjson".into()),
         Some(b'[') => {
             let items: Vec<Value> = serde_json::from_slice(body).map_err(|e| json_error(&e))?;
+            if items.iter().any(crate::bignum::may_hold_huge_integer)
+                && let Some(pointer) = crate::bignum::find_huge_integer(body)
+            {
+                let (index, rest) = pointer[1..].split_once('/').unwrap_or((&pointer[1..], ""));
+                return Err(format!("event [{index}]: {}", crate::bignum::refusal(&format!("/{rest}"))));
+            }
             items
                 .into_iter()
                 .enumerate()
@@ -139,6 +153,11 @@ fn parse_json(body: &[u8]) -> Result<Vec<IncomingEvent>, String> {
         Some(b'{') => {
             let event: IncomingEvent = serde_json::from_slice(body).map_err(|e| json_error(&e))?;
             event.check()?;
+            if crate::bignum::may_hold_huge_integer(&event.data)
+                && let Some(pointer) = crate::bignum::find_huge_integer(body)
+            {
+                return Err(crate::bignum::refusal(&pointer));
+            }
             Ok(vec![event])
         }
         Some(_) => Err("expected an event object {\"type\": ..., \"data\": ...} or a JSON array of them (for NDJSON, send Content-Type: application/x-ndjson)".into()),
@@ -146,12 +165,13 @@ fn parse_json(body: &[u8]) -> Result<Vec<IncomingEvent>, String> {
 }
 
 fn json_error(e: &serde_json::Error) -> String {
-    format!(
-        "line {}, column {}: {}",
-        e.line(),
-        e.column(),
-        strip_position(&e.to_string())
-    )
+    let message = strip_position(&e.to_string()).to_owned();
+    let hint = if message.starts_with("trailing characters") {
+        " (more than one JSON value: for one event per line send Content-Type: application/x-ndjson, or put the events in a JSON array)"
+    } else {
+        ""
+    };
+    format!("line {}, column {}: {message}{hint}", e.line(), e.column())
 }
 
 /// serde_json appends " at line L column C"; the caller reports the position its own way.

@@ -37,7 +37,10 @@
 //! - `eventbus publish TYPE [JSON]`, `eventbus publish -` (NDJSON on stdin): publish to a
 //!   running daemon ([`Client`]); `--addr` overrides `CLAUDE_MPM_EVENTBUS_HTTP_ADDR`, the
 //!   token comes from `CLAUDE_MPM_EVENTBUS_TOKEN`. Prints the daemon's [`IngestReply`] as
-//!   JSON; exits 1 when the daemon is unreachable (or fails), 2 on bad input or a 4xx answer.
+//!   JSON; exits 0 only when every event was accepted, 1 when the daemon is unreachable (or
+//!   fails), 2 on bad input or a 4xx answer, 3 when events were refused (bus disabled or
+//!   shutting down), 4 when the bus's filters dropped some (none refused); a one-line reason
+//!   goes to stderr.
 //! - `eventbus hook`: a Claude Code hook command ([`hook`]): publishes its stdin as
 //!   `hook.<subtype>`, prints nothing, always exits 0, and spools the event ([`spool`]) when
 //!   the daemon is down; `eventbus hook --settings` prints the settings.json block.
@@ -63,13 +66,16 @@
 
 #![forbid(unsafe_code)]
 
+mod bignum;
 mod client;
 mod daemon;
 pub mod durable;
 mod error;
+mod guard;
 pub mod hook;
 pub mod http;
 mod ingest;
+mod limits;
 pub mod logcmd;
 pub mod read;
 mod replay;

@@ -67,7 +67,8 @@ enum Command {
     },
 }
 
-/// A failure, with the exit code it maps to: 2 for bad input or configuration, 1 otherwise.
+/// A failure, with the exit code it maps to: 2 for bad input or configuration, 3 and 4 for
+/// events `publish` sent that the bus refused or filtered, 1 otherwise.
 struct Failure {
     code: u8,
     message: String,
@@ -220,9 +221,23 @@ fn report_shutdown(outcome: &Outcome) {
     );
     for sub in stats.subscribers.iter().filter(|s| s.queue_capacity > 0) {
         eprintln!(
-            "eventbus: consumer {}: delivered {}, failed {}, dropped {}",
+            "eventbus: consumer {}: delivered {}, failed {}, dropped from its bus queue {}",
             sub.name, sub.delivered, sub.failed, sub.dropped
         );
+    }
+    // A consumer's own figures (the relay's buffer drops, say) are not the bus's row above.
+    for (key, figures) in &outcome.consumer_stats {
+        let Some(fields) = figures.as_object() else {
+            continue;
+        };
+        let numbers: Vec<String> = fields
+            .iter()
+            .filter(|(_, v)| v.is_number())
+            .map(|(k, v)| format!("{} {v}", k.replace('_', " ")))
+            .collect();
+        if !numbers.is_empty() {
+            eprintln!("eventbus: {key}: {}", numbers.join(", "));
+        }
     }
 }
 
@@ -273,7 +288,40 @@ fn publish(addr: Option<String>, event_type: String, data: Option<String>) -> Re
     }
     .map_err(publish_failure)?;
     let line = serde_json::to_string(&reply).map_err(|e| Failure::usage(e.to_string()))?;
-    write_stdout(&(line + "\n"))
+    write_stdout(&(line + "\n"))?;
+    not_all_accepted(&reply).map_or(Ok(()), Err)
+}
+
+/// Exit code of `eventbus publish` when the daemon refused events because the bus is off or
+/// shutting down.
+const EXIT_REFUSED: u8 = 3;
+/// Exit code of `eventbus publish` when the bus's filters dropped events (and none was
+/// refused).
+const EXIT_FILTERED: u8 = 4;
+
+/// The failure for a reply that did not take every event: 3 when some were refused, else 4
+/// when some were filtered.
+fn not_all_accepted(reply: &bus_daemon::IngestReply) -> Option<Failure> {
+    let total = reply.accepted + reply.refused + reply.filtered;
+    if reply.refused > 0 {
+        Some(Failure {
+            code: EXIT_REFUSED,
+            message: format!(
+                "{} of {total} events refused: the bus is disabled or shutting down (CLAUDE_MPM_EVENTBUS_ENABLED, PATCH /config)",
+                reply.refused
+            ),
+        })
+    } else if reply.filtered > 0 {
+        Some(Failure {
+            code: EXIT_FILTERED,
+            message: format!(
+                "{} of {total} events filtered out by the bus's filters (CLAUDE_MPM_EVENTBUS_FILTERS, GET /config)",
+                reply.filtered
+            ),
+        })
+    } else {
+        None
+    }
 }
 
 enum Request {

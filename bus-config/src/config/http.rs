@@ -1,8 +1,11 @@
-//! The HTTP section (`CLAUDE_MPM_EVENTBUS_HTTP_ADDR`, `_MAX_BODY_BYTES`, `_TOKEN`), the
-//! [`Secret`] that holds the token, and [`ClientSettings`] for `eventbus publish`.
+//! The HTTP section (`CLAUDE_MPM_EVENTBUS_HTTP_ADDR`, `_MAX_BODY_BYTES`, `_TOKEN`, the
+//! browser rules `_ALLOWED_ORIGINS` and `_ALLOWED_HOSTS`, the connection limits
+//! `_IDLE_TIMEOUT`, `_HEADER_TIMEOUT`, `_BODY_TIMEOUT`, `_MAX_CONNECTIONS`), the [`Secret`]
+//! that holds the token, and [`ClientSettings`] for `eventbus publish`.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use serde::Serialize;
 use serde_json::Value;
@@ -65,7 +68,29 @@ pub struct HttpSettings {
     pub max_body_bytes: usize,
     /// `CLAUDE_MPM_EVENTBUS_TOKEN` (masked when printed).
     pub token: Option<Secret>,
+    /// `CLAUDE_MPM_EVENTBUS_ALLOWED_ORIGINS`: web origins (`scheme://host[:port]`, as
+    /// browsers send them) allowed besides the daemon's own.
+    pub allowed_origins: Vec<String>,
+    /// `CLAUDE_MPM_EVENTBUS_ALLOWED_HOSTS`: `Host` headers allowed besides the bound address
+    /// and the loopback names, lower case; `host` allows any port, `host:port` one.
+    pub allowed_hosts: Vec<String>,
+    /// `CLAUDE_MPM_EVENTBUS_IDLE_TIMEOUT`: a connection with nothing in progress is closed
+    /// after this long.
+    pub idle_timeout: Duration,
+    /// `CLAUDE_MPM_EVENTBUS_HEADER_TIMEOUT`: a request's headers must arrive within this
+    /// time of its first byte.
+    pub header_timeout: Duration,
+    /// `CLAUDE_MPM_EVENTBUS_BODY_TIMEOUT`: the longest pause while a request body arrives.
+    pub body_timeout: Duration,
+    /// `CLAUDE_MPM_EVENTBUS_MAX_CONNECTIONS`: open connections kept at most (the daemon
+    /// lowers it below its file limit at startup).
+    pub max_connections: usize,
 }
+
+/// The default of `CLAUDE_MPM_EVENTBUS_MAX_CONNECTIONS`.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 1000;
+
+const HOUR: Duration = Duration::from_secs(3600);
 
 impl HttpSettings {
     pub(crate) fn read(r: &mut Reader) -> Self {
@@ -78,8 +103,70 @@ impl HttpSettings {
                 1024 * 1024 * 1024,
             ) as usize,
             token: read_token(r),
+            allowed_origins: r.value(
+                "CLAUDE_MPM_EVENTBUS_ALLOWED_ORIGINS",
+                Vec::new(),
+                parse_origins,
+                |v| Value::from(v.clone()),
+            ),
+            allowed_hosts: r.value(
+                "CLAUDE_MPM_EVENTBUS_ALLOWED_HOSTS",
+                Vec::new(),
+                parse_hosts,
+                |v| Value::from(v.clone()),
+            ),
+            idle_timeout: r.positive_duration(
+                "CLAUDE_MPM_EVENTBUS_IDLE_TIMEOUT",
+                Duration::from_secs(60),
+                HOUR,
+            ),
+            header_timeout: r.positive_duration(
+                "CLAUDE_MPM_EVENTBUS_HEADER_TIMEOUT",
+                Duration::from_secs(10),
+                HOUR,
+            ),
+            body_timeout: r.positive_duration(
+                "CLAUDE_MPM_EVENTBUS_BODY_TIMEOUT",
+                Duration::from_secs(30),
+                HOUR,
+            ),
+            max_connections: r.number(
+                "CLAUDE_MPM_EVENTBUS_MAX_CONNECTIONS",
+                DEFAULT_MAX_CONNECTIONS as u64,
+                1,
+                1_000_000,
+            ) as usize,
         }
     }
+}
+
+/// Origins as browsers send them: `scheme://host[:port]`, lower case, default port left out.
+fn parse_origins(s: &str) -> Result<Vec<String>, String> {
+    const EXPECTED: &str =
+        "comma-separated origins such as http://localhost:3000 (scheme, host and port, no path)";
+    let mut origins = Vec::new();
+    for item in crate::parse::list(s) {
+        let url = url::Url::parse(&item).map_err(|_| format!("{EXPECTED}; {item:?} is not one"))?;
+        let origin = url.origin();
+        if !origin.is_tuple() || !matches!(url.path(), "" | "/") || url.query().is_some() {
+            return Err(format!("{EXPECTED}; {item:?} is not one"));
+        }
+        origins.push(origin.ascii_serialization());
+    }
+    Ok(origins)
+}
+
+/// Host names, or `host:port`, lower case.
+fn parse_hosts(s: &str) -> Result<Vec<String>, String> {
+    let hosts = crate::parse::list(s);
+    for host in &hosts {
+        if host.contains(['/', '@', ' ']) || host.contains("://") {
+            return Err(format!(
+                "comma-separated host names or host:port, such as eventbus.local:8770; {host:?} is not one"
+            ));
+        }
+    }
+    Ok(hosts.into_iter().map(|h| h.to_ascii_lowercase()).collect())
 }
 
 fn read_addr(r: &mut Reader) -> SocketAddr {

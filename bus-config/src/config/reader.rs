@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use crate::error::VarError;
 use crate::parse;
+use crate::runtime::MAX_PATTERNS;
 use crate::vars::spec;
 
 /// One pass over the raw values: each `read_*` call checks one variable.
@@ -119,6 +120,16 @@ impl Reader {
                     return Err(
                         "at least one comma-separated event-type pattern, such as hook.*".into(),
                     );
+                }
+                // `,,` is a list that lost its patterns, not a wish to allow everything.
+                if items.is_empty() && !s.trim().is_empty() {
+                    return Err("comma-separated event-type patterns, but there is no pattern between the commas (leave the variable empty or unset it to allow all)".into());
+                }
+                if items.len() > MAX_PATTERNS {
+                    return Err(format!(
+                        "at most {MAX_PATTERNS} comma-separated event-type patterns, not {} (every event is matched against each; use wildcards such as hook.*)",
+                        items.len()
+                    ));
                 }
                 let bad: Vec<String> = items
                     .iter()

@@ -49,12 +49,35 @@ impl Daemon {
     /// Starts the daemon on 127.0.0.1:0 (unless `envs` says otherwise) and waits for its
     /// "listening on" line.
     pub fn start(envs: &[(&str, &str)]) -> Daemon {
+        Self::start_with_file_limit(envs, None)
+    }
+
+    /// Like [`start`](Self::start), with the open-file limit set first (`ulimit -S -n soft
+    /// -H -n hard` in a shell that then execs the daemon, so the pid is the daemon's).
+    pub fn start_with_file_limit(envs: &[(&str, &str)], limit: Option<(u32, u32)>) -> Daemon {
         let mut all = vec![
             ("CLAUDE_MPM_EVENTBUS_HTTP_ADDR", "127.0.0.1:0"),
             ("CLAUDE_MPM_EVENTBUS_LOGGING", "false"),
         ];
         all.extend_from_slice(envs);
-        let mut child = command(&all)
+        let mut cmd = command(&all);
+        if let Some((soft, hard)) = limit {
+            let mut shell = Command::new("sh");
+            shell
+                .arg("-c")
+                .arg(format!(
+                    "ulimit -S -n {soft} && ulimit -H -n {hard} && exec \"$0\" serve"
+                ))
+                .arg(BIN);
+            for (key, value) in cmd.get_envs() {
+                match value {
+                    Some(value) => shell.env(key, value),
+                    None => shell.env_remove(key),
+                };
+            }
+            cmd = shell;
+        }
+        let mut child = cmd
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
