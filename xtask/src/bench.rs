@@ -3,6 +3,7 @@
 //! the relay's rate to python-socketio; writes BENCHMARKS.md at the workspace root.
 
 mod criterion;
+mod hookpath;
 mod machine;
 mod peers;
 mod report;
@@ -19,6 +20,15 @@ pub(crate) fn run(args: &[String]) -> TaskResult {
     if args.first().map(String::as_str) == Some(rss::WRAPPER_FLAG) {
         return rss::wrapper(&args[1..]);
     }
+    if args.iter().any(|a| a == "--hook") {
+        // The hook path alone, spliced into the existing BENCHMARKS.md.
+        services::build()?;
+        let result = hookpath::run();
+        let path = workspace_root().join("BENCHMARKS.md");
+        store::splice(&path, &hookpath::render(&result))?;
+        eprintln!("xtask: wrote the hook-path section of {}", path.display());
+        return result.map(|_| ());
+    }
     if args.iter().any(|a| a == "--store") {
         // The durable log's part alone, spliced into the existing BENCHMARKS.md.
         services::build()?;
@@ -32,7 +42,11 @@ pub(crate) fn run(args: &[String]) -> TaskResult {
     let quick = match args {
         [] => false,
         [flag] if flag == "--quick" => true,
-        other => return Err(format!("bench takes --quick and --store, not {other:?}")),
+        other => {
+            return Err(format!(
+                "bench takes --quick, --store and --hook, not {other:?}"
+            ));
+        }
     };
     let result = measure_and_write(quick);
     rss::remove_wrapper_binary();
@@ -88,10 +102,13 @@ fn measure_and_write(quick: bool) -> TaskResult {
     };
     eprintln!("xtask: the durable log");
     let store = store::run(quick);
+    eprintln!("xtask: the hook path");
+    let hook = hookpath::run();
     let path = workspace_root().join("BENCHMARKS.md");
     std::fs::write(&path, report::render(&results))
         .map_err(|e| format!("writing {}: {e}", path.display()))?;
     store::splice(&path, &store::render(&store))?;
+    store::splice(&path, &hookpath::render(&hook))?;
     eprintln!(
         "xtask: wrote {} in {:.0} s",
         path.display(),

@@ -310,10 +310,12 @@ pub(crate) fn render(r: &Result<StoreBench, String>) -> String {
     )
 }
 
-/// Replaces the durable-log section of the BENCHMARKS.md at `path` (or appends it).
+/// Replaces the section of the BENCHMARKS.md at `path` that starts with the same `## `
+/// heading as `section` (or appends it).
 pub(crate) fn splice(path: &Path, section: &str) -> Result<(), String> {
     let text = std::fs::read_to_string(path).unwrap_or_default();
-    let start = text.find("## The durable log");
+    let heading = section.lines().next().unwrap_or_default();
+    let start = text.find(heading);
     let kept = match start {
         None => text.trim_end().to_owned(),
         Some(start) => {
