@@ -49,7 +49,7 @@
 //! |---|---|---|---|
 //! | `CLAUDE_MPM_EVENTBUS_ENABLED` | true | true/false, 1/0, yes/no, on/off (any case) | bus on/off; while off, publishes are refused (nothing counted or recorded) |
 //! | `CLAUDE_MPM_EVENTBUS_DEBUG` | false | true/false, 1/0, yes/no, on/off (any case) | debug logging: the log level becomes `debug` and every accepted event is logged |
-//! | `CLAUDE_MPM_EVENTBUS_HISTORY_SIZE` | 100 | whole number 0-100000 (0 turns history off) | how many recent events `GET /events/recent` can return |
+//! | `CLAUDE_MPM_EVENTBUS_HISTORY_SIZE` | 100 | whole number 0-100000 (0 turns history off) | how many recent events the bus keeps in memory (`history_size` in `GET /stats`); `GET /events/recent` reads the durable log |
 //! | `CLAUDE_MPM_EVENTBUS_FILTERS` | empty (allow all) | comma-separated event-type patterns (`hook.*`, `a?c`, exact names), at most 1000; empty or unset allows all (commas with no pattern, such as `,,`, are refused) | allow-list: when set, only matching events are accepted |
 //! | `CLAUDE_MPM_EVENTBUS_QUEUE_CAPACITY` | 10000 | whole number 1-10000000 | events each consumer's queue holds before the overflow policy applies |
 //! | `CLAUDE_MPM_EVENTBUS_OVERFLOW` | drop_newest | drop_newest, drop_oldest or block (any case, `-` or `_`) | what a full consumer queue does with a new event |

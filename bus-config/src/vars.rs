@@ -45,7 +45,7 @@ pub const VARS: &[VarSpec] = &[
         key: "bus.history_size",
         default: "100",
         accepts: "whole number 0-100000 (0 turns history off)",
-        meaning: "how many recent events `GET /events/recent` can return",
+        meaning: "how many recent events the bus keeps in memory (`history_size` in `GET /stats`); `GET /events/recent` reads the durable log",
     },
     VarSpec {
         name: "CLAUDE_MPM_EVENTBUS_FILTERS",

@@ -79,6 +79,27 @@ impl Client {
         path_and_query: &str,
         body: Option<&[u8]>,
     ) -> Result<serde_json::Value, PublishError> {
+        let text = self.call_text(method, path_and_query, body)?;
+        serde_json::from_str::<serde_json::Value>(&text).map_err(|e| self.unexpected(&e, &text))
+    }
+
+    /// An answer that is not the JSON the daemon sends, as a refusal quoting it.
+    pub(crate) fn unexpected(&self, error: &serde_json::Error, text: &str) -> PublishError {
+        PublishError::Refused {
+            addr: self.addr,
+            status: 200,
+            message: format!("unexpected answer ({error}): {text}"),
+        }
+    }
+
+    /// Like [`call_json`](Self::call_json), but returns the 2xx answer's text unparsed, for
+    /// callers that parse it their own (cheaper) way.
+    pub fn call_text(
+        &self,
+        method: &str,
+        path_and_query: &str,
+        body: Option<&[u8]>,
+    ) -> Result<String, PublishError> {
         let unreachable = |e: ureq::Error| PublishError::Unreachable {
             addr: self.addr,
             reason: e.to_string(),
@@ -114,11 +135,7 @@ impl Client {
         if !(200..300).contains(&status) {
             return Err(refused(self.addr, status, text));
         }
-        serde_json::from_str::<serde_json::Value>(&text).map_err(|e| PublishError::Refused {
-            addr: self.addr,
-            status,
-            message: format!("unexpected answer ({e}): {text}"),
-        })
+        Ok(text)
     }
 
     /// Opens `GET path_and_query` as a long-lived stream (Server-Sent Events), sending

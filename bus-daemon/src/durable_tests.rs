@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use bus_core::HandlerResult;
 use bus_core::async_trait;
-use bus_store::{JsonText, MemoryLog, NewEvent, RetentionPolicy, StoreError, StoreStats};
+use bus_store::{
+    JsonText, MemoryLog, NewEvent, RetentionPolicy, StoreError, StoreStats, StoredEvent,
+};
 use tokio::sync::Notify;
 
 use super::*;
@@ -134,6 +136,9 @@ impl EventLog for Counting {
     async fn read(&self, query: ReadQuery) -> Result<Page, StoreError> {
         self.reads.fetch_add(1, Ordering::SeqCst);
         self.inner.read(query).await
+    }
+    async fn read_last(&self, limit: usize) -> Result<Vec<StoredEvent>, StoreError> {
+        self.inner.read_last(limit).await
     }
     fn first_id(&self) -> Option<LogId> {
         self.inner.first_id()

@@ -7,7 +7,7 @@
 //! | `GET /events?after=ID&limit=N&pattern=P&since=TIME` | stored events from the log, oldest first, paged: `{"events": [...], "next": ID or null}` (see [`read`](crate::read)) |
 //! | `GET /events/stream?pattern=P&after=ID` | Server-Sent Events: stored events after `Last-Event-ID` (or `after`), then live (see [`stream`](crate::stream)) |
 //! | `POST /events/replay?after=ID&since=T&pattern=P&limit=N&dry_run=B` | republishes one page of stored events to the live consumers, marked as replays (see [`replay`](crate::replay)) |
-//! | `GET /events/recent?limit=N` | the last N events (default 10), oldest first |
+//! | `GET /events/recent?limit=N` | the newest N stored events (default 10, at most 10,000 and 8 MiB of data), oldest first, read from the log: `[{"id", "type", "data", "timestamp"}, ...]` |
 //! | `GET /metrics` | Prometheus text (404 when metrics are off) |
 //! | `GET /healthz` | `{"status": "ok"}` |
 //! | `GET /config`, `PATCH /config` | the runtime settings; PATCH takes [`RuntimeSettings`] |
@@ -37,6 +37,7 @@ use bus_core::{Attached, Endpoint};
 use serde_json::json;
 
 use crate::ingest::{BodyFormat, Ingest, IngestReply, parse_body};
+use crate::read;
 use bus_config::Secret;
 use bus_config::{DebugSwitch, RuntimeSettings, current};
 
@@ -295,14 +296,35 @@ async fn recent_events(
 ) -> Result<Response, ApiError> {
     let limit = match query.get("limit") {
         None => 10,
-        Some(raw) => raw.trim().parse::<usize>().map_err(|_| {
-            ApiError::bad_request(format!(
-                "query parameter limit={raw:?}: expected a whole number, such as limit=10"
-            ))
-        })?,
+        Some(raw) => raw
+            .trim()
+            .parse::<usize>()
+            .ok()
+            .filter(|n| *n <= read::MAX_PAGE)
+            .ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "query parameter limit={raw:?}: expected a whole number from 0 to {}, such as limit=10 (page through more with GET /events)",
+                    read::MAX_PAGE
+                ))
+            })?,
     };
-    let events = state.ingest.bus().recent_events(limit);
-    Ok(axum::Json(events).into_response())
+    let log = state.ingest.log().as_ref();
+    let events = log.read_last(limit).await.map_err(|e| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("the event log cannot be read now: {e}"),
+        )
+    })?;
+    let mut body = String::with_capacity(2 + events.len() * 128);
+    body.push('[');
+    for (i, event) in events.iter().enumerate() {
+        if i > 0 {
+            body.push(',');
+        }
+        read::event_json(log, event, &mut body);
+    }
+    body.push(']');
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
 async fn stats(State(state): State<AppState>) -> Response {

@@ -112,6 +112,22 @@ fn progress(client: &Client, selection: &Selection, verb: &str) -> ProgressBar {
     bar
 }
 
+/// A page of `GET /events` with its events left as text.
+#[derive(serde::Deserialize)]
+struct RawPage<'a> {
+    #[serde(borrow)]
+    events: Vec<&'a serde_json::value::RawValue>,
+    #[serde(borrow)]
+    next: Option<std::borrow::Cow<'a, str>>,
+}
+
+/// The id of one event, the rest skipped.
+#[derive(serde::Deserialize)]
+struct RawId<'a> {
+    #[serde(borrow)]
+    id: std::borrow::Cow<'a, str>,
+}
+
 /// `eventbus tail`: prints the selected stored events, then (with `-f`) live ones.
 pub fn tail(client: &Client, args: &TailArgs) -> Result<(), PublishError> {
     let out = std::io::stdout();
@@ -123,19 +139,28 @@ pub fn tail(client: &Client, args: &TailArgs) -> Result<(), PublishError> {
     if backlog {
         let bar = progress(client, &args.selection, "tail");
         loop {
-            let page = client.call_json(
+            let text = client.call_text(
                 "GET",
                 &format!("/events?{}", args.selection.query(after.as_deref(), PAGE)),
                 None,
             )?;
-            for event in page["events"].as_array().into_iter().flatten() {
-                writeln!(out, "{event}").map_err(write_failed)?;
-                after = event["id"].as_str().map(str::to_owned);
-                bar.inc(1);
+            let page: RawPage<'_> =
+                serde_json::from_str(&text).map_err(|e| client.unexpected(&e, &text))?;
+            // Each event is printed as the daemon wrote it: no parse and print again.
+            for event in &page.events {
+                writeln!(out, "{}", event.get()).map_err(write_failed)?;
             }
-            match page["next"].as_str() {
-                Some(next) => after = Some(next.to_owned()),
-                None => break,
+            bar.inc(page.events.len() as u64);
+            match page.next {
+                Some(next) => after = Some(next.into_owned()),
+                None => {
+                    if let Some(last) = page.events.last() {
+                        let id: RawId<'_> = serde_json::from_str(last.get())
+                            .map_err(|e| client.unexpected(&e, last.get()))?;
+                        after = Some(id.id.into_owned());
+                    }
+                    break;
+                }
             }
         }
         bar.finish_and_clear();

@@ -151,16 +151,32 @@ fn read_failed(e: StoreError) -> ApiError {
 }
 
 /// One stored event as JSON text: `{"id", "type", "data", "timestamp"}`, its data copied
-/// verbatim from the log (not parsed and printed again).
+/// verbatim from the log (not parsed and printed again). This is the read path's inner loop
+/// (a page is up to 10,000 of these), so it writes straight into `out`.
 pub fn event_json(log: &dyn EventLog, event: &StoredEvent, out: &mut String) {
+    out.push_str("{\"id\":");
+    json_string(&log.format_id(event.id), out);
+    out.push_str(",\"type\":");
+    json_string(&event.event_type, out);
+    out.push_str(",\"data\":");
+    out.push_str(event.data.as_str());
     let _ = write!(
         out,
-        "{{\"id\":{},\"type\":{},\"data\":{},\"timestamp\":\"{}\"}}",
-        serde_json::Value::String(log.format_id(event.id)),
-        serde_json::Value::String(event.event_type.clone()),
-        event.data.as_str(),
-        humantime::format_rfc3339_micros(event.timestamp),
+        ",\"timestamp\":\"{}\"}}",
+        humantime::format_rfc3339_micros(event.timestamp)
     );
+}
+
+/// `text` as a JSON string literal; ids and event types rarely need escapes, so the common
+/// case is a plain copy.
+fn json_string(text: &str, out: &mut String) {
+    if text.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.push('"');
+        out.push_str(text);
+        out.push('"');
+    } else {
+        out.push_str(&serde_json::Value::String(text.to_owned()).to_string());
+    }
 }
 
 /// `GET /events`.
@@ -186,4 +202,27 @@ pub(crate) async fn list_events(
     }
     body.push('}');
     Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::json_string;
+
+    #[test]
+    fn json_strings_are_escaped_only_when_needed() {
+        for text in [
+            "hook.pre_tool",
+            "",
+            "a\"b",
+            "back\\slash",
+            "line\nbreak",
+            "tab\t",
+            "é✓",
+        ] {
+            let mut out = String::new();
+            json_string(text, &mut out);
+            let back: String = serde_json::from_str(&out).unwrap();
+            assert_eq!(back, text, "{out}");
+        }
+    }
 }

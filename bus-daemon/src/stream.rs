@@ -15,21 +15,25 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::body::{Body, Bytes};
 use axum::extract::{Query, State};
-use axum::http::HeaderMap;
-use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use bus_store::{EventLog, LogId, ReadQuery};
-use futures_util::stream::{self, Stream, StreamExt};
+use bus_store::{EventLog, LogId, ReadQuery, StoredEvent};
+use futures_util::stream::{self, Stream};
 use tokio::sync::watch;
 
 use crate::http::{ApiError, AppState};
 use crate::read::{check_after, event_json, parse_pattern};
 
-/// Events read from the log per wake-up.
-const BATCH: usize = 1000;
+/// Events read from the log per wake-up; they leave as one chunk of the body, which is what
+/// lets one client read a backlog at hundreds of thousands of events per second (a body frame
+/// per event costs a write each).
+const BATCH: usize = 2000;
 /// How often a keep-alive comment is sent on an idle stream.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
+/// The keep-alive: an SSE comment line, which `EventSource` ignores.
+const KEEP_ALIVE_COMMENT: &[u8] = b":\n\n";
 
 /// Where one stream is, and what wakes it.
 struct Cursor {
@@ -42,10 +46,10 @@ struct Cursor {
 }
 
 impl Cursor {
-    /// The next batch of SSE events: what the log has after the position, waiting for a
-    /// commit when there is nothing yet. `None` ends the stream (daemon closing, or the
-    /// client fell behind the retention).
-    async fn next_batch(&mut self) -> Option<Vec<SseEvent>> {
+    /// The next chunk of the body: the SSE text of what the log has after the position, a
+    /// keep-alive comment after an idle [`KEEP_ALIVE`], or a final `event: error`. `None`
+    /// ends the stream (daemon closing, the log dropped, or after that final error).
+    async fn next_chunk(&mut self) -> Option<Bytes> {
         if self.done {
             return None;
         }
@@ -65,36 +69,31 @@ impl Cursor {
             {
                 Ok(page) => page,
                 Err(e) => {
-                    self.done = true;
-                    return Some(vec![final_error(format!(
-                        "the event log cannot be read: {e}"
-                    ))]);
+                    return Some(self.final_error(&format!("the event log cannot be read: {e}")));
                 }
             };
             if page.missed > 0 {
-                self.done = true;
-                return Some(vec![final_error(format!(
+                let message = format!(
                     "this stream fell behind the retention: {} events after id {} were trimmed before it read them; reconnect without Last-Event-ID, or read the oldest stored ones with GET /events",
                     page.missed,
                     self.after.map_or("0".to_owned(), |a| self.log.format_id(a)),
-                ))]);
+                );
+                return Some(self.final_error(&message));
             }
             // A page can come back empty while the scan went on (a rare pattern): move on.
             let scanned_to = page.next.or(page.events.last().map(|e| e.id));
             if !page.events.is_empty() {
                 self.after = scanned_to;
-                let mut out = Vec::with_capacity(page.events.len());
+                let size: usize = page
+                    .events
+                    .iter()
+                    .map(|e| e.data.as_str().len() + 160)
+                    .sum();
+                let mut text = String::with_capacity(size);
                 for event in &page.events {
-                    let mut json = String::with_capacity(event.data.as_str().len() + 96);
-                    event_json(self.log.as_ref(), event, &mut json);
-                    out.push(
-                        SseEvent::default()
-                            .id(self.log.format_id(event.id))
-                            .event(&event.event_type)
-                            .data(json),
-                    );
+                    sse_text(self.log.as_ref(), event, &mut text);
                 }
-                return Some(out);
+                return Some(Bytes::from(text));
             }
             if page.next.is_some() {
                 self.after = page.next;
@@ -107,13 +106,49 @@ impl Cursor {
                     }
                 }
                 _ = self.closing.wait_for(|closing| *closing) => return None,
+                _ = tokio::time::sleep(KEEP_ALIVE) => {
+                    return Some(Bytes::from_static(KEEP_ALIVE_COMMENT));
+                }
             }
         }
     }
+
+    fn final_error(&mut self, message: &str) -> Bytes {
+        self.done = true;
+        let mut text = String::from("event: error\n");
+        data_lines(message, &mut text);
+        Bytes::from(text)
+    }
 }
 
-fn final_error(message: String) -> SseEvent {
-    SseEvent::default().event("error").data(message)
+/// One event as SSE: `id:`, `event:`, `data:` (the event's JSON) and the blank line.
+fn sse_text(log: &dyn EventLog, event: &StoredEvent, out: &mut String) {
+    out.push_str("id: ");
+    out.push_str(&log.format_id(event.id));
+    out.push_str("\nevent: ");
+    out.push_str(&event.event_type);
+    out.push_str("\ndata: ");
+    let start = out.len();
+    event_json(log, event, out);
+    // Compact JSON has no raw line breaks; should one ever appear, each line gets its own
+    // `data:` field so the client's parser reassembles the text unchanged.
+    if out[start..].contains('\n') {
+        let json = out.split_off(start);
+        out.truncate(start - "data: ".len());
+        data_lines(&json, out);
+    } else {
+        out.push_str("\n\n");
+    }
+}
+
+/// `text` as `data:` lines, then the blank line that ends the event.
+fn data_lines(text: &str, out: &mut String) {
+    for line in text.split('\n') {
+        out.push_str("data: ");
+        out.push_str(line.strip_suffix('\r').unwrap_or(line));
+        out.push('\n');
+    }
+    out.push('\n');
 }
 
 /// `GET /events/stream`.
@@ -142,15 +177,21 @@ pub(crate) async fn stream_events(
         closing: state.closing.clone(),
         done: false,
     };
-    Ok(Sse::new(events(cursor))
-        .keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
-        .into_response())
+    let mut response = Body::from_stream(chunks(cursor)).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    // Proxies such as nginx would otherwise hold events back to fill their buffers.
+    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    Ok(response)
 }
 
-fn events(cursor: Cursor) -> impl Stream<Item = Result<SseEvent, Infallible>> + Send {
+fn chunks(cursor: Cursor) -> impl Stream<Item = Result<Bytes, Infallible>> + Send {
     stream::unfold(cursor, |mut cursor| async move {
-        let batch = cursor.next_batch().await?;
-        Some((stream::iter(batch.into_iter().map(Ok)), cursor))
+        let chunk = cursor.next_chunk().await?;
+        Some((Ok(chunk), cursor))
     })
-    .flatten()
 }

@@ -539,6 +539,16 @@ async fn eventbus_tail_prints_the_log_and_follows_and_replay_republishes_marked(
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(lines(&out), [json!({"replayed": 5, "dry_run": true})]);
     assert_eq!(published(&get_json(&daemon.url("/stats")).await), before);
+    // A live consumer got them: the metrics consumer counted five more hook.even events
+    // (the relay's payload marks each as a replay: relay-socketio's wire tests).
+    let even_counted = |text: &str| -> u64 {
+        text.lines()
+            .find(|l| l.starts_with("eventbus_events_total{") && l.contains("\"hook.even\""))
+            .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+            .unwrap_or(0)
+    };
+    let even_before = even_counted(&get_text(&daemon.url("/metrics")).await.1);
+    assert!(even_before > 0, "the metrics consumer counts hook.even");
     let out = run(
         &[
             "replay",
@@ -557,20 +567,10 @@ async fn eventbus_tail_prints_the_log_and_follows_and_replay_republishes_marked(
         published(&get_json(&daemon.url("/stats")).await),
         before + 5
     );
-    // The bus's history shows each replayed event with its original id, marked.
-    let recent = get_json(&daemon.url("/events/recent?limit=100")).await;
-    let replayed: Vec<String> = recent
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["replay"] == true)
-        .map(|e| e["id"].to_string())
-        .collect();
-    let expected: Vec<String> = [20, 22, 24, 26, 28]
-        .iter()
-        .map(|&i| ids[i].clone())
-        .collect();
-    assert_eq!(replayed, expected);
+    eventually("the metrics consumer counts the replays", async || {
+        even_counted(&get_text(&daemon.url("/metrics")).await.1) == even_before + 5
+    })
+    .await;
     let out = run(&["replay", "--addr", &addr], &[], None);
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(
@@ -580,5 +580,57 @@ async fn eventbus_tail_prints_the_log_and_follows_and_replay_republishes_marked(
             .len(),
         31,
         "replays are not stored again"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recent_events_come_from_the_log_and_survive_a_restart() {
+    let dir = fresh_state_dir();
+    let store = store_in(&dir);
+    let store_text = store.display().to_string();
+    // A history of 1 (the bus's in-memory ring) does not limit what the log shows.
+    let envs = [
+        ("CLAUDE_MPM_EVENTBUS_STORE", store_text.as_str()),
+        ("CLAUDE_MPM_EVENTBUS_HISTORY_SIZE", "1"),
+    ];
+    let mut daemon = Daemon::start(&envs);
+    let body: String = (0..5)
+        .map(|n| format!("{{\"type\":\"r.{n}\",\"data\":{{\"n\":{n}}}}}\n"))
+        .collect();
+    let (status, reply) = post(&daemon.url("/events"), "application/x-ndjson", body).await;
+    assert_eq!(status, 200, "{reply}");
+    let ids = reply["ids"].clone();
+    daemon.sigkill();
+
+    let daemon = Daemon::start(&envs);
+    let recent = get_json(&daemon.url("/events/recent?limit=3")).await;
+    let got: Vec<(Value, Value, Value)> = recent
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["id"].clone(), e["type"].clone(), e["data"]["n"].clone()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (ids[2].clone(), json!("r.2"), json!(2)),
+            (ids[3].clone(), json!("r.3"), json!(3)),
+            (ids[4].clone(), json!("r.4"), json!(4)),
+        ],
+        "the same id text as the POST reply, oldest first"
+    );
+    assert_eq!(
+        get_json(&daemon.url("/events/recent"))
+            .await
+            .as_array()
+            .unwrap()
+            .len(),
+        5
+    );
+    let (status, text) = get_text(&daemon.url("/events/recent?limit=10001")).await;
+    assert_eq!(status, 400, "{text}");
+    assert!(
+        text.contains("limit=\\\"10001\\\"") && text.contains("GET /events"),
+        "{text}"
     );
 }

@@ -52,6 +52,6 @@ pub use log::EventLog;
 pub use memory::MemoryLog;
 pub use sqlite::{SQLITE_SCHEMA_VERSION, SqliteLog, SqliteOptions};
 pub use types::{
-    Durability, JsonText, LogId, NewEvent, Page, ReadQuery, RetentionPolicy, StoreStats,
-    StoredEvent,
+    Durability, JsonText, LogId, NewEvent, PAGE_MAX_BYTES, Page, ReadQuery, RetentionPolicy,
+    StoreStats, StoredEvent,
 };

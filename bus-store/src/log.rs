@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use tokio::sync::watch;
 
-use crate::{LogId, NewEvent, Page, ReadQuery, StoreError, StoreStats};
+use crate::{LogId, NewEvent, Page, ReadQuery, StoreError, StoreStats, StoredEvent};
 
 /// A durable, ordered, trimmable log of events: what the daemon appends to before it
 /// acknowledges, and what streams, paging and durable consumers read from.
@@ -17,6 +17,11 @@ pub trait EventLog: Send + Sync + 'static {
 
     /// Reads one page of events, oldest first; see [`ReadQuery`] and [`Page`].
     async fn read(&self, query: ReadQuery) -> Result<Page, StoreError>;
+
+    /// The newest `limit` stored events, oldest first (what `GET /events/recent` shows); like a
+    /// page, it holds at most [`PAGE_MAX_BYTES`](crate::PAGE_MAX_BYTES) of data, keeping the
+    /// newest events.
+    async fn read_last(&self, limit: usize) -> Result<Vec<StoredEvent>, StoreError>;
 
     /// The oldest stored event's id, `None` when nothing is stored.
     fn first_id(&self) -> Option<LogId>;

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant, SystemTime};
 use async_trait::async_trait;
 use tokio::sync::watch;
 
+use crate::PAGE_MAX_BYTES;
 use crate::filter::Filter;
 use crate::log::check_consumer_name;
 use crate::types::{from_micros, missed_after, to_micros};
@@ -143,12 +144,14 @@ impl EventLog for MemoryLog {
         };
         let mut events = Vec::new();
         let mut more = false;
+        let mut bytes = 0usize;
         for event in state.events.iter().skip(start) {
-            if events.len() == limit {
+            if events.len() == limit || bytes >= PAGE_MAX_BYTES {
                 more = true;
                 break;
             }
             if filter.accepts_at(&event.event_type, event.timestamp) {
+                bytes += event.data.as_str().len();
                 events.push(event.clone());
             }
         }
@@ -162,6 +165,25 @@ impl EventLog for MemoryLog {
             next,
             missed,
         })
+    }
+
+    async fn read_last(&self, limit: usize) -> Result<Vec<StoredEvent>, StoreError> {
+        let state = self.state();
+        let mut bytes = 0usize;
+        let mut events: Vec<StoredEvent> = state
+            .events
+            .iter()
+            .rev()
+            .take(limit)
+            .take_while(|event| {
+                let fits = bytes < PAGE_MAX_BYTES;
+                bytes += event.data.as_str().len();
+                fits
+            })
+            .cloned()
+            .collect();
+        events.reverse();
+        Ok(events)
     }
 
     fn first_id(&self) -> Option<LogId> {

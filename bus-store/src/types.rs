@@ -106,6 +106,11 @@ pub struct StoredEvent {
     pub timestamp: SystemTime,
 }
 
+/// The most payload bytes one page holds: a read stops early once its events' data add up
+/// to this (always taking at least one event) and sets `next`, so paging through events of
+/// many megabytes each never builds a reply of gigabytes.
+pub const PAGE_MAX_BYTES: usize = 8 << 20;
+
 /// What to read: events after a position, optionally filtered, oldest first.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReadQuery {
@@ -115,7 +120,8 @@ pub struct ReadQuery {
     pub since: Option<SystemTime>,
     /// Only events whose type matches this glob (`*` any run, `?` one character).
     pub pattern: Option<String>,
-    /// The most events in one page; 0 is read as 1.
+    /// The most events in one page; 0 is read as 1. A page also stops at
+    /// [`PAGE_MAX_BYTES`] of data.
     pub limit: usize,
 }
 

@@ -442,3 +442,59 @@ async fn ids_format_and_parse_as_decimal_text() {
         }
     }
 }
+
+#[tokio::test]
+async fn pages_and_the_newest_events_stop_at_the_byte_cap() {
+    let mib = 1 << 20;
+    let big = |n: usize| {
+        bus_store::NewEvent::new(
+            "big",
+            bus_store::JsonText::parse(&format!("\"{}{n}\"", "x".repeat(3 * mib))).unwrap(),
+        )
+    };
+    for backend in BACKENDS {
+        let subject = subject(backend, keep_all());
+        let log = &*subject.log;
+        let ids = log.append((0..5).map(big).collect()).await.unwrap();
+        // 3 MiB each: the third takes a page past 8 MiB, so a page holds three.
+        let page = log.read(ReadQuery::after(None, 100)).await.unwrap();
+        assert_eq!(page.events.len(), 3, "{backend}");
+        assert_eq!(page.next, Some(ids[2]), "{backend}");
+        let rest = log.read(ReadQuery::after(page.next, 100)).await.unwrap();
+        assert_eq!(rest.events.len(), 2, "{backend}");
+        assert_eq!(rest.next, None, "{backend}");
+        assert_eq!(
+            read_all(log, ReadQuery::default()).await.len(),
+            5,
+            "{backend}"
+        );
+
+        let newest = log.read_last(100).await.unwrap();
+        let got: Vec<LogId> = newest.iter().map(|e| e.id).collect();
+        assert_eq!(got, ids[2..], "{backend}: the newest three, oldest first");
+        assert!(newest[2].data.as_str().ends_with("4\""), "{backend}");
+    }
+}
+
+#[tokio::test]
+async fn the_newest_events_come_oldest_first() {
+    for backend in BACKENDS {
+        let subject = subject(backend, keep_all());
+        let log = &*subject.log;
+        assert!(log.read_last(10).await.unwrap().is_empty(), "{backend}");
+        let ids = log
+            .append((0..30).map(|n| event("t", n)).collect())
+            .await
+            .unwrap();
+        let newest: Vec<LogId> = log
+            .read_last(4)
+            .await
+            .unwrap()
+            .iter()
+            .map(|e| e.id)
+            .collect();
+        assert_eq!(newest, ids[26..], "{backend}");
+        assert_eq!(log.read_last(100).await.unwrap().len(), 30, "{backend}");
+        assert!(log.read_last(0).await.unwrap().is_empty(), "{backend}");
+    }
+}

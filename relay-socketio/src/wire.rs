@@ -32,6 +32,9 @@ pub const LIFTED_FIELDS: [(&str, &[&str]); 3] = [
 /// hooks' spelling), `cwd` or `correlation_id`, that value is also put at the top level under
 /// the snake-case name (see [`LIFTED_FIELDS`]): the claude-mpm monitor reads them there and
 /// nowhere else. `data` itself is relayed unchanged.
+///
+/// An event republished by `eventbus replay` carries `"replay": true`, so a dashboard can
+/// tell it from a new one (its `event_id` is the original's).
 pub fn wire_payload(event: &Event, event_name: &str) -> Value {
     let event_type = event.event_type();
     let (kind, subtype) = event_type
@@ -49,6 +52,9 @@ pub fn wire_payload(event: &Event, event_name: &str) -> Value {
     payload.insert("data".into(), event.data().clone());
     payload.insert("source".into(), SOURCE.into());
     payload.insert("event_id".into(), event.id().into());
+    if event.is_replay() {
+        payload.insert("replay".into(), true.into());
+    }
     if let Value::Object(fields) = event.data() {
         for (name, other_spellings) in LIFTED_FIELDS {
             let found = std::iter::once(&name)
@@ -66,6 +72,17 @@ pub fn wire_payload(event: &Event, event_name: &str) -> Value {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn replays_are_marked_and_new_events_are_not() {
+        let event = Event::new(7, "hook.stop", json!({}));
+        assert!(wire_payload(&event, "claude_event").get("replay").is_none());
+        let p = wire_payload(&event.into_replay(), "claude_event");
+        assert_eq!(
+            (p["replay"].clone(), p["event_id"].clone()),
+            (json!(true), json!(7))
+        );
+    }
 
     #[test]
     fn splits_the_type_at_the_first_dot() {

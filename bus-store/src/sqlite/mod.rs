@@ -16,7 +16,8 @@ use tokio::sync::{oneshot, watch};
 
 use crate::log::check_consumer_name;
 use crate::{
-    Durability, EventLog, LogId, NewEvent, Page, ReadQuery, RetentionPolicy, StoreError, StoreStats,
+    Durability, EventLog, LogId, NewEvent, Page, ReadQuery, RetentionPolicy, StoreError,
+    StoreStats, StoredEvent,
 };
 use reader::ReaderPool;
 use writer::{Command, Shared, Writer, WriterConfig};
@@ -194,6 +195,11 @@ impl EventLog for SqliteLog {
 
     async fn read(&self, query: ReadQuery) -> Result<Page, StoreError> {
         self.on_reader(move |conn| reader::read_page(conn, &query))
+            .await
+    }
+
+    async fn read_last(&self, limit: usize) -> Result<Vec<StoredEvent>, StoreError> {
+        self.on_reader(move |conn| reader::read_last(conn, limit))
             .await
     }
 

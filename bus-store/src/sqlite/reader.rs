@@ -8,7 +8,7 @@ use rusqlite::{Connection, OptionalExtension, Transaction};
 
 use crate::filter::Filter;
 use crate::types::{from_micros, missed_after};
-use crate::{JsonText, LogId, Page, ReadQuery, StoreError, StoredEvent};
+use crate::{JsonText, LogId, PAGE_MAX_BYTES, Page, ReadQuery, StoreError, StoredEvent};
 
 /// A few read connections; a reader takes a free one, or waits its turn on one.
 pub(crate) struct ReaderPool {
@@ -86,8 +86,9 @@ fn read_in(tx: &Transaction<'_>, query: &ReadQuery) -> rusqlite::Result<Page> {
     let mut rows = stmt.query([after])?;
     let mut events = Vec::with_capacity(limit.min(4096));
     let mut more = false;
+    let mut bytes = 0usize;
     while let Some(row) = rows.next()? {
-        if events.len() == limit {
+        if events.len() == limit || bytes >= PAGE_MAX_BYTES {
             more = true;
             break;
         }
@@ -97,10 +98,12 @@ fn read_in(tx: &Transaction<'_>, query: &ReadQuery) -> rusqlite::Result<Page> {
             continue;
         }
         let id: i64 = row.get(0)?;
+        let data = row.get_ref(2)?.as_str()?;
+        bytes += data.len();
         events.push(StoredEvent {
             id: LogId(id as u64),
             event_type: event_type.to_owned(),
-            data: JsonText::trusted(row.get_ref(2)?.as_str()?),
+            data: JsonText::trusted(data),
             timestamp: from_micros(ts),
         });
     }
@@ -114,6 +117,34 @@ fn read_in(tx: &Transaction<'_>, query: &ReadQuery) -> rusqlite::Result<Page> {
         next,
         missed,
     })
+}
+
+/// The newest `limit` stored events (at most [`PAGE_MAX_BYTES`] of data, the newest kept),
+/// oldest first.
+pub(crate) fn read_last(conn: &Connection, limit: usize) -> Result<Vec<StoredEvent>, StoreError> {
+    let run = || -> rusqlite::Result<Vec<StoredEvent>> {
+        let mut stmt =
+            conn.prepare_cached("SELECT id, type, data, ts FROM events ORDER BY id DESC LIMIT ?1")?;
+        let mut rows = stmt.query([i64::try_from(limit).unwrap_or(i64::MAX)])?;
+        let (mut events, mut bytes) = (Vec::new(), 0usize);
+        while let Some(row) = rows.next()? {
+            if bytes >= PAGE_MAX_BYTES {
+                break;
+            }
+            let data = row.get_ref(2)?.as_str()?;
+            bytes += data.len();
+            let id: i64 = row.get(0)?;
+            events.push(StoredEvent {
+                id: LogId(id as u64),
+                event_type: row.get_ref(1)?.as_str()?.to_owned(),
+                data: JsonText::trusted(data),
+                timestamp: from_micros(row.get(3)?),
+            });
+        }
+        events.reverse();
+        Ok(events)
+    };
+    run().map_err(StoreError::unavailable)
 }
 
 /// A consumer's saved position.

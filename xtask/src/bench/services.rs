@@ -45,6 +45,8 @@ pub(crate) fn build() -> Result<(), String> {
         DAEMON_PACKAGE,
         "--example",
         "ingest_load",
+        "--example",
+        "read_load",
     ])?;
     crate::cargo(&[
         "build",

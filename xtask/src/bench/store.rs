@@ -3,7 +3,7 @@
 //! reading a warm store (`GET /events` paging, `eventbus tail`, one SSE client), and the
 //! daemon's peak RSS at two store sizes.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -118,28 +118,37 @@ fn fill(daemon: &BenchDaemon, n: u64) -> Result<(), String> {
     Ok(())
 }
 
-/// Pages through the whole log; returns (events, seconds).
-fn page_all(daemon: &BenchDaemon) -> Result<(u64, f64), String> {
-    let agent = ureq::Agent::new_with_defaults();
-    let started = Instant::now();
-    let mut after = "0".to_owned();
-    let mut n = 0u64;
-    loop {
-        let page: serde_json::Value = agent
-            .get(daemon.url(&format!("/events?limit=10000&after={after}")))
-            .call()
-            .map_err(|e| format!("GET /events: {e}"))?
-            .body_mut()
-            .with_config()
-            .limit(1 << 30)
-            .read_json()
-            .map_err(|e| format!("GET /events: {e}"))?;
-        n += page["events"].as_array().map_or(0, |e| e.len() as u64);
-        match page["next"].as_str() {
-            Some(next) => after = next.to_owned(),
-            None => return Ok((n, started.elapsed().as_secs_f64())),
-        }
+/// Runs `read_load` (a release build, so the client's parsing is not what is measured)
+/// against `daemon`; returns (events it counted, seconds).
+fn read_load(daemon: &BenchDaemon, args: &[&str]) -> Result<(u64, f64), String> {
+    let output = Command::new(built_example(Profile::Release, "read_load")?)
+        .args(["--addr", &daemon.addr])
+        .args(args)
+        .output()
+        .map_err(|e| format!("could not run read_load: {e}"))?;
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    if !output.status.success() {
+        return Err(format!(
+            "read_load {args:?} failed: {}{stdout}",
+            String::from_utf8_lossy(&output.stderr)
+        ));
     }
+    // `page: N events in S s: R events/s`
+    let words: Vec<&str> = stdout.split_whitespace().collect();
+    match (words.get(1), words.get(4)) {
+        (Some(n), Some(s)) => Ok((
+            n.parse()
+                .map_err(|_| format!("read_load said {stdout:?}"))?,
+            s.parse()
+                .map_err(|_| format!("read_load said {stdout:?}"))?,
+        )),
+        _ => Err(format!("read_load said {stdout:?}")),
+    }
+}
+
+/// Pages through the whole log with `GET /events`; returns (events, seconds).
+fn page_all(daemon: &BenchDaemon) -> Result<(u64, f64), String> {
+    read_load(daemon, &["--mode", "page", "--limit", "10000"])
 }
 
 /// `eventbus tail --after 0` into a pipe we drain; returns (lines, seconds).
@@ -170,22 +179,11 @@ fn tail_all(daemon: &BenchDaemon) -> Result<(u64, f64), String> {
 
 /// One SSE client from the start of the log until it has `n` events; returns seconds.
 fn sse_all(daemon: &BenchDaemon, n: u64) -> Result<f64, String> {
-    let started = Instant::now();
-    let response = ureq::get(daemon.url("/events/stream?after=0"))
-        .call()
-        .map_err(|e| format!("GET /events/stream: {e}"))?;
-    let reader = BufReader::with_capacity(1 << 20, response.into_body().into_reader());
-    let mut seen = 0u64;
-    for line in reader.split(b'\n') {
-        let line = line.map_err(|e| format!("reading the stream: {e}"))?;
-        if line.starts_with(b"data: ") {
-            seen += 1;
-            if seen == n {
-                return Ok(started.elapsed().as_secs_f64());
-            }
-        }
+    let (seen, seconds) = read_load(daemon, &["--mode", "sse", "--events", &n.to_string()])?;
+    if seen != n {
+        return Err(format!("the SSE client counted {seen} of {n} events"));
     }
-    Err(format!("the stream ended after {seen} of {n} events"))
+    Ok(seconds)
 }
 
 /// Runs the store bench (`quick`: smaller stores, shorter phases).
@@ -279,7 +277,8 @@ pub(crate) fn render(r: &Result<StoreBench, String>) -> String {
          `cargo xtask bench` (or `cargo xtask bench --store` for this part alone): the release \
          daemon as a process on loopback, logging and history off, relay off; the load from \
          `bus-daemon/examples/ingest_load.rs` (raw HTTP/1.1 keep-alive connections, every accepted \
-         event counted back from `/stats`), the reads from xtask itself. Side by side in one run.\n\n\
+         event counted back from `/stats`), the reads from `bus-daemon/examples/read_load.rs` \
+         (release build; ids checked in order) and `eventbus tail`. Side by side in one run.\n\n\
          | measurement | result | target | |\n|---|---|---|---|\n\
          | NDJSON ingest (4 connections, batches of 5,000), `memory` | {} events/s | | |\n\
          | NDJSON ingest, SQLite `STORE_SYNC=full` | {} events/s ({ratio:.2}x memory) | >= 0.5x memory | {} |\n\

@@ -1,0 +1,129 @@
+//! A read load for a running `eventbus` daemon: how fast its stored events come back.
+//!
+//! ```text
+//! cargo run --release -p bus-daemon --example read_load -- --addr 127.0.0.1:8770 --mode page
+//! cargo run --release -p bus-daemon --example read_load -- --addr 127.0.0.1:8770 --mode sse --events 1000000
+//! ```
+//!
+//! `page` walks `GET /events` from the start of the log in pages of `--limit` events, passing
+//! each page's `next` back as `after`, until a page has no `next`; `sse` reads
+//! `GET /events/stream?after=0` until `--events` events have arrived. Both check what they
+//! count (every event's JSON is parsed far enough to be counted; ids must increase) and print
+//! one line: `page: N events in S s: R events/s` (or `sse: ...`).
+
+use std::io::{BufRead, BufReader};
+use std::time::Instant;
+
+use clap::Parser;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+/// Measures how fast a running eventbus daemon serves its stored events.
+#[derive(Debug, Parser)]
+struct Args {
+    /// The daemon's address.
+    #[arg(long, default_value = "127.0.0.1:8770")]
+    addr: String,
+    /// What to read: page (GET /events) or sse (GET /events/stream).
+    #[arg(long, default_value = "page")]
+    mode: String,
+    /// Events per page (`page`).
+    #[arg(long, default_value_t = 10_000)]
+    limit: usize,
+    /// Events to wait for (`sse`).
+    #[arg(long, default_value_t = 0)]
+    events: u64,
+}
+
+type Failure = Box<dyn std::error::Error + Send + Sync>;
+
+/// A page with its events left as text; only their ids are read.
+#[derive(Deserialize)]
+struct Page<'a> {
+    #[serde(borrow)]
+    events: Vec<&'a RawValue>,
+    next: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Id<'a> {
+    id: &'a str,
+}
+
+/// Checks that `id` (decimal) is above `last`, and returns it.
+fn increasing(id: &str, last: u64) -> Result<u64, Failure> {
+    let id: u64 = id.parse()?;
+    if id <= last {
+        return Err(format!("id {id} after id {last}: ids must increase").into());
+    }
+    Ok(id)
+}
+
+fn page_all(args: &Args) -> Result<u64, Failure> {
+    let agent = ureq::Agent::new_with_defaults();
+    let mut after = "0".to_owned();
+    let (mut seen, mut last) = (0u64, 0u64);
+    loop {
+        let url = format!(
+            "http://{}/events?limit={}&after={after}",
+            args.addr, args.limit
+        );
+        let text = agent
+            .get(&url)
+            .call()?
+            .body_mut()
+            .with_config()
+            .limit(1 << 31)
+            .read_to_string()?;
+        let page: Page<'_> = serde_json::from_str(&text)?;
+        // The first and last ids of each page are checked; the daemon's own tests check
+        // the order within a page.
+        if let (Some(first), Some(end)) = (page.events.first(), page.events.last()) {
+            last = increasing(serde_json::from_str::<Id<'_>>(first.get())?.id, last)?;
+            last = last.max(serde_json::from_str::<Id<'_>>(end.get())?.id.parse()?);
+        }
+        seen += page.events.len() as u64;
+        match page.next {
+            Some(next) => after = next,
+            None => return Ok(seen),
+        }
+    }
+}
+
+fn sse_all(args: &Args) -> Result<u64, Failure> {
+    let url = format!("http://{}/events/stream?after=0", args.addr);
+    let body = ureq::get(&url).call()?.into_body().into_reader();
+    let reader = BufReader::with_capacity(1 << 20, body);
+    let (mut seen, mut last) = (0u64, 0u64);
+    for line in reader.split(b'\n') {
+        let line = line?;
+        if let Some(id) = line.strip_prefix(b"id: ") {
+            last = increasing(std::str::from_utf8(id)?, last)?;
+        } else if line.starts_with(b"data: ") {
+            seen += 1;
+            if seen == args.events {
+                return Ok(seen);
+            }
+        }
+    }
+    Err(format!("the stream ended after {seen} of {} events", args.events).into())
+}
+
+#[allow(clippy::print_stdout)] // a measuring tool reports on stdout
+fn main() -> Result<(), Failure> {
+    let args = Args::parse();
+    let started = Instant::now();
+    let seen = match args.mode.as_str() {
+        "page" => page_all(&args)?,
+        "sse" if args.events > 0 => sse_all(&args)?,
+        "sse" => return Err("--mode sse needs --events N (how many to wait for)".into()),
+        other => return Err(format!("--mode {other:?}: expected page or sse").into()),
+    };
+    let seconds = started.elapsed().as_secs_f64();
+    println!(
+        "{}: {seen} events in {seconds:.3} s: {:.0} events/s",
+        args.mode,
+        seen as f64 / seconds
+    );
+    Ok(())
+}
