@@ -41,6 +41,41 @@ impl EventBus {
         self.add_sync(pattern, call, false)
     }
 
+    /// Like [`on`](Self::on), under a name of your choosing (shown in [`stats`](Self::stats))
+    /// and for every event matching any of `patterns`: for work that must see every event
+    /// exactly, such as counting, and is cheap enough to run on the publishing thread.
+    pub fn on_named<F, R>(
+        &self,
+        name: &str,
+        patterns: &[String],
+        handler: F,
+    ) -> Result<SubscriptionId, BusError>
+    where
+        F: Fn(&Event) -> R + Send + Sync + 'static,
+        R: IntoHandlerResult,
+    {
+        let patterns = patterns
+            .iter()
+            .map(|p| Pattern::new(p))
+            .collect::<Result<Vec<_>, _>>()?;
+        if patterns.is_empty() {
+            return Err(BusError::NoPatterns { name: name.into() });
+        }
+        let delivery = Delivery::Sync(SyncHandler {
+            call: Box::new(move |e: &Event| handler(e).into_handler_result()),
+            fired: None,
+            counters: Sharded::default(),
+        });
+        self.register(
+            Some(name.to_owned()),
+            "sync",
+            SubscriberKind::Sync,
+            patterns,
+            delivery,
+            None,
+        )
+    }
+
     /// Runs `handler` for the first matching event only, exactly once even when several
     /// threads publish matching events at the same time; then the subscription removes itself.
     pub fn once<F, R>(&self, pattern: &str, handler: F) -> Result<SubscriptionId, BusError>

@@ -10,21 +10,19 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, Prometheu
 use crate::exposition::{write_header, write_histogram, write_sample};
 use crate::monotonic::{SubscriberFigures, Totals, Tracker};
 use crate::names::*;
-use crate::subscriber::{EventTypeCounters, MetricsSubscriber};
+use crate::subscriber::EventTypeCounters;
 use crate::{METADATA, MetricsError};
 
 /// Settings of [`BusMetrics::attach`].
 #[derive(Clone, Debug)]
 pub struct MetricsConfig {
-    /// The metrics subscriber's name in bus stats (default `"metrics"`).
+    /// The metrics subscription's name in bus stats (default `"metrics"`).
     pub name: String,
     /// Event-type patterns counted in `eventbus_events_total` (default `["*"]`).
     pub patterns: Vec<String>,
     /// Distinct event types with a series of their own (default 256); the rest are counted
     /// under `event_type="other"`.
     pub max_event_types: usize,
-    /// The metrics subscriber's queue capacity (default `None`: the bus default).
-    pub queue_capacity: Option<usize>,
 }
 
 impl Default for MetricsConfig {
@@ -33,7 +31,6 @@ impl Default for MetricsConfig {
             name: "metrics".into(),
             patterns: vec!["*".into()],
             max_event_types: 256,
-            queue_capacity: None,
         }
     }
 }
@@ -66,7 +63,7 @@ impl Drop for Inner {
     }
 }
 
-/// Prometheus metrics of one [`EventBus`]: a [`MetricsSubscriber`] attached to it plus the
+/// Prometheus metrics of one [`EventBus`]: a per-type counting subscription on it plus the
 /// rendering of everything, refreshed from [`EventBus::stats`] on each [`render`](Self::render).
 ///
 /// It records into its own `metrics-exporter-prometheus` recorder, not the process-wide one,
@@ -116,7 +113,7 @@ fn describe(
 }
 
 impl BusMetrics {
-    /// Builds a [`MetricsSubscriber`] from `config`, subscribes it to `bus`, and returns the
+    /// Subscribes the per-type counting described by `config` to `bus`, and returns the
     /// object that renders the bus's metrics.
     pub fn attach(bus: &EventBus, config: MetricsConfig) -> Result<BusMetrics, MetricsError> {
         if config.patterns.is_empty() {
@@ -158,14 +155,15 @@ impl BusMetrics {
             recorder.clone(),
             config.max_event_types,
         ));
-        let subscriber = MetricsSubscriber::new(
-            config.name,
-            config.patterns,
-            config.queue_capacity,
-            counters.clone(),
-        );
+        let counting = counters.clone();
         let subscription = bus
-            .subscribe(Arc::new(subscriber))
+            .on_named(
+                &config.name,
+                &config.patterns,
+                move |event: &bus_core::Event| {
+                    counting.count(event.event_type());
+                },
+            )
             .map_err(MetricsError::Subscribe)?;
         let handle = recorder.handle();
         Ok(BusMetrics {
@@ -205,8 +203,8 @@ impl BusMetrics {
     /// The whole exposition text: a fresh [`EventBus::stats`] snapshot, the per-type counts
     /// and every other series, in the Prometheus text format ([`CONTENT_TYPE`](crate::CONTENT_TYPE)).
     ///
-    /// Per-type counts are made by the subscriber's worker: call `bus.flush()` first when the
-    /// text must include events published a moment ago.
+    /// Per-type counts are made on the publishing thread, so they include every event whose
+    /// `publish` has returned.
     pub fn render(&self) -> String {
         let mut tracker = self
             .inner

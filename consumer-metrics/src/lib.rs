@@ -1,7 +1,7 @@
 //! `consumer-metrics`: Prometheus metrics of a [`bus_core::EventBus`].
 //!
-//! [`BusMetrics::attach`] subscribes a [`MetricsSubscriber`] (a [`bus_core::Subscriber`] that
-//! counts events per type through the `metrics` facade, under a cardinality cap) and returns
+//! [`BusMetrics::attach`] subscribes a counter of events per type (a sync subscription, run on
+//! the publishing thread, so the counts are exact at any rate; under a cardinality cap) and returns
 //! the object whose [`render`](BusMetrics::render) gives the whole exposition text: bus totals
 //! and gauges from a fresh [`EventBus::stats`](bus_core::EventBus::stats) snapshot, per-type
 //! counts, and per-subscription counters, queue depths and handler-duration histograms.
@@ -41,7 +41,7 @@ pub use bus_metrics::{BusMetrics, MetricsConfig};
 pub use error::MetricsError;
 pub use exposition::CONTENT_TYPE;
 pub use server::{MetricsServer, install_prometheus};
-pub use subscriber::{MAX_EVENT_TYPE_LABEL_BYTES, MetricsSubscriber, OTHER_EVENT_TYPE};
+pub use subscriber::{MAX_EVENT_TYPE_LABEL_BYTES, OTHER_EVENT_TYPE};
 
 /// Metadata of every series this crate registers.
 pub(crate) static METADATA: metrics::Metadata<'static> =
