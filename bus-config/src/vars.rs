@@ -48,6 +48,13 @@ pub const VARS: &[VarSpec] = &[
         meaning: "how many recent events the bus keeps in memory (`history_size` in `GET /stats`); `GET /events/recent` reads the durable log",
     },
     VarSpec {
+        name: "CLAUDE_MPM_EVENTBUS_HISTORY_MAX_BYTES",
+        key: "bus.history_max_bytes",
+        default: "67108864",
+        accepts: "whole number of bytes 0-1099511627776 (0: no byte bound)",
+        meaning: "the most event data the in-memory history holds (JSON text size); past it the oldest events go first",
+    },
+    VarSpec {
         name: "CLAUDE_MPM_EVENTBUS_FILTERS",
         key: "bus.filters",
         default: "empty (allow all)",
@@ -81,6 +88,13 @@ pub const VARS: &[VarSpec] = &[
         default: "16777216",
         accepts: "whole number of bytes 1-1073741824",
         meaning: "largest request body `POST /events` and `PATCH /config` accept (413 above it)",
+    },
+    VarSpec {
+        name: "CLAUDE_MPM_EVENTBUS_BODY_BUDGET_BYTES",
+        key: "http.body_budget_bytes",
+        default: "67108864",
+        accepts: "whole number of bytes 1-1099511627776 (never below MAX_BODY_BYTES)",
+        meaning: "request bodies the daemon reads and parses at once; a body that does not fit now gets 503 with Retry-After",
     },
     VarSpec {
         name: "CLAUDE_MPM_EVENTBUS_TOKEN",

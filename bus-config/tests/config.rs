@@ -67,11 +67,13 @@ fn every_variable_is_read() {
         ("CLAUDE_MPM_EVENTBUS_ENABLED", "off"),
         ("CLAUDE_MPM_EVENTBUS_DEBUG", "YES"),
         ("CLAUDE_MPM_EVENTBUS_HISTORY_SIZE", "500"),
+        ("CLAUDE_MPM_EVENTBUS_HISTORY_MAX_BYTES", "1_048_576"),
         ("CLAUDE_MPM_EVENTBUS_FILTERS", " hook.* ,, agent.? ,"),
         ("CLAUDE_MPM_EVENTBUS_QUEUE_CAPACITY", "64"),
         ("CLAUDE_MPM_EVENTBUS_OVERFLOW", "Drop-Oldest"),
         ("CLAUDE_MPM_EVENTBUS_HTTP_ADDR", "[::1]:9000"),
         ("CLAUDE_MPM_EVENTBUS_MAX_BODY_BYTES", "1_000_000"),
+        ("CLAUDE_MPM_EVENTBUS_BODY_BUDGET_BYTES", "8_000_000"),
         ("CLAUDE_MPM_EVENTBUS_TOKEN", "s3cret"),
         ("CLAUDE_MPM_EVENTBUS_SHUTDOWN_TIMEOUT", "250ms"),
         ("CLAUDE_MPM_EVENTBUS_LOGGING", "0"),
@@ -137,8 +139,10 @@ fn every_variable_is_read() {
         assert!(bad.contains(&format!("CLAUDE_MPM_EVENTBUS_{var}")), "{bad}");
     }
     assert_eq!(c.bus.overflow, Overflow::DropOldest);
+    assert_eq!(c.bus.history_max_bytes, 1 << 20);
     assert_eq!(c.http.addr.to_string(), "[::1]:9000");
     assert_eq!(c.http.max_body_bytes, 1_000_000);
+    assert_eq!(c.http.body_budget_bytes, 8_000_000);
     assert!(c.http.token.as_ref().unwrap().matches("s3cret"));
     assert_eq!(c.daemon.shutdown_timeout, Duration::from_millis(250));
     assert!(!c.logging.enabled);

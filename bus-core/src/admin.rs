@@ -92,6 +92,19 @@ impl EventBus {
         history.clear();
     }
 
+    /// Bounds the history by bytes too (0: by count only): each event counts as the size of
+    /// its JSON text (type included), and recording past the budget drops the oldest events.
+    /// An event larger than the whole budget is not kept. Takes effect at once.
+    pub fn set_history_max_bytes(&self, bytes: usize) {
+        let history = self.inner.lock().history.clone();
+        history.set_max_bytes(bytes);
+    }
+
+    /// The bytes the history holds now, as its byte budget counts them (0 without one).
+    pub fn history_bytes(&self) -> usize {
+        self.inner.lock().history.bytes()
+    }
+
     /// Changes how many events the history keeps (0 turns it off), keeping the newest ones.
     pub fn set_history_size(&self, n: usize) {
         let fresh = Arc::new(History::new(n));
@@ -104,6 +117,7 @@ impl EventBus {
             self.inner.republish(&mut reg);
             old
         };
+        fresh.set_max_bytes(old.max_bytes());
         let kept = old.events();
         let ring = fresh.ring(crate::shard::SHARED_SLOT);
         for event in &kept[kept.len().saturating_sub(n)..] {

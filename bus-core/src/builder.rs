@@ -12,6 +12,7 @@ use crate::{BusError, EventBus, Overflow, Pattern};
 #[derive(Clone, Debug)]
 pub struct EventBusBuilder {
     history_size: usize,
+    history_max_bytes: usize,
     enabled: bool,
     filters: Vec<String>,
     queue: QueueOptions,
@@ -22,6 +23,7 @@ impl Default for EventBusBuilder {
     fn default() -> Self {
         EventBusBuilder {
             history_size: 100,
+            history_max_bytes: 0,
             enabled: true,
             filters: Vec::new(),
             queue: QueueOptions {
@@ -37,6 +39,13 @@ impl EventBusBuilder {
     /// How many recent events to keep (default 100; 0 turns history off).
     pub fn history_size(mut self, n: usize) -> Self {
         self.history_size = n;
+        self
+    }
+
+    /// Bounds the history by bytes as well as by count (default 0: by count only); see
+    /// [`EventBus::set_history_max_bytes`].
+    pub fn history_max_bytes(mut self, bytes: usize) -> Self {
+        self.history_max_bytes = bytes;
         self
     }
 
@@ -93,9 +102,11 @@ impl EventBusBuilder {
             self.queue,
             self.runtime,
         );
-        Ok(EventBus {
+        let bus = EventBus {
             inner: Arc::new(inner),
-        })
+        };
+        bus.set_history_max_bytes(self.history_max_bytes);
+        Ok(bus)
     }
 }
 

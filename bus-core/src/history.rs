@@ -1,6 +1,7 @@
-//! The bounded history of recent events.
+//! The bounded history of recent events: by count, and optionally by bytes.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::SystemTime;
 
@@ -10,10 +11,16 @@ use serde_json::Value;
 use crate::Event;
 use crate::shard::{Padded, Sharded};
 
-/// One thread slot's ring of its newest events, oldest first.
-pub(crate) type Ring = Mutex<VecDeque<Event>>;
+/// One recorded event and the bytes it is counted as (0 when no byte budget is set).
+pub(crate) struct Held {
+    event: Event,
+    bytes: usize,
+}
 
-/// The last `capacity` accepted events.
+/// One thread slot's ring of its newest events, oldest first.
+pub(crate) type Ring = Mutex<VecDeque<Held>>;
+
+/// The last `capacity` accepted events, and at most `max_bytes` of them when that is set.
 ///
 /// Each publishing thread records into a ring of its own (one per thread slot), so
 /// publishers on different cores never write the same memory; readers merge the rings by
@@ -22,10 +29,19 @@ pub(crate) type Ring = Mutex<VecDeque<Event>>;
 /// `capacity`) when it records, and every `sweep_every` events (the power of two at or above
 /// `capacity`, at least 64) the other rings are pruned too, so all rings together hold at
 /// most about three times `capacity` events.
+///
+/// With a byte budget, each event counts as the size of its JSON text (estimated from the
+/// value, type included); recording past the budget drops the recording ring's oldest events
+/// first, then other rings' oldest, until the total fits again. An event larger than the
+/// whole budget is not kept. Without a budget no size is computed: the hot path pays nothing.
 pub(crate) struct History {
     capacity: usize,
     sweep_every: u64,
     rings: Sharded<Ring>,
+    /// 0: no byte budget.
+    max_bytes: AtomicUsize,
+    /// What the rings hold together, counted only while a budget is set.
+    bytes: AtomicUsize,
 }
 
 impl History {
@@ -35,6 +51,8 @@ impl History {
             // A power of two, so the hot path tests it with a mask rather than a division.
             sweep_every: (capacity as u64).max(64).next_power_of_two(),
             rings: Sharded::default(),
+            max_bytes: AtomicUsize::new(0),
+            bytes: AtomicUsize::new(0),
         }
     }
 
@@ -42,9 +60,42 @@ impl History {
         self.capacity
     }
 
+    /// The byte budget (0: none).
+    pub(crate) fn max_bytes(&self) -> usize {
+        self.max_bytes.load(Ordering::Relaxed)
+    }
+
+    /// Sets the byte budget (0: none), trimming at once to fit. Events recorded before a
+    /// budget was set count as 0 bytes.
+    pub(crate) fn set_max_bytes(&self, max: usize) {
+        self.max_bytes.store(max, Ordering::Relaxed);
+        if max > 0 {
+            self.trim_to_budget(max);
+        }
+    }
+
+    /// The bytes the history holds now (0 without a budget).
+    pub(crate) fn bytes(&self) -> usize {
+        self.bytes.load(Ordering::Relaxed)
+    }
+
     /// The ring a thread slot records into; callers cache it.
     pub(crate) fn ring(&self, slot: usize) -> Arc<Padded<Ring>> {
         self.rings.cell(slot)
+    }
+
+    fn weigh(&self, event_type: &str, data: &Value) -> usize {
+        if self.max_bytes() == 0 {
+            0
+        } else {
+            event_type.len() + json_size(data)
+        }
+    }
+
+    fn forget(&self, held: &Held) {
+        if held.bytes > 0 {
+            self.bytes.fetch_sub(held.bytes, Ordering::Relaxed);
+        }
     }
 
     /// Creates the event `id` and records it in `ring`. The event it evicts is recycled as
@@ -60,6 +111,7 @@ impl History {
         if self.capacity == 0 {
             return Event::from_raw(id, event_type.clone(), data, timestamp);
         }
+        let bytes = self.weigh(event_type, &data);
         let cutoff = id.saturating_sub(self.capacity as u64);
         let mut guard = ring.lock().unwrap_or_else(PoisonError::into_inner);
         let evicted = if guard.len() >= self.capacity || out_of_window(&guard, cutoff) {
@@ -71,20 +123,77 @@ impl History {
         while out_of_window(&guard, cutoff) {
             stale.extend(guard.pop_front());
         }
+        for held in evicted.iter().chain(&stale) {
+            self.forget(held);
+        }
         let event = match evicted {
-            Some(mut oldest) => match oldest.try_reuse(id, event_type, data, timestamp) {
+            Some(Held {
+                event: mut oldest, ..
+            }) => match oldest.try_reuse(id, event_type, data, timestamp) {
                 Ok(()) => oldest,
                 Err(data) => Event::from_raw(id, event_type.clone(), data, timestamp),
             },
             None => Event::from_raw(id, event_type.clone(), data, timestamp),
         };
-        guard.push_back(event.clone());
+        let over = self.push(&mut guard, &event, bytes, &mut stale);
         drop(guard);
         drop(stale);
+        if over {
+            self.trim_to_budget(self.max_bytes());
+        }
         if id & (self.sweep_every - 1) == 0 {
             self.prune(cutoff);
         }
         event
+    }
+
+    /// Appends `event` to `ring`, then drops the ring's oldest events (into `dropped`, to be
+    /// freed outside the lock) while over the byte budget; true if still over it afterwards
+    /// (the excess sits in other rings).
+    fn push(
+        &self,
+        ring: &mut VecDeque<Held>,
+        event: &Event,
+        bytes: usize,
+        dropped: &mut Vec<Held>,
+    ) -> bool {
+        let max = self.max_bytes();
+        if max > 0 && bytes > max {
+            // Keeping it would mean dropping everything else, and still not fit.
+            return false;
+        }
+        ring.push_back(Held {
+            event: event.clone(),
+            bytes,
+        });
+        if max == 0 || bytes == 0 {
+            return false;
+        }
+        let mut total = self.bytes.fetch_add(bytes, Ordering::Relaxed) + bytes;
+        while total > max {
+            let Some(oldest) = ring.pop_front() else {
+                return true;
+            };
+            total = self.bytes.fetch_sub(oldest.bytes, Ordering::Relaxed) - oldest.bytes;
+            dropped.push(oldest);
+        }
+        false
+    }
+
+    /// Drops the oldest events of each ring in turn until the history fits in `max` bytes.
+    fn trim_to_budget(&self, max: usize) {
+        let mut dropped = Vec::new();
+        self.rings.for_each(|ring| {
+            let mut ring = ring.lock().unwrap_or_else(PoisonError::into_inner);
+            while self.bytes() > max {
+                let Some(oldest) = ring.pop_front() else {
+                    break;
+                };
+                self.forget(&oldest);
+                dropped.push(oldest);
+            }
+        });
+        drop(dropped);
     }
 
     /// Drops, from every ring, the events that fell out of the window ending at `cutoff`.
@@ -92,7 +201,9 @@ impl History {
         self.rings.for_each(|ring| {
             let mut ring = ring.lock().unwrap_or_else(PoisonError::into_inner);
             while out_of_window(&ring, cutoff) {
-                ring.pop_front();
+                if let Some(held) = ring.pop_front() {
+                    self.forget(&held);
+                }
             }
         });
     }
@@ -105,11 +216,21 @@ impl History {
         if self.capacity == 0 {
             return;
         }
-        let mut ring = ring.lock().unwrap_or_else(PoisonError::into_inner);
-        if ring.len() >= self.capacity {
-            ring.pop_front();
+        let bytes = self.weigh(event.event_type(), event.data());
+        let mut dropped = Vec::new();
+        let mut guard = ring.lock().unwrap_or_else(PoisonError::into_inner);
+        if guard.len() >= self.capacity {
+            dropped.extend(guard.pop_front());
         }
-        ring.push_back(event.clone());
+        for held in &dropped {
+            self.forget(held);
+        }
+        let over = self.push(&mut guard, event, bytes, &mut dropped);
+        drop(guard);
+        drop(dropped);
+        if over {
+            self.trim_to_budget(self.max_bytes());
+        }
     }
 
     /// The newest `capacity` events, oldest first.
@@ -120,7 +241,7 @@ impl History {
                 ring.lock()
                     .unwrap_or_else(PoisonError::into_inner)
                     .iter()
-                    .cloned(),
+                    .map(|held| held.event.clone()),
             );
         });
         events.sort_unstable_by_key(Event::id);
@@ -139,17 +260,41 @@ impl History {
     pub(crate) fn clear(&self) {
         let mut dropped = Vec::new();
         self.rings.for_each(|ring| {
-            dropped.push(std::mem::take(
-                &mut *ring.lock().unwrap_or_else(PoisonError::into_inner),
-            ));
+            let taken = std::mem::take(&mut *ring.lock().unwrap_or_else(PoisonError::into_inner));
+            for held in &taken {
+                self.forget(held);
+            }
+            dropped.push(taken);
         });
         drop(dropped);
     }
 }
 
 /// True when the ring's oldest event is older than the window ending at `cutoff`.
-fn out_of_window(ring: &VecDeque<Event>, cutoff: u64) -> bool {
-    ring.front().is_some_and(|e| e.id() <= cutoff)
+fn out_of_window(ring: &VecDeque<Held>, cutoff: u64) -> bool {
+    ring.front().is_some_and(|held| held.event.id() <= cutoff)
+}
+
+/// The length of `value`'s compact JSON text, estimated without writing it (numbers count
+/// as 8 bytes, strings without their escapes).
+pub(crate) fn json_size(value: &Value) -> usize {
+    match value {
+        Value::Null | Value::Bool(true) => 4,
+        Value::Bool(false) => 5,
+        Value::Number(_) => 8,
+        Value::String(s) => s.len() + 2,
+        // Brackets, and a comma between items.
+        Value::Array(items) => {
+            2 + items.len().saturating_sub(1) + items.iter().map(json_size).sum::<usize>()
+        }
+        Value::Object(fields) => {
+            2 + fields.len().saturating_sub(1)
+                + fields
+                    .iter()
+                    .map(|(k, v)| k.len() + 3 + json_size(v))
+                    .sum::<usize>()
+        }
+    }
 }
 
 #[cfg(test)]
@@ -229,5 +374,89 @@ mod tests {
         record(&h, &h.ring(2), 2);
         h.clear();
         assert!(h.events().is_empty());
+    }
+
+    fn big(n: usize) -> Arc<Value> {
+        Arc::new(json!("x".repeat(n)))
+    }
+
+    #[test]
+    fn a_byte_budget_keeps_the_newest_events_that_fit() {
+        let h = History::new(100);
+        h.set_max_bytes(10_000);
+        let ring = h.ring(1);
+        for id in 1..=10u64 {
+            // 1 + 3000 + 2 bytes each: three fit in 10,000.
+            h.record_new(&ring, id, &"t".into(), big(3000), SystemTime::now());
+            assert!(h.bytes() <= 10_000, "{} bytes after {id}", h.bytes());
+        }
+        let ids: Vec<u64> = h.events().iter().map(Event::id).collect();
+        assert_eq!(ids, [8, 9, 10]);
+        assert_eq!(h.bytes(), 3 * 3003);
+        h.clear();
+        assert_eq!(h.bytes(), 0);
+    }
+
+    #[test]
+    fn the_budget_holds_across_rings_and_an_oversized_event_is_not_kept() {
+        let h = History::new(100);
+        h.set_max_bytes(10_000);
+        for id in 1..=12u64 {
+            let ring = h.ring(1 + (id % 4) as usize);
+            h.record_new(&ring, id, &"t".into(), big(2000), SystemTime::now());
+            assert!(h.bytes() <= 10_000, "{} bytes after {id}", h.bytes());
+        }
+        assert_eq!(h.events().len(), 4);
+        let ring = h.ring(1);
+        let huge = h.record_new(&ring, 13, &"t".into(), big(20_000), SystemTime::now());
+        assert_eq!(huge.id(), 13, "the publish itself is unaffected");
+        assert!(h.bytes() <= 10_000);
+        let ids: Vec<u64> = h.events().iter().map(Event::id).collect();
+        assert_eq!(ids.len(), 4, "{ids:?}");
+        assert!(!ids.contains(&13));
+    }
+
+    #[test]
+    fn setting_a_budget_trims_at_once_and_none_costs_no_sizing() {
+        let h = History::new(100);
+        let ring = h.ring(1);
+        for id in 1..=5u64 {
+            h.record_new(&ring, id, &"t".into(), big(3000), SystemTime::now());
+        }
+        assert_eq!(h.bytes(), 0, "no budget: nothing weighed");
+        assert_eq!(h.events().len(), 5);
+        h.set_max_bytes(1);
+        assert_eq!(
+            h.events().len(),
+            5,
+            "events from before the budget count as 0 bytes"
+        );
+        for id in 6..=7u64 {
+            h.record_new(&ring, id, &"t".into(), big(3000), SystemTime::now());
+        }
+        assert_eq!(h.bytes(), 0);
+        let ids: Vec<u64> = h.events().iter().map(Event::id).collect();
+        assert_eq!(
+            ids,
+            [1, 2, 3, 4, 5],
+            "an event over the whole budget evicts nothing"
+        );
+    }
+
+    #[test]
+    fn json_size_matches_the_text_for_plain_values() {
+        for v in [
+            json!({"tool_name": "Read", "ok": true, "list": ["a", "bc"], "none": null}),
+            json!([]),
+            json!({}),
+            json!("text"),
+            json!(false),
+        ] {
+            assert_eq!(
+                json_size(&v),
+                serde_json::to_string(&v).unwrap().len(),
+                "{v}"
+            );
+        }
     }
 }

@@ -97,6 +97,10 @@ impl Daemon {
             token: config.http.token.clone(),
             max_body_bytes: config.http.max_body_bytes,
             body_timeout: config.http.body_timeout,
+            body_budget: crate::budget::BodyBudget::new(
+                config.http.body_budget_bytes,
+                config.http.max_body_bytes,
+            ),
             browser: crate::guard::BrowserRules::new(
                 addr,
                 &config.http.allowed_origins,

@@ -55,6 +55,8 @@ pub struct AppState {
     pub max_body_bytes: usize,
     /// The longest pause while a request body arrives (408 after it).
     pub body_timeout: std::time::Duration,
+    /// Bytes of request bodies read and parsed at once (503 past it).
+    pub body_budget: crate::budget::BodyBudget,
     /// Which `Origin` and `Host` headers are accepted (see [`guard`](crate::guard)).
     pub(crate) browser: crate::guard::BrowserRules,
     /// The consumers wired to the bus: each may add figures to `GET /stats` and serve
@@ -147,6 +149,10 @@ pub fn router(state: AppState) -> Router {
             crate::guard::browser_rules,
         ))
         .layer(DefaultBodyLimit::max(state.max_body_bytes))
+        .layer(middleware::from_fn_with_state(
+            state.body_budget.clone(),
+            crate::budget::body_budget,
+        ))
         .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
             state.body_timeout,
         ))
@@ -330,6 +336,11 @@ async fn recent_events(
 async fn stats(State(state): State<AppState>) -> Response {
     let mut stats = json!(state.ingest.bus().stats());
     stats["store"] = json!(state.ingest.log().stats());
+    stats["history_bytes"] = json!(state.ingest.bus().history_bytes());
+    stats["body_budget"] = json!({
+        "bytes": state.body_budget.total_bytes(),
+        "in_use_bytes": state.body_budget.in_use_bytes(),
+    });
     for (key, figures) in state.consumers.iter().filter_map(|c| c.stats()) {
         stats[key] = figures;
     }

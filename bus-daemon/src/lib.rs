@@ -67,6 +67,7 @@
 #![forbid(unsafe_code)]
 
 mod bignum;
+pub mod budget;
 mod client;
 mod daemon;
 pub mod durable;

@@ -1,5 +1,5 @@
 //! The bus's own section: `CLAUDE_MPM_EVENTBUS_ENABLED`, `_DEBUG`, `_HISTORY_SIZE`,
-//! `_FILTERS`, `_QUEUE_CAPACITY`, `_OVERFLOW`.
+//! `_HISTORY_MAX_BYTES`, `_FILTERS`, `_QUEUE_CAPACITY`, `_OVERFLOW`.
 
 use bus_core::Overflow;
 use serde::Serialize;
@@ -7,6 +7,9 @@ use serde_json::Value;
 
 use super::reader::Reader;
 use crate::runtime::MAX_HISTORY_SIZE;
+
+/// The history's default byte budget: 64 MiB.
+pub const DEFAULT_HISTORY_MAX_BYTES: u64 = 64 << 20;
 
 /// The bus's own settings: the part of the configuration that can also be changed on a
 /// running bus (see [`RuntimeSettings`](crate::RuntimeSettings)).
@@ -18,6 +21,8 @@ pub struct BusSettings {
     pub debug: bool,
     /// `CLAUDE_MPM_EVENTBUS_HISTORY_SIZE`.
     pub history_size: usize,
+    /// `CLAUDE_MPM_EVENTBUS_HISTORY_MAX_BYTES` (0: by count only).
+    pub history_max_bytes: usize,
     /// `CLAUDE_MPM_EVENTBUS_FILTERS`, validated patterns.
     pub filters: Vec<String>,
     /// `CLAUDE_MPM_EVENTBUS_QUEUE_CAPACITY`.
@@ -33,6 +38,12 @@ impl BusSettings {
             debug: r.flag("CLAUDE_MPM_EVENTBUS_DEBUG", false),
             history_size: r.number("CLAUDE_MPM_EVENTBUS_HISTORY_SIZE", 100, 0, MAX_HISTORY_SIZE)
                 as usize,
+            history_max_bytes: r.number(
+                "CLAUDE_MPM_EVENTBUS_HISTORY_MAX_BYTES",
+                DEFAULT_HISTORY_MAX_BYTES,
+                0,
+                1 << 40,
+            ) as usize,
             filters: r.patterns("CLAUDE_MPM_EVENTBUS_FILTERS", Vec::new(), false),
             queue_capacity: r.number("CLAUDE_MPM_EVENTBUS_QUEUE_CAPACITY", 10_000, 1, 10_000_000)
                 as usize,

@@ -66,6 +66,8 @@ pub struct HttpSettings {
     pub addr: SocketAddr,
     /// `CLAUDE_MPM_EVENTBUS_MAX_BODY_BYTES`.
     pub max_body_bytes: usize,
+    /// `CLAUDE_MPM_EVENTBUS_BODY_BUDGET_BYTES`: request bodies read and parsed at once.
+    pub body_budget_bytes: usize,
     /// `CLAUDE_MPM_EVENTBUS_TOKEN` (masked when printed).
     pub token: Option<Secret>,
     /// `CLAUDE_MPM_EVENTBUS_ALLOWED_ORIGINS`: web origins (`scheme://host[:port]`, as
@@ -101,6 +103,12 @@ impl HttpSettings {
                 16 * 1024 * 1024,
                 1,
                 1024 * 1024 * 1024,
+            ) as usize,
+            body_budget_bytes: r.number(
+                "CLAUDE_MPM_EVENTBUS_BODY_BUDGET_BYTES",
+                64 * 1024 * 1024,
+                1,
+                1 << 40,
             ) as usize,
             token: read_token(r),
             allowed_origins: r.value(

@@ -192,6 +192,7 @@ impl Config {
         EventBus::builder()
             .enabled(self.bus.enabled)
             .history_size(self.bus.history_size)
+            .history_max_bytes(self.bus.history_max_bytes)
             .filters(self.bus.filters.iter().cloned())
             .queue_capacity(self.bus.queue_capacity)
             .overflow(self.bus.overflow)
