@@ -103,6 +103,7 @@ impl Daemon {
                 &config.http.allowed_hosts,
             ),
             consumers: followers.with(spool.with(wired.consumers.clone())).into(),
+            sessions: crate::ui::Sessions::new(addr.port()),
         };
         Ok(Daemon {
             listener,

@@ -10,6 +10,7 @@
 //! | `GET /events/recent?limit=N` | the last N events (default 10), oldest first |
 //! | `GET /metrics` | Prometheus text (404 when metrics are off) |
 //! | `GET /healthz` | `{"status": "ok"}` |
+//! | `GET /`, `/ui/...`, `POST /ui/login` | the web view and its session login (see [`ui`](crate::ui)) |
 //! | `GET /config`, `PATCH /config` | the runtime settings; PATCH takes [`RuntimeSettings`] |
 //!
 //! With `CLAUDE_MPM_EVENTBUS_TOKEN` set, every route except `GET /healthz` and `GET /metrics`
@@ -61,6 +62,8 @@ pub struct AppState {
     pub consumers: Arc<[Arc<dyn Attached>]>,
     /// Turns true when the daemon starts shutting down: open streams end then.
     pub closing: tokio::sync::watch::Receiver<bool>,
+    /// The web view's logins, accepted instead of the token on `GET` routes.
+    pub(crate) sessions: crate::ui::Sessions,
 }
 
 impl std::fmt::Debug for AppState {
@@ -126,7 +129,8 @@ pub fn router(state: AppState) -> Router {
         .route("/events/recent", get(recent_events))
         .route("/stats", get(stats))
         .route("/healthz", get(healthz))
-        .route("/config", get(get_config).patch(patch_config));
+        .route("/config", get(get_config).patch(patch_config))
+        .merge(crate::ui::routes());
     for endpoint in state.consumers.iter().flat_map(|c| c.endpoints()) {
         router = router.route(endpoint.path, get(move || serve_endpoint(endpoint)));
     }
@@ -168,6 +172,7 @@ fn is_open(state: &AppState, path: &str) -> bool {
 async fn require_token(State(state): State<AppState>, request: Request, next: Next) -> Response {
     if let Some(token) = &state.token
         && !is_open(&state, request.uri().path())
+        && !crate::ui::admits(&state, &request)
         && let Err(problem) = check_bearer(request.headers().get(header::AUTHORIZATION), token)
     {
         return ApiError::new(StatusCode::UNAUTHORIZED, problem).into_response();
