@@ -301,8 +301,11 @@
     if (canvas.height !== height) canvas.height = height;
     const ctx = canvas.getContext('2d');
     ctx.clearRect(0, 0, width, height);
-    let top = 1;
-    for (const [, ring] of series) for (const v of ring) top = Math.max(top, v);
+    let peak = 1;
+    for (const [, ring] of series) for (const v of ring) peak = Math.max(peak, v);
+    // A round top for the axis: 1, 2 or 5 times a power of ten.
+    const step = 10 ** Math.floor(Math.log10(peak));
+    const top = [1, 2, 5, 10].map((m) => m * step).find((t) => t >= peak);
     const left = 44 * ratio;
     const bottom = height - 16 * ratio;
     const x = (age) => left + (width - left - 4 * ratio) * (1 - age / (WINDOW_SECONDS - 1));
@@ -316,7 +319,7 @@
       ctx.moveTo(left, y(v));
       ctx.lineTo(width, y(v));
       ctx.stroke();
-      ctx.fillText(Math.round(v).toLocaleString(), 2 * ratio, y(v) + 4 * ratio);
+      ctx.fillText(Number.isInteger(v) ? v.toLocaleString() : v.toFixed(1), 2 * ratio, y(v) + 4 * ratio);
     }
     for (const [age, label] of [[299, '-5 min'], [150, '-2.5 min'], [0, 'now']]) {
       ctx.fillText(label, Math.min(x(age), width - 28 * ratio), height - 3 * ratio);
