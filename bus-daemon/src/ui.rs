@@ -46,8 +46,16 @@ const SESSION_LIFETIME: Duration = Duration::from_secs(12 * 60 * 60);
 const MAX_SESSIONS: usize = 256;
 
 /// Paths served without a token or session: the page shell (which is the login form until
-/// there is a session), its static assets and the login itself. None shows a payload.
-const PUBLIC_PATHS: [&str; 5] = ["/", "/ui/app.js", "/ui/style.css", "/ui/icon.svg", "/ui/login"];
+/// there is a session), its static assets, the login, and the logout (which ends only the
+/// session its cookie names). None shows a payload.
+const PUBLIC_PATHS: [&str; 6] = [
+    "/",
+    "/ui/app.js",
+    "/ui/style.css",
+    "/ui/icon.svg",
+    "/ui/login",
+    "/ui/logout",
+];
 
 /// The web view's URL for a daemon bound to `addr` (loopback for an unspecified address).
 ///
@@ -175,7 +183,9 @@ fn secured(mut response: Response) -> Response {
         (header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         (header::X_FRAME_OPTIONS, "DENY"),
-        (header::REFERRER_POLICY, "no-referrer"),
+        // Not `no-referrer`: with it, Chrome sends `Origin: null` on the login form's POST,
+        // which the browser rules refuse.
+        (header::REFERRER_POLICY, "same-origin"),
         // A new binary serves new assets: the browser must ask again.
         (header::CACHE_CONTROL, "no-cache"),
     ] {

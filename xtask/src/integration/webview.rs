@@ -230,14 +230,17 @@ async fn no_console_errors(client: &Client, port: u16, when: &str) -> Result<(),
 }
 
 async fn wait_live(client: &Client) -> Result<(), String> {
-    wait_js(
+    let answered = wait_js(
         client,
         "the stream to be live",
         "return document.getElementById('conn').dataset.state === 'live';",
         PATIENCE,
     )
-    .await
-    .map(|_| ())
+    .await;
+    match answered {
+        Ok(_) => Ok(()),
+        Err(e) => Err(format!("{e}; the page says: {}", page_text(client).await)),
+    }
 }
 
 /// Types `pattern` into the filter box and applies it, as a person would.
@@ -477,6 +480,8 @@ async fn flood(client: &Client, daemon: &Daemon) -> Result<String, String> {
     let url = daemon.url("/events");
     const BATCHES: usize = 40;
     const BATCH: usize = 1000;
+    let progress = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let posted = progress.clone();
     let poster = std::thread::spawn(move || -> Result<(usize, Duration), String> {
         let types = ["load.hook.pre_tool", "load.hook.post_tool", "load.session", "load.agent", "load.other"];
         let start = Instant::now();
@@ -495,6 +500,7 @@ async fn flood(client: &Client, daemon: &Daemon) -> Result<String, String> {
                 .send(body)
                 .map_err(|e| format!("flood POST: {e}"))?;
             sent += BATCH;
+            posted.store(sent, std::sync::atomic::Ordering::Relaxed);
             if start.elapsed() > Duration::from_secs(20) {
                 break;
             }
@@ -502,9 +508,17 @@ async fn flood(client: &Client, daemon: &Daemon) -> Result<String, String> {
         Ok((sent, start.elapsed()))
     });
     let mut most_rows = 0;
+    let mut screenshot = None;
     while !poster.is_finished() {
         let rows = js(client, "return document.querySelectorAll('#rows tr').length;").await?.as_u64().unwrap_or(0);
         most_rows = most_rows.max(rows);
+        let sent = progress.load(std::sync::atomic::Ordering::Relaxed);
+        if screenshot.is_none() && sent >= BATCHES * BATCH / 3 {
+            // A row's detail open, as someone looking at the flood would have it.
+            js(client, "document.querySelector('#rows tr:nth-child(3)').click();").await?;
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            screenshot = Some(client.screenshot().await.map_err(|e| format!("screenshot: {e}"))?);
+        }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let (sent, took) = poster.join().map_err(|_| "the flood thread panicked")??;
@@ -532,8 +546,7 @@ async fn flood(client: &Client, daemon: &Daemon) -> Result<String, String> {
     if received != want {
         return Err(format!("the page counted {received} events, {want} were sent"));
     }
-    click(client, "#rows tr:nth-child(3) td").await?;
-    let shot = client.screenshot().await.map_err(|e| format!("screenshot: {e}"))?;
+    let shot = screenshot.ok_or("the flood ended before the screenshot was taken")?;
     let path: PathBuf = crate::paths::in_target("web-view.png")?;
     std::fs::write(&path, shot).map_err(|e| format!("writing {}: {e}", path.display()))?;
     Ok(format!(
@@ -573,6 +586,8 @@ async fn token_checks(client: &Client, port: u16, daemon: &Daemon) -> Result<Str
 
     login(client, "not-the-token").await?;
     find(client, "#login-error").await?;
+    // The refused login's 401 is in the console too.
+    console(client, port).await?;
     login(client, TOKEN).await?;
     wait_live(client).await?;
     let url = client.current_url().await.map_err(|e| format!("current url: {e}"))?;
@@ -604,14 +619,24 @@ async fn login(client: &Client, token: &str) -> Result<(), String> {
     field.clear().await.map_err(|e| format!("clearing the token field: {e}"))?;
     field.send_keys(token).await.map_err(|e| format!("typing the token: {e}"))?;
     click(client, "#login button").await?;
-    wait_js(
+    let answered = wait_js(
         client,
         "the login answer",
         "return document.readyState === 'complete' && (document.getElementById('rows') !== null || document.getElementById('login-error') !== null);",
         PATIENCE,
     )
-    .await
-    .map(|_| ())
+    .await;
+    match answered {
+        Ok(_) => Ok(()),
+        Err(e) => Err(format!("{e}; the page says: {}", page_text(client).await)),
+    }
+}
+
+/// The start of the page's text, for a failure message.
+async fn page_text(client: &Client) -> String {
+    js(client, "return document.body ? document.body.innerText.slice(0, 300) : '';")
+        .await
+        .map_or_else(|e| e, |v| v.as_str().unwrap_or("").to_owned())
 }
 
 /// The statuses of `GET /events/stream` and `GET /stats` fetched from the page.
