@@ -17,7 +17,8 @@
 //! needs `Authorization: Bearer <token>` (the scheme in any case): reads too, because
 //! `/events/recent` returns event payloads and `/stats` and `/config` describe the setup. The
 //! health probe and the Prometheus text (counts per event type, no payloads) stay open for
-//! probes and scrapers.
+//! probes and scrapers. The web view's session cookie stands in for the header on `GET`
+//! routes (see [`ui`](crate::ui)).
 //!
 //! Errors are JSON `{"error": "..."}` with 400 (bad input), 401 (token), 404, 410 (an
 //! `after=` position trimmed away), 413 (body over `CLAUDE_MPM_EVENTBUS_MAX_BODY_BYTES`), 503

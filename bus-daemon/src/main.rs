@@ -265,10 +265,14 @@ fn log_client(addr: Option<String>) -> Result<Client, Failure> {
 fn open(addr: Option<String>) -> Result<(), Failure> {
     let client = log_client(addr)?;
     let url = bus_daemon::ui::page_url(client.addr());
-    client.call_json("GET", "/healthz", None).map_err(|e| Failure {
-        code: 1,
-        message: format!("{e}; the web view would be at {url} once `eventbus serve` runs there"),
-    })?;
+    client
+        .call_json("GET", "/healthz", None)
+        .map_err(|e| Failure {
+            code: 1,
+            message: format!(
+                "{e}; the web view would be at {url} once `eventbus serve` runs there"
+            ),
+        })?;
     write_stdout(&format!("{url}\n"))
 }
 

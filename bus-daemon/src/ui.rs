@@ -75,8 +75,14 @@ pub fn page_url(addr: std::net::SocketAddr) -> String {
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route("/", get(page))
-        .route("/ui/app.js", get(|| asset("text/javascript; charset=utf-8", APP_JS)))
-        .route("/ui/style.css", get(|| asset("text/css; charset=utf-8", STYLE_CSS)))
+        .route(
+            "/ui/app.js",
+            get(|| asset("text/javascript; charset=utf-8", APP_JS)),
+        )
+        .route(
+            "/ui/style.css",
+            get(|| asset("text/css; charset=utf-8", STYLE_CSS)),
+        )
         .route("/ui/icon.svg", get(|| asset("image/svg+xml", ICON_SVG)))
         .route("/ui/info", get(info))
         .route("/ui/login", post(login))
@@ -102,7 +108,11 @@ pub(crate) struct Sessions {
 
 impl std::fmt::Debug for Sessions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let count = self.live.lock().unwrap_or_else(PoisonError::into_inner).len();
+        let count = self
+            .live
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len();
         f.debug_struct("Sessions")
             .field("cookie", &self.cookie)
             .field("live", &count)
@@ -199,7 +209,14 @@ async fn asset(content_type: &'static str, body: &'static str) -> Response {
 }
 
 fn html(status: StatusCode, body: String) -> Response {
-    secured((status, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], body).into_response())
+    secured(
+        (
+            status,
+            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+            body,
+        )
+            .into_response(),
+    )
 }
 
 /// The login form, with a fixed message (never anything the request sent).
@@ -264,7 +281,9 @@ async fn login(
 /// `POST /ui/logout`: ends the session and clears the cookie.
 async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Response {
     state.sessions.close(&headers);
-    see_page(Some(state.sessions.set_cookie(String::new(), Duration::ZERO)))
+    see_page(Some(
+        state.sessions.set_cookie(String::new(), Duration::ZERO),
+    ))
 }
 
 /// 303 to the page, setting `cookie` on the way.
@@ -306,7 +325,13 @@ mod tests {
             .to_str()
             .unwrap()
             .to_owned();
-        for part in ["eventbus_session_1=abc", "HttpOnly", "SameSite=Strict", "Path=/", "Max-Age=43200"] {
+        for part in [
+            "eventbus_session_1=abc",
+            "HttpOnly",
+            "SameSite=Strict",
+            "Path=/",
+            "Max-Age=43200",
+        ] {
             assert!(text.contains(part), "{text} lacks {part}");
         }
     }

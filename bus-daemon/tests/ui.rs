@@ -35,14 +35,25 @@ async fn the_page_and_its_assets_are_served_under_a_strict_policy() {
     let mut daemon = start(&[]);
     let response = client().get(daemon.url("/")).send().await.unwrap();
     assert_eq!(response.status(), 200);
-    let csp = response.headers()[CONTENT_SECURITY_POLICY].to_str().unwrap().to_owned();
+    let csp = response.headers()[CONTENT_SECURITY_POLICY]
+        .to_str()
+        .unwrap()
+        .to_owned();
     assert_eq!(csp, bus_daemon::ui::CONTENT_SECURITY_POLICY);
-    for part in ["default-src 'none'", "script-src 'self'", "connect-src 'self'", "frame-ancestors 'none'"] {
+    for part in [
+        "default-src 'none'",
+        "script-src 'self'",
+        "connect-src 'self'",
+        "frame-ancestors 'none'",
+    ] {
         assert!(csp.contains(part), "{csp} lacks {part}");
     }
     assert!(!csp.contains("unsafe"), "{csp}");
     assert!(
-        response.headers()[CONTENT_TYPE].to_str().unwrap().starts_with("text/html"),
+        response.headers()[CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html"),
         "{:?}",
         response.headers()
     );
@@ -50,9 +61,18 @@ async fn the_page_and_its_assets_are_served_under_a_strict_policy() {
     // No inline script: each <script> loads its code from the daemon.
     let scripts: Vec<&str> = html.split("<script").skip(1).collect();
     assert_eq!(scripts.len(), 1, "{html}");
-    assert!(scripts[0].trim_start().starts_with("src=\"/ui/app.js\""), "{html}");
-    assert!(!html.contains("style=\""), "inline styles are refused by the policy");
-    assert!(!html.contains("http://") && !html.contains("https://"), "nothing from elsewhere");
+    assert!(
+        scripts[0].trim_start().starts_with("src=\"/ui/app.js\""),
+        "{html}"
+    );
+    assert!(
+        !html.contains("style=\""),
+        "inline styles are refused by the policy"
+    );
+    assert!(
+        !html.contains("http://") && !html.contains("https://"),
+        "nothing from elsewhere"
+    );
 
     for (path, content_type, needle) in [
         ("/ui/app.js", "text/javascript", "textContent"),
@@ -61,13 +81,29 @@ async fn the_page_and_its_assets_are_served_under_a_strict_policy() {
     ] {
         let response = client().get(daemon.url(path)).send().await.unwrap();
         assert_eq!(response.status(), 200, "{path}");
-        assert!(response.headers()[CONTENT_TYPE].to_str().unwrap().starts_with(content_type), "{path}");
-        assert_eq!(response.headers()["x-content-type-options"], "nosniff", "{path}");
+        assert!(
+            response.headers()[CONTENT_TYPE]
+                .to_str()
+                .unwrap()
+                .starts_with(content_type),
+            "{path}"
+        );
+        assert_eq!(
+            response.headers()["x-content-type-options"],
+            "nosniff",
+            "{path}"
+        );
         let body = response.text().await.unwrap();
         assert!(body.contains(needle), "{path}");
     }
     let js = get_text(&daemon.url("/ui/app.js")).await.1;
-    for sink in [".innerHTML", ".outerHTML", "insertAdjacentHTML", "document.write", "eval("] {
+    for sink in [
+        ".innerHTML",
+        ".outerHTML",
+        "insertAdjacentHTML",
+        "document.write",
+        "eval(",
+    ] {
         assert!(!js.contains(sink), "app.js uses {sink}");
     }
     // The page reads the same stream every client does.
@@ -100,8 +136,17 @@ async fn with_a_token_the_page_needs_a_login_and_the_session_only_reads() {
     let (status, page) = get_text(&daemon.url("/")).await;
     assert_eq!(status, 200);
     assert!(page.contains("action=\"/ui/login\""), "{page}");
-    assert!(!page.contains("<script"), "the login form loads no script: {page}");
-    for path in ["/events/stream", "/stats", "/events", "/ui/info", "/events/recent"] {
+    assert!(
+        !page.contains("<script"),
+        "the login form loads no script: {page}"
+    );
+    for path in [
+        "/events/stream",
+        "/stats",
+        "/events",
+        "/ui/info",
+        "/events/recent",
+    ] {
         let (status, _) = get_text(&daemon.url(path)).await;
         assert_eq!(status, 401, "{path} before login");
     }
@@ -190,7 +235,12 @@ async fn with_a_token_the_page_needs_a_login_and_the_session_only_reads() {
         .await
         .unwrap();
     assert_eq!(logout.status(), 303);
-    assert!(logout.headers()[SET_COOKIE].to_str().unwrap().contains("Max-Age=0"));
+    assert!(
+        logout.headers()[SET_COOKIE]
+            .to_str()
+            .unwrap()
+            .contains("Max-Age=0")
+    );
     assert_eq!(with_cookie("/stats").send().await.unwrap().status(), 401);
 }
 

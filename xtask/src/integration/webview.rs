@@ -196,14 +196,12 @@ async fn console(client: &Client, port: u16) -> Result<Vec<String>, String> {
         .await
         .map_err(|e| format!("session id: {e}"))?
         .ok_or("no session id")?;
-    let reply: Value = ureq::post(&format!(
-        "http://127.0.0.1:{port}/session/{session}/se/log"
-    ))
-    .send_json(json!({ "type": "browser" }))
-    .map_err(|e| format!("reading the browser log: {e}"))?
-    .body_mut()
-    .read_json()
-    .map_err(|e| format!("the browser log: {e}"))?;
+    let reply: Value = ureq::post(&format!("http://127.0.0.1:{port}/session/{session}/se/log"))
+        .send_json(json!({ "type": "browser" }))
+        .map_err(|e| format!("reading the browser log: {e}"))?
+        .body_mut()
+        .read_json()
+        .map_err(|e| format!("the browser log: {e}"))?;
     Ok(reply["value"]
         .as_array()
         .map(|entries| {
@@ -246,7 +244,10 @@ async fn wait_live(client: &Client) -> Result<(), String> {
 /// Types `pattern` into the filter box and applies it, as a person would.
 async fn set_filter(client: &Client, pattern: &str) -> Result<(), String> {
     let input = find(client, "#pattern").await?;
-    input.clear().await.map_err(|e| format!("clearing the filter: {e}"))?;
+    input
+        .clear()
+        .await
+        .map_err(|e| format!("clearing the filter: {e}"))?;
     if !pattern.is_empty() {
         input
             .send_keys(pattern)
@@ -357,7 +358,12 @@ async fn open_checks(client: &Client, port: u16, daemon: &Daemon) -> Result<Stri
     // The filter goes to the server: what does not match never reaches the table.
     set_filter(client, "keep.*").await?;
     let mixed: Vec<(String, Value)> = (0..10)
-        .flat_map(|n| [("drop.x".to_owned(), json!({"n": n})), ("keep.x".to_owned(), json!({"n": n}))])
+        .flat_map(|n| {
+            [
+                ("drop.x".to_owned(), json!({"n": n})),
+                ("keep.x".to_owned(), json!({"n": n})),
+            ]
+        })
         .collect();
     post(daemon, None, &mixed)?;
     wait_js(
@@ -369,7 +375,9 @@ async fn open_checks(client: &Client, port: u16, daemon: &Daemon) -> Result<Stri
     .await?;
     let hidden = rows_of(client, "drop.").await?;
     if hidden != 0 {
-        return Err(format!("the filter keep.* let {hidden} drop.x rows through"));
+        return Err(format!(
+            "the filter keep.* let {hidden} drop.x rows through"
+        ));
     }
 
     // Pause, 50 events, resume: all 50, each once.
@@ -382,7 +390,9 @@ async fn open_checks(client: &Client, port: u16, daemon: &Daemon) -> Result<Stri
         PATIENCE,
     )
     .await?;
-    let fifty: Vec<(String, Value)> = (0..50).map(|n| ("pause.n".to_owned(), json!({"n": n}))).collect();
+    let fifty: Vec<(String, Value)> = (0..50)
+        .map(|n| ("pause.n".to_owned(), json!({"n": n})))
+        .collect();
     post(daemon, None, &fifty)?;
     tokio::time::sleep(Duration::from_millis(700)).await;
     let while_paused = rows_of(client, "pause.").await?;
@@ -403,7 +413,9 @@ async fn open_checks(client: &Client, port: u16, daemon: &Daemon) -> Result<Stri
     )
     .await?;
     if numbers != json!((0..50).collect::<Vec<u32>>()) {
-        return Err(format!("after resume the rows were n = {numbers}, not 0..49 once each"));
+        return Err(format!(
+            "after resume the rows were n = {numbers}, not 0..49 once each"
+        ));
     }
 
     // A payload that is markup shows as text, in the table and in the detail.
@@ -413,7 +425,10 @@ async fn open_checks(client: &Client, port: u16, daemon: &Daemon) -> Result<Stri
         None,
         &[
             ("xss.img".to_owned(), json!(XSS)),
-            ("xss.script".to_owned(), json!({"html": "<script>window.pwned = 1</script>", "type": XSS})),
+            (
+                "xss.script".to_owned(),
+                json!({"html": "<script>window.pwned = 1</script>", "type": XSS}),
+            ),
         ],
     )?;
     wait_js(
@@ -423,12 +438,22 @@ async fn open_checks(client: &Client, port: u16, daemon: &Daemon) -> Result<Stri
         PATIENCE,
     )
     .await?;
-    let shown = js(client, "return document.querySelector('#rows tr[data-type=\"xss.img\"]').lastChild.textContent;").await?;
+    let shown = js(
+        client,
+        "return document.querySelector('#rows tr[data-type=\"xss.img\"]').lastChild.textContent;",
+    )
+    .await?;
     if shown != json!(format!("{}", json!(XSS))) {
-        return Err(format!("the markup payload showed as {shown}, not as its JSON text"));
+        return Err(format!(
+            "the markup payload showed as {shown}, not as its JSON text"
+        ));
     }
     click(client, "#rows tr[data-type=\"xss.img\"] td").await?;
-    let detail = js(client, "return document.getElementById('json').textContent;").await?;
+    let detail = js(
+        client,
+        "return document.getElementById('json').textContent;",
+    )
+    .await?;
     if !detail.as_str().is_some_and(|d| d.contains(XSS)) {
         return Err(format!("the detail of the markup payload is {detail}"));
     }
@@ -443,8 +468,15 @@ async fn open_checks(client: &Client, port: u16, daemon: &Daemon) -> Result<Stri
     if client.get_alert_text().await.is_ok() {
         return Err("an alert is open: the payload ran".into());
     }
-    let curl = js(client, "return document.getElementById('curl').textContent;").await?;
-    if !curl.as_str().is_some_and(|c| c.starts_with("curl -X POST ") && c.contains("xss.img")) {
+    let curl = js(
+        client,
+        "return document.getElementById('curl').textContent;",
+    )
+    .await?;
+    if !curl
+        .as_str()
+        .is_some_and(|c| c.starts_with("curl -X POST ") && c.contains("xss.img"))
+    {
         return Err(format!("copy-as-curl shows {curl}"));
     }
 
@@ -458,7 +490,9 @@ async fn open_checks(client: &Client, port: u16, daemon: &Daemon) -> Result<Stri
     )
     .await?;
     if first_id != json!("1") {
-        return Err(format!("history from the oldest starts at id {first_id}, not 1"));
+        return Err(format!(
+            "history from the oldest starts at id {first_id}, not 1"
+        ));
     }
     no_console_errors(client, port, "during the checks").await?;
 
@@ -473,17 +507,26 @@ async fn open_checks(client: &Client, port: u16, daemon: &Daemon) -> Result<Stri
 /// Floods the daemon from a thread while the page is open; checks the table stays bounded
 /// and every event is counted; saves a screenshot.
 async fn flood(client: &Client, daemon: &Daemon) -> Result<String, String> {
-    let before = js(client, "return Number(document.getElementById('received').textContent.replace(/\\D/g, ''));")
-        .await?
-        .as_u64()
-        .unwrap_or(0);
+    let before = js(
+        client,
+        "return Number(document.getElementById('received').textContent.replace(/\\D/g, ''));",
+    )
+    .await?
+    .as_u64()
+    .unwrap_or(0);
     let url = daemon.url("/events");
     const BATCHES: usize = 40;
     const BATCH: usize = 1000;
     let progress = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let posted = progress.clone();
     let poster = std::thread::spawn(move || -> Result<(usize, Duration), String> {
-        let types = ["load.hook.pre_tool", "load.hook.post_tool", "load.session", "load.agent", "load.other"];
+        let types = [
+            "load.hook.pre_tool",
+            "load.hook.post_tool",
+            "load.session",
+            "load.agent",
+            "load.other",
+        ];
         let start = Instant::now();
         let mut sent = 0;
         for b in 0..BATCHES {
@@ -510,14 +553,29 @@ async fn flood(client: &Client, daemon: &Daemon) -> Result<String, String> {
     let mut most_rows = 0;
     let mut screenshot = None;
     while !poster.is_finished() {
-        let rows = js(client, "return document.querySelectorAll('#rows tr').length;").await?.as_u64().unwrap_or(0);
+        let rows = js(
+            client,
+            "return document.querySelectorAll('#rows tr').length;",
+        )
+        .await?
+        .as_u64()
+        .unwrap_or(0);
         most_rows = most_rows.max(rows);
         let sent = progress.load(std::sync::atomic::Ordering::Relaxed);
         if screenshot.is_none() && sent >= BATCHES * BATCH / 3 {
             // A row's detail open, as someone looking at the flood would have it.
-            js(client, "document.querySelector('#rows tr:nth-child(3)').click();").await?;
+            js(
+                client,
+                "document.querySelector('#rows tr:nth-child(3)').click();",
+            )
+            .await?;
             tokio::time::sleep(Duration::from_millis(300)).await;
-            screenshot = Some(client.screenshot().await.map_err(|e| format!("screenshot: {e}"))?);
+            screenshot = Some(
+                client
+                    .screenshot()
+                    .await
+                    .map_err(|e| format!("screenshot: {e}"))?,
+            );
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -540,11 +598,15 @@ async fn flood(client: &Client, daemon: &Daemon) -> Result<String, String> {
     let rows = figures["rows"].as_u64().unwrap_or(u64::MAX);
     most_rows = most_rows.max(rows);
     if most_rows > MAX_ROWS {
-        return Err(format!("the table held {most_rows} rows under load (at most {MAX_ROWS})"));
+        return Err(format!(
+            "the table held {most_rows} rows under load (at most {MAX_ROWS})"
+        ));
     }
     let received = figures["received"].as_u64().unwrap_or(0);
     if received != want {
-        return Err(format!("the page counted {received} events, {want} were sent"));
+        return Err(format!(
+            "the page counted {received} events, {want} were sent"
+        ));
     }
     let shot = screenshot.ok_or("the flood ended before the screenshot was taken")?;
     let path: PathBuf = crate::paths::in_target("web-view.png")?;
@@ -553,7 +615,9 @@ async fn flood(client: &Client, daemon: &Daemon) -> Result<String, String> {
         "flood of {sent} at {:.0}/s: at most {most_rows} rows, {} skipped, all counted, JS heap {} MB; screenshot {}",
         sent as f64 / took.as_secs_f64(),
         figures["skipped"],
-        figures["heap"].as_u64().map_or("?".into(), |h| format!("{:.1}", h as f64 / 1e6)),
+        figures["heap"]
+            .as_u64()
+            .map_or("?".into(), |h| format!("{:.1}", h as f64 / 1e6)),
         path.display()
     ))
 }
@@ -574,12 +638,16 @@ async fn token_checks(client: &Client, port: u16, daemon: &Daemon) -> Result<Str
     find(client, "form#login").await?;
     let page = js(client, "return {rows: document.getElementById('rows') !== null, scripts: document.scripts.length};").await?;
     if page != json!({"rows": false, "scripts": 0}) {
-        return Err(format!("without a session the page loaded more than the login form: {page}"));
+        return Err(format!(
+            "without a session the page loaded more than the login form: {page}"
+        ));
     }
     no_console_errors(client, port, "on the login form").await?;
     let refused = js_fetch_statuses(client).await?;
     if refused != json!([401, 401]) {
-        return Err(format!("before login the stream and /stats answered {refused}, not 401"));
+        return Err(format!(
+            "before login the stream and /stats answered {refused}, not 401"
+        ));
     }
     // The deliberate 401s are in the console; start afresh after them.
     console(client, port).await?;
@@ -590,13 +658,18 @@ async fn token_checks(client: &Client, port: u16, daemon: &Daemon) -> Result<Str
     console(client, port).await?;
     login(client, TOKEN).await?;
     wait_live(client).await?;
-    let url = client.current_url().await.map_err(|e| format!("current url: {e}"))?;
+    let url = client
+        .current_url()
+        .await
+        .map_err(|e| format!("current url: {e}"))?;
     if url.as_str().contains(TOKEN) || url.path() != "/" {
         return Err(format!("after login the page is at {url}"));
     }
     let cookies = js(client, "return document.cookie;").await?;
     if cookies != json!("") {
-        return Err(format!("the page can read its cookies ({cookies}): the session is not HttpOnly"));
+        return Err(format!(
+            "the page can read its cookies ({cookies}): the session is not HttpOnly"
+        ));
     }
     post(daemon, Some(TOKEN), &one("auth.ok", json!({"ok": true})))?;
     wait_js(
@@ -608,7 +681,9 @@ async fn token_checks(client: &Client, port: u16, daemon: &Daemon) -> Result<Str
     .await?;
     let allowed = js_fetch_statuses(client).await?;
     if allowed != json!([200, 200]) {
-        return Err(format!("after login the stream and /stats answered {allowed}"));
+        return Err(format!(
+            "after login the stream and /stats answered {allowed}"
+        ));
     }
     no_console_errors(client, port, "after login").await?;
     Ok("with a token: login form only, stream and /stats 401 until login, wrong token refused, then live over an HttpOnly session cookie".into())
@@ -616,8 +691,14 @@ async fn token_checks(client: &Client, port: u16, daemon: &Daemon) -> Result<Str
 
 async fn login(client: &Client, token: &str) -> Result<(), String> {
     let field = find(client, "#token").await?;
-    field.clear().await.map_err(|e| format!("clearing the token field: {e}"))?;
-    field.send_keys(token).await.map_err(|e| format!("typing the token: {e}"))?;
+    field
+        .clear()
+        .await
+        .map_err(|e| format!("clearing the token field: {e}"))?;
+    field
+        .send_keys(token)
+        .await
+        .map_err(|e| format!("typing the token: {e}"))?;
     click(client, "#login button").await?;
     let answered = wait_js(
         client,
@@ -634,9 +715,12 @@ async fn login(client: &Client, token: &str) -> Result<(), String> {
 
 /// The start of the page's text, for a failure message.
 async fn page_text(client: &Client) -> String {
-    js(client, "return document.body ? document.body.innerText.slice(0, 300) : '';")
-        .await
-        .map_or_else(|e| e, |v| v.as_str().unwrap_or("").to_owned())
+    js(
+        client,
+        "return document.body ? document.body.innerText.slice(0, 300) : '';",
+    )
+    .await
+    .map_or_else(|e| e, |v| v.as_str().unwrap_or("").to_owned())
 }
 
 /// The statuses of `GET /events/stream` and `GET /stats` fetched from the page.
