@@ -15,18 +15,21 @@
 //! it started are ended together; the check then looks for any process still using its
 //! profile directory and fails if one is left.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+mod driver;
+mod flood;
+
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use fantoccini::{Client, ClientBuilder, Locator};
-use nix::sys::signal::{Signal, killpg};
-use nix::unistd::Pid;
+use fantoccini::Client;
 use serde_json::{Value, json};
 
 use super::Env;
-use super::peers::{Daemon, free_port, wait_for};
-use crate::proc::Guarded;
+use super::peers::{Daemon, free_port};
+use driver::{
+    Chromedriver, browser, click, console, find, js, no_console_errors, page_text, wait_gone,
+    wait_js,
+};
 
 /// The check's name in the integration table.
 pub(crate) const NAME: &str = "web view in headless Chromium (WebDriver)";
@@ -35,8 +38,6 @@ pub(crate) const NAME: &str = "web view in headless Chromium (WebDriver)";
 const SHOWN_WITHIN: Duration = Duration::from_secs(1);
 /// Any other wait in the browser.
 const PATIENCE: Duration = Duration::from_secs(30);
-/// The most rows the live table may hold.
-const MAX_ROWS: u64 = 1000;
 const TOKEN: &str = "web-view-check-token-5f1c";
 const XSS: &str = "<img src=x onerror=alert(1)>";
 
@@ -64,167 +65,10 @@ pub(crate) fn check(env: &Env) -> Result<String, String> {
     }
 }
 
-/// chromedriver on `port`, the leader of its own process group.
-struct Chromedriver {
-    process: Guarded,
-}
-
-impl Chromedriver {
-    fn start(env: &Env, port: u16) -> Result<Self, String> {
-        use std::os::unix::process::CommandExt;
-        let log = env.work.join("chromedriver.log");
-        let mut command = Command::new("chromedriver");
-        command
-            .arg(format!("--port={port}"))
-            .arg(format!("--log-path={}", log.display()))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .process_group(0);
-        let process = Guarded::spawn("chromedriver", command)?;
-        wait_for("chromedriver to answer /status", || {
-            ureq::get(&format!("http://127.0.0.1:{port}/status"))
-                .call()
-                .ok()
-                .map(|_| ())
-        })?;
-        Ok(Chromedriver { process })
-    }
-
-    /// Ends chromedriver and whatever it started: its whole process group.
-    fn stop(self) {
-        let _ = killpg(Pid::from_raw(self.process.pid() as i32), Signal::SIGKILL);
-        drop(self.process);
-    }
-}
-
-/// Pids of processes whose command line names `profile`, after giving them 10 s to exit;
-/// those still there are killed.
-fn wait_gone(profile: &Path) -> Vec<i32> {
-    let needle = profile.display().to_string();
-    let find = || -> Vec<i32> {
-        let Ok(entries) = std::fs::read_dir("/proc") else {
-            return Vec::new();
-        };
-        entries
-            .filter_map(Result::ok)
-            .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
-            .filter(|pid| {
-                std::fs::read(format!("/proc/{pid}/cmdline"))
-                    .is_ok_and(|c| String::from_utf8_lossy(&c).contains(&needle))
-            })
-            .collect()
-    };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let left = find();
-        if left.is_empty() || Instant::now() > deadline {
-            for pid in &left {
-                let _ = nix::sys::signal::kill(Pid::from_raw(*pid), Signal::SIGKILL);
-            }
-            return left;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 async fn run_all(env: &Env, port: u16, profile: &Path) -> Result<String, String> {
     let open = without_token(env, port, profile).await?;
     let token = with_token(env, port, profile).await?;
     Ok(format!("{open}; {token}"))
-}
-
-/// A browser session: headless Chromium with its own profile directory and its console
-/// kept in chromedriver's browser log.
-async fn browser(port: u16, profile: &Path) -> Result<Client, String> {
-    let mut caps = serde_json::Map::new();
-    caps.insert(
-        "goog:chromeOptions".into(),
-        json!({
-            "args": [
-                "--headless=new",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-dev-shm-usage",
-                "--no-first-run",
-                "--window-size=1400,1000",
-                format!("--user-data-dir={}", profile.display()),
-            ],
-        }),
-    );
-    caps.insert("goog:loggingPrefs".into(), json!({ "browser": "ALL" }));
-    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-    ClientBuilder::new(connector)
-        .capabilities(caps)
-        .connect(&format!("http://127.0.0.1:{port}"))
-        .await
-        .map_err(|e| format!("a chromedriver session: {e}"))
-}
-
-/// Runs `script` (a function body) in the page.
-async fn js(client: &Client, script: &str) -> Result<Value, String> {
-    client
-        .execute(script, Vec::new())
-        .await
-        .map_err(|e| format!("running {script:?} in the page: {e}"))
-}
-
-/// Polls `script` every 20 ms until it returns something other than null or false.
-async fn wait_js(
-    client: &Client,
-    what: &str,
-    script: &str,
-    timeout: Duration,
-) -> Result<Value, String> {
-    let start = Instant::now();
-    loop {
-        let value = js(client, script).await?;
-        if !value.is_null() && value != Value::Bool(false) {
-            return Ok(value);
-        }
-        if start.elapsed() > timeout {
-            return Err(format!("timed out after {timeout:?} waiting for {what}"));
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-/// The browser's console since the last call: chromedriver's `browser` log, as `level:
-/// message` lines.
-async fn console(client: &Client, port: u16) -> Result<Vec<String>, String> {
-    let session = client
-        .session_id()
-        .await
-        .map_err(|e| format!("session id: {e}"))?
-        .ok_or("no session id")?;
-    let reply: Value = ureq::post(&format!("http://127.0.0.1:{port}/session/{session}/se/log"))
-        .send_json(json!({ "type": "browser" }))
-        .map_err(|e| format!("reading the browser log: {e}"))?
-        .body_mut()
-        .read_json()
-        .map_err(|e| format!("the browser log: {e}"))?;
-    Ok(reply["value"]
-        .as_array()
-        .map(|entries| {
-            entries
-                .iter()
-                .map(|e| format!("{}: {}", e["level"].as_str().unwrap_or("?"), e["message"]))
-                .collect()
-        })
-        .unwrap_or_default())
-}
-
-/// Fails when the console has any error or warning since the last look.
-async fn no_console_errors(client: &Client, port: u16, when: &str) -> Result<(), String> {
-    let bad: Vec<String> = console(client, port)
-        .await?
-        .into_iter()
-        .filter(|line| line.starts_with("SEVERE") || line.starts_with("WARNING"))
-        .collect();
-    if bad.is_empty() {
-        Ok(())
-    } else {
-        Err(format!("console errors {when}: {}", bad.join(" | ")))
-    }
 }
 
 async fn wait_live(client: &Client) -> Result<(), String> {
@@ -263,21 +107,6 @@ async fn set_filter(client: &Client, pattern: &str) -> Result<(), String> {
     )
     .await?;
     wait_live(client).await
-}
-
-async fn find(client: &Client, css: &str) -> Result<fantoccini::elements::Element, String> {
-    client
-        .find(Locator::Css(css))
-        .await
-        .map_err(|e| format!("finding {css}: {e}"))
-}
-
-async fn click(client: &Client, css: &str) -> Result<(), String> {
-    find(client, css)
-        .await?
-        .click()
-        .await
-        .map_err(|e| format!("clicking {css}: {e}"))
 }
 
 /// How many live rows have a type starting with `prefix`.
@@ -496,129 +325,11 @@ async fn open_checks(client: &Client, port: u16, daemon: &Daemon) -> Result<Stri
     }
     no_console_errors(client, port, "during the checks").await?;
 
-    let flood = flood(client, daemon).await?;
+    let flood = flood::flood(client, daemon).await?;
     no_console_errors(client, port, "under load").await?;
     Ok(format!(
         "no console errors; shown {} ms after the post; filter, pause/resume (50 of 50), markup as text, history; {flood}",
         latency.as_millis()
-    ))
-}
-
-/// Floods the daemon from a thread while the page is open; checks the table stays bounded
-/// and every event is counted; saves a screenshot.
-async fn flood(client: &Client, daemon: &Daemon) -> Result<String, String> {
-    let before = js(
-        client,
-        "return Number(document.getElementById('received').textContent.replace(/\\D/g, ''));",
-    )
-    .await?
-    .as_u64()
-    .unwrap_or(0);
-    let url = daemon.url("/events");
-    const BATCHES: usize = 40;
-    const BATCH: usize = 1000;
-    let progress = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let posted = progress.clone();
-    let poster = std::thread::spawn(move || -> Result<(usize, Duration), String> {
-        let types = [
-            "load.hook.pre_tool",
-            "load.hook.post_tool",
-            "load.session",
-            "load.agent",
-            "load.other",
-        ];
-        let start = Instant::now();
-        let mut sent = 0;
-        for b in 0..BATCHES {
-            let body: String = (0..BATCH)
-                .map(|i| {
-                    let n = b * BATCH + i;
-                    let t = types[(n * n) % 7 % types.len()];
-                    format!("{}\n", json!({"type": t, "data": {"n": n, "tool_name": "Read", "path": "/work/src/lib.rs"}}))
-                })
-                .collect();
-            ureq::post(&url)
-                .content_type("application/x-ndjson")
-                .query("ids", "false")
-                .send(body)
-                .map_err(|e| format!("flood POST: {e}"))?;
-            sent += BATCH;
-            posted.store(sent, std::sync::atomic::Ordering::Relaxed);
-            if start.elapsed() > Duration::from_secs(20) {
-                break;
-            }
-        }
-        Ok((sent, start.elapsed()))
-    });
-    let mut most_rows = 0;
-    let mut screenshot = None;
-    while !poster.is_finished() {
-        let rows = js(
-            client,
-            "return document.querySelectorAll('#rows tr').length;",
-        )
-        .await?
-        .as_u64()
-        .unwrap_or(0);
-        most_rows = most_rows.max(rows);
-        let sent = progress.load(std::sync::atomic::Ordering::Relaxed);
-        if screenshot.is_none() && sent >= BATCHES * BATCH / 3 {
-            // A row's detail open, as someone looking at the flood would have it.
-            js(
-                client,
-                "document.querySelector('#rows tr:nth-child(3)').click();",
-            )
-            .await?;
-            tokio::time::sleep(Duration::from_millis(300)).await;
-            screenshot = Some(
-                client
-                    .screenshot()
-                    .await
-                    .map_err(|e| format!("screenshot: {e}"))?,
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    let (sent, took) = poster.join().map_err(|_| "the flood thread panicked")??;
-    // Every event reaches the page, though most never become rows.
-    let want = before + sent as u64;
-    wait_js(
-        client,
-        "the page to count every flood event",
-        &format!("return Number(document.getElementById('received').textContent.replace(/\\D/g, '')) >= {want};"),
-        Duration::from_secs(60),
-    )
-    .await?;
-    tokio::time::sleep(Duration::from_millis(1200)).await;
-    let figures = js(
-        client,
-        "return {rows: document.querySelectorAll('#rows tr').length, skipped: Number(document.getElementById('skipped').textContent.replace(/\\D/g, '')), received: Number(document.getElementById('received').textContent.replace(/\\D/g, '')), heap: performance.memory ? performance.memory.usedJSHeapSize : null};",
-    )
-    .await?;
-    let rows = figures["rows"].as_u64().unwrap_or(u64::MAX);
-    most_rows = most_rows.max(rows);
-    if most_rows > MAX_ROWS {
-        return Err(format!(
-            "the table held {most_rows} rows under load (at most {MAX_ROWS})"
-        ));
-    }
-    let received = figures["received"].as_u64().unwrap_or(0);
-    if received != want {
-        return Err(format!(
-            "the page counted {received} events, {want} were sent"
-        ));
-    }
-    let shot = screenshot.ok_or("the flood ended before the screenshot was taken")?;
-    let path: PathBuf = crate::paths::in_target("web-view.png")?;
-    std::fs::write(&path, shot).map_err(|e| format!("writing {}: {e}", path.display()))?;
-    Ok(format!(
-        "flood of {sent} at {:.0}/s: at most {most_rows} rows, {} skipped, all counted, JS heap {} MB; screenshot {}",
-        sent as f64 / took.as_secs_f64(),
-        figures["skipped"],
-        figures["heap"]
-            .as_u64()
-            .map_or("?".into(), |h| format!("{:.1}", h as f64 / 1e6)),
-        path.display()
     ))
 }
 
@@ -711,16 +422,6 @@ async fn login(client: &Client, token: &str) -> Result<(), String> {
         Ok(_) => Ok(()),
         Err(e) => Err(format!("{e}; the page says: {}", page_text(client).await)),
     }
-}
-
-/// The start of the page's text, for a failure message.
-async fn page_text(client: &Client) -> String {
-    js(
-        client,
-        "return document.body ? document.body.innerText.slice(0, 300) : '';",
-    )
-    .await
-    .map_or_else(|e| e, |v| v.as_str().unwrap_or("").to_owned())
 }
 
 /// The statuses of `GET /events/stream` and `GET /stats` fetched from the page.
