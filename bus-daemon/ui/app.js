@@ -174,12 +174,13 @@
     const row = document.createElement('tr');
     row.dataset.id = event.id;
     row.dataset.type = event.type;
-    for (const text of [timeOf(event.timestamp), event.id, event.type, summary(event.data)]) {
+    const line = summary(event.data);
+    for (const text of [timeOf(event.timestamp), event.id, event.type, line]) {
       const cell = document.createElement('td');
       cell.textContent = text;
       row.appendChild(cell);
     }
-    row.lastChild.title = summary(event.data);
+    row.lastChild.title = line;
     rowEvents.set(row, event);
     return row;
   }
