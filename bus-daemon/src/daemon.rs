@@ -104,6 +104,7 @@ impl Daemon {
             ),
             consumers: followers.with(spool.with(wired.consumers.clone())).into(),
             sessions: crate::ui::Sessions::new(addr.port()),
+            streams: Default::default(),
         };
         Ok(Daemon {
             listener,

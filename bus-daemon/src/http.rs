@@ -65,6 +65,8 @@ pub struct AppState {
     pub closing: tokio::sync::watch::Receiver<bool>,
     /// The web view's logins, accepted instead of the token on `GET` routes.
     pub(crate) sessions: crate::ui::Sessions,
+    /// The event streams open now (`GET /stats`: `"sse"`).
+    pub(crate) streams: crate::stream::OpenStreams,
 }
 
 impl std::fmt::Debug for AppState {
@@ -314,6 +316,7 @@ async fn recent_events(
 async fn stats(State(state): State<AppState>) -> Response {
     let mut stats = json!(state.ingest.bus().stats());
     stats["store"] = json!(state.ingest.log().stats());
+    stats["sse"] = json!({ "open": state.streams.count() });
     for (key, figures) in state.consumers.iter().filter_map(|c| c.stats()) {
         stats[key] = figures;
     }

@@ -214,6 +214,14 @@ async fn with_a_token_the_page_needs_a_login_and_the_session_only_reads() {
             .expect("the stream stays open");
         got.push_str(&String::from_utf8_lossy(&chunk));
     }
+    let stats: serde_json::Value = with_cookie("/stats")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(stats["sse"]["open"], 1, "{stats}");
     drop(stream);
 
     // A session reads; it never publishes.

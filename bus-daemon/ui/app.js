@@ -393,6 +393,7 @@
       }
       rows.push(row);
     }
+    if (stats.sse) rows.push({ name: `SSE clients: ${show(stats.sse.open)} open (this page too)` });
     if (relay && !relayPlaced) {
       rows.push({ name: 'socketio-relay', delivered: relay.relayed, dropped: relay.dropped, queue: `${show(relay.buffered)} / ${show(relay.buffer_capacity)}`, connected: relay.connected });
     }

@@ -309,6 +309,21 @@ async fn open_checks(client: &Client, port: u16, daemon: &Daemon) -> Result<Stri
         return Err(format!("copy-as-curl shows {curl}"));
     }
 
+    // Totals and consumers follow /stats live; the page's own stream is counted.
+    let published = daemon.get_json("/stats")?["events_published"]
+        .as_u64()
+        .ok_or("/stats has no events_published")?;
+    wait_js(
+        client,
+        "the totals and consumers to follow /stats",
+        &format!(
+            "return Number(document.getElementById('t-published').textContent.replace(/\\D/g, '')) === {published}
+                && document.getElementById('consumer-rows').textContent.includes('SSE clients: 1 open');"
+        ),
+        PATIENCE,
+    )
+    .await?;
+
     // History from the oldest stored event.
     click(client, "#oldest").await?;
     let first_id = wait_js(
@@ -328,7 +343,7 @@ async fn open_checks(client: &Client, port: u16, daemon: &Daemon) -> Result<Stri
     let flood = flood::flood(client, daemon).await?;
     no_console_errors(client, port, "under load").await?;
     Ok(format!(
-        "no console errors; shown {} ms after the post; filter, pause/resume (50 of 50), markup as text, history; {flood}",
+        "no console errors; shown {} ms after the post; filter, pause/resume (50 of 50), markup as text, totals and consumers live, history; {flood}",
         latency.as_millis()
     ))
 }
