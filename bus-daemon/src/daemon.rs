@@ -107,6 +107,8 @@ impl Daemon {
                 &config.http.allowed_hosts,
             ),
             consumers: followers.with(spool.with(wired.consumers.clone())).into(),
+            sessions: crate::ui::Sessions::new(addr.port()),
+            streams: Default::default(),
         };
         Ok(Daemon {
             listener,

@@ -10,13 +10,15 @@
 //! | `GET /events/recent?limit=N` | the newest N stored events (default 10, at most 10,000 and 8 MiB of data), oldest first, read from the log: `[{"id", "type", "data", "timestamp"}, ...]` |
 //! | `GET /metrics` | Prometheus text (404 when metrics are off) |
 //! | `GET /healthz` | `{"status": "ok"}` |
+//! | `GET /`, `/ui/...`, `POST /ui/login` | the web view and its session login (see [`ui`](crate::ui)) |
 //! | `GET /config`, `PATCH /config` | the runtime settings; PATCH takes [`RuntimeSettings`] |
 //!
 //! With `CLAUDE_MPM_EVENTBUS_TOKEN` set, every route except `GET /healthz` and `GET /metrics`
 //! needs `Authorization: Bearer <token>` (the scheme in any case): reads too, because
 //! `/events/recent` returns event payloads and `/stats` and `/config` describe the setup. The
 //! health probe and the Prometheus text (counts per event type, no payloads) stay open for
-//! probes and scrapers.
+//! probes and scrapers. The web view's session cookie stands in for the header on `GET`
+//! routes (see [`ui`](crate::ui)).
 //!
 //! Errors are JSON `{"error": "..."}` with 400 (bad input), 401 (token), 404, 410 (an
 //! `after=` position trimmed away), 413 (body over `CLAUDE_MPM_EVENTBUS_MAX_BODY_BYTES`), 503
@@ -64,6 +66,10 @@ pub struct AppState {
     pub consumers: Arc<[Arc<dyn Attached>]>,
     /// Turns true when the daemon starts shutting down: open streams end then.
     pub closing: tokio::sync::watch::Receiver<bool>,
+    /// The web view's logins, accepted instead of the token on `GET` routes.
+    pub(crate) sessions: crate::ui::Sessions,
+    /// The event streams open now (`GET /stats`: `"sse"`).
+    pub(crate) streams: crate::stream::OpenStreams,
 }
 
 impl std::fmt::Debug for AppState {
@@ -129,7 +135,8 @@ pub fn router(state: AppState) -> Router {
         .route("/events/recent", get(recent_events))
         .route("/stats", get(stats))
         .route("/healthz", get(healthz))
-        .route("/config", get(get_config).patch(patch_config));
+        .route("/config", get(get_config).patch(patch_config))
+        .merge(crate::ui::routes());
     for endpoint in state.consumers.iter().flat_map(|c| c.endpoints()) {
         router = router.route(endpoint.path, get(move || serve_endpoint(endpoint)));
     }
@@ -175,6 +182,7 @@ fn is_open(state: &AppState, path: &str) -> bool {
 async fn require_token(State(state): State<AppState>, request: Request, next: Next) -> Response {
     if let Some(token) = &state.token
         && !is_open(&state, request.uri().path())
+        && !crate::ui::admits(&state, &request)
         && let Err(problem) = check_bearer(request.headers().get(header::AUTHORIZATION), token)
     {
         return ApiError::new(StatusCode::UNAUTHORIZED, problem).into_response();
@@ -341,6 +349,7 @@ async fn stats(State(state): State<AppState>) -> Response {
         "bytes": state.body_budget.total_bytes(),
         "in_use_bytes": state.body_budget.in_use_bytes(),
     });
+    stats["sse"] = json!({ "open": state.streams.count() });
     for (key, figures) in state.consumers.iter().filter_map(|c| c.stats()) {
         stats[key] = figures;
     }

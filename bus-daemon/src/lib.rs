@@ -45,6 +45,7 @@
 //!   `hook.<subtype>`, prints nothing, always exits 0, and spools the event ([`spool`]) when
 //!   the daemon is down; `eventbus hook --settings` prints the settings.json block.
 //! - `eventbus config [--json]`: print the effective configuration, token masked.
+//! - `eventbus open`: print the web view's URL ([`ui`]), and check that the daemon answers.
 //!
 //! `CLAUDE_MPM_EVENTBUS_TEST_SLOW_CONSUMER` exists for tests only: it attaches a deliberately
 //! slow consumer so that draining at shutdown can be observed.
@@ -82,6 +83,7 @@ pub mod read;
 mod replay;
 pub mod spool;
 pub mod stream;
+pub mod ui;
 
 pub use client::Client;
 pub use daemon::{Daemon, Outcome, shutdown_signal};

@@ -59,6 +59,13 @@ enum Command {
         #[command(flatten)]
         args: bus_daemon::logcmd::ReplayArgs,
     },
+    /// Print the URL of the daemon's web view (a live view of the bus), once the daemon
+    /// answers there.
+    Open {
+        /// The daemon's address (default: CLAUDE_MPM_EVENTBUS_HTTP_ADDR, else 127.0.0.1:8770).
+        #[arg(long, value_name = "IP:PORT")]
+        addr: Option<String>,
+    },
     /// Print the effective configuration (token masked) and exit.
     Config {
         /// Print it as JSON instead of NAME=value lines.
@@ -96,6 +103,7 @@ fn main() -> ExitCode {
             data,
         } => publish(addr, event_type, data),
         Command::Config { json } => print_config(json),
+        Command::Open { addr } => open(addr),
         Command::Tail { addr, args } => log_client(addr)
             .and_then(|c| bus_daemon::logcmd::tail(&c, &args).map_err(publish_failure)),
         Command::Replay { addr, args } => log_client(addr).and_then(|c| {
@@ -161,7 +169,7 @@ fn serve() -> Result<(), Failure> {
             eprintln!("eventbus: warning: {warning}");
         }
         eprintln!(
-            "eventbus: listening on http://{} (consumers: {}; auth: {})",
+            "eventbus: listening on http://{} (consumers: {}; auth: {}); web view: {}",
             daemon.local_addr(),
             if daemon.consumers().is_empty() {
                 "none".to_owned()
@@ -173,6 +181,7 @@ fn serve() -> Result<(), Failure> {
             } else {
                 "none"
             },
+            bus_daemon::ui::page_url(daemon.local_addr()),
         );
         daemon.run(stop).await
     });
@@ -250,6 +259,21 @@ fn log_client(addr: Option<String>) -> Result<Client, Failure> {
         None => settings.addr,
     };
     Client::new(addr, settings.token).map_err(publish_failure)
+}
+
+/// `eventbus open`: the page's URL on stdout, once `GET /healthz` answers there.
+fn open(addr: Option<String>) -> Result<(), Failure> {
+    let client = log_client(addr)?;
+    let url = bus_daemon::ui::page_url(client.addr());
+    client
+        .call_json("GET", "/healthz", None)
+        .map_err(|e| Failure {
+            code: 1,
+            message: format!(
+                "{e}; the web view would be at {url} once `eventbus serve` runs there"
+            ),
+        })?;
+    write_stdout(&format!("{url}\n"))
 }
 
 fn publish(addr: Option<String>, event_type: String, data: Option<String>) -> Result<(), Failure> {

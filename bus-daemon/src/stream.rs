@@ -13,6 +13,7 @@
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
@@ -35,8 +36,34 @@ const KEEP_ALIVE: Duration = Duration::from_secs(15);
 /// The keep-alive: an SSE comment line, which `EventSource` ignores.
 const KEEP_ALIVE_COMMENT: &[u8] = b":\n\n";
 
+/// How many streams are open now: `GET /stats` shows it as `"sse": {"open": N}`.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct OpenStreams(Arc<AtomicUsize>);
+
+impl OpenStreams {
+    /// Streams open now.
+    pub(crate) fn count(&self) -> usize {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    fn enter(&self) -> OpenStream {
+        self.0.fetch_add(1, Ordering::Relaxed);
+        OpenStream(self.0.clone())
+    }
+}
+
+/// One open stream, counted until the client goes (axum drops the stream then).
+struct OpenStream(Arc<AtomicUsize>);
+
+impl Drop for OpenStream {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// Where one stream is, and what wakes it.
 struct Cursor {
+    _open: OpenStream,
     log: Arc<dyn EventLog>,
     after: Option<LogId>,
     pattern: Option<String>,
@@ -170,6 +197,7 @@ pub(crate) async fn stream_events(
     };
     let pattern = parse_pattern(&query)?;
     let cursor = Cursor {
+        _open: state.streams.enter(),
         appends: log.subscribe_appends(),
         log,
         after,

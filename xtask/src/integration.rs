@@ -25,6 +25,7 @@ mod peers;
 mod run_signals;
 mod scenarios;
 mod store;
+mod webview;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -86,7 +87,7 @@ pub(crate) fn run(only: Option<&str>) -> TaskResult {
         server_script: root.join("tools/dashboard_server.py"),
         work,
     };
-    let scenarios: [(&str, Scenario); 9] = [
+    let scenarios: [(&str, Scenario); 10] = [
         (
             "10,000 HTTP + 1,000 CLI events, hook.* relayed",
             scenarios::full_flow,
@@ -120,6 +121,7 @@ pub(crate) fn run(only: Option<&str>) -> TaskResult {
             "a store file that is not a store: exit 2, untouched",
             store::corrupted_file,
         ),
+        (webview::NAME, webview::check),
     ];
     let selected = |name: &str| only.is_none_or(|o| name.contains(o));
     let mut rows = Vec::new();

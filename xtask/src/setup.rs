@@ -1,7 +1,8 @@
 //! What a fresh Debian machine needs beyond the Rust toolchain, installed when missing:
 //! `pkg-config` and `libssl-dev` (rust_socketio uses openssl through native-tls), the
 //! Python venv module (`python3-venv`) for the integration peers, and `cargo-hack` (every
-//! feature combination is checked in CI).
+//! feature combination is checked in CI); for the web view's browser check, headless
+//! Chromium and its WebDriver (`chromium`, `chromium-driver`).
 
 use std::process::{Command, Stdio};
 
@@ -25,6 +26,24 @@ pub(crate) fn ensure_system_packages(need_python: bool) -> TaskResult {
             missing.push("python3-venv");
         }
     }
+    install(&missing)
+}
+
+/// Installs Debian's `chromium` and `chromium-driver` when `chromium` or `chromedriver` does
+/// not run: the browser the web view's integration check drives.
+pub(crate) fn ensure_browser() -> TaskResult {
+    let mut missing = Vec::new();
+    if !succeeds("chromium", &["--version"]) {
+        missing.push("chromium");
+    }
+    if !succeeds("chromedriver", &["--version"]) {
+        missing.push("chromium-driver");
+    }
+    install(&missing)
+}
+
+/// Installs `missing` with apt-get, as root or through `sudo -n`; nothing to do when empty.
+fn install(missing: &[&str]) -> TaskResult {
     if missing.is_empty() {
         return Ok(());
     }
