@@ -1,6 +1,7 @@
-//! A queued consumer's rate gate: its worker asks it before handling each event, and waits
-//! (`delay`) or skips the event (`drop`) when the consumer's governor limiter says it is over
-//! its rate. Unlimited consumers pay one relaxed atomic load per event.
+//! A consumer's rate gate: its worker asks it before handling each event, and waits (`delay`)
+//! or skips the event (`drop`) when the consumer's governor limiter says it is over its rate.
+//! Unlimited consumers pay one relaxed atomic load per event. Public so that consumers with a
+//! send loop of their own (the Socket.IO relay) use the very same limiter and figures.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -83,7 +84,7 @@ struct Counters {
 
 /// What the gate says about the next event.
 #[derive(Debug, PartialEq)]
-pub(crate) enum Verdict {
+pub enum Verdict {
     /// Handle it now.
     Go,
     /// Over the rate under `delay`: ask again after this long.
@@ -92,14 +93,31 @@ pub(crate) enum Verdict {
     Drop,
 }
 
-/// One consumer's limit, changeable while its worker runs.
+/// One consumer's rate limit (governor's GCRA on tokio's clock), changeable while the
+/// consumer runs, with the figures of [`RateLimitStats`].
+///
+/// ```
+/// use bus_core::{Event, RateGate, Verdict};
+///
+/// let gate = RateGate::new(Some("2/s burst 2 drop".parse()?));
+/// assert_eq!((gate.check(), gate.check(), gate.check()), (Verdict::Go, Verdict::Go, Verdict::Drop));
+/// gate.count_drop("hook.pre_tool");
+/// assert_eq!(gate.stats().unwrap().dropped_by_type["hook.pre_tool"], 1);
+/// # Ok::<(), bus_core::BusError>(())
+/// ```
 #[derive(Default)]
-pub(crate) struct RateGate {
+pub struct RateGate {
     active: AtomicBool,
     limited: Mutex<Option<Limited>>,
     counters: Mutex<Counters>,
-    pub(crate) delayed: AtomicU64,
-    pub(crate) dropped: AtomicU64,
+    delayed: AtomicU64,
+    dropped: AtomicU64,
+}
+
+impl std::fmt::Debug for RateGate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RateGate").field("limit", &self.limit()).finish()
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -107,7 +125,8 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl RateGate {
-    pub(crate) fn new(limit: Option<RateLimit>) -> Self {
+    /// A gate with `limit` (`None`: every event goes at once).
+    pub fn new(limit: Option<RateLimit>) -> Self {
         let gate = RateGate::default();
         gate.set(limit);
         gate
@@ -115,13 +134,13 @@ impl RateGate {
 
     /// True when a limit is set: the worker's fast-path test.
     #[inline]
-    pub(crate) fn is_active(&self) -> bool {
+    pub fn is_active(&self) -> bool {
         self.active.load(Ordering::Relaxed)
     }
 
     /// Sets, changes or (with `None`) removes the limit. A new limit starts with a full burst;
     /// the counts carry on.
-    pub(crate) fn set(&self, limit: Option<RateLimit>) {
+    pub fn set(&self, limit: Option<RateLimit>) {
         let mut slot = lock(&self.limited);
         *slot = limit.map(|limit| {
             let clock = TokioClock::default();
@@ -137,12 +156,13 @@ impl RateGate {
         self.active.store(slot.is_some(), Ordering::Relaxed);
     }
 
-    pub(crate) fn limit(&self) -> Option<RateLimit> {
+    /// The limit in force.
+    pub fn limit(&self) -> Option<RateLimit> {
         lock(&self.limited).as_ref().map(|l| l.limit)
     }
 
     /// Asks the limiter for one event; `Go` uses up a cell.
-    pub(crate) fn check(&self) -> Verdict {
+    pub fn check(&self) -> Verdict {
         let mut slot = lock(&self.limited);
         let Some(l) = slot.as_mut() else {
             return Verdict::Go;
@@ -167,7 +187,7 @@ impl RateGate {
     }
 
     /// Waits until `event` may be handled (true), or counts it dropped by the limit (false).
-    pub(crate) async fn admit(&self, event: &Event) -> bool {
+    pub async fn admit(&self, event: &Event) -> bool {
         let mut waited = false;
         loop {
             match self.check() {
@@ -179,7 +199,7 @@ impl RateGate {
                 Verdict::Wait(pause) => {
                     if !waited {
                         waited = true;
-                        self.delayed.fetch_add(1, Ordering::Relaxed);
+                        self.count_delayed();
                     }
                     // A limit changed or removed meanwhile is seen on the next check.
                     tokio::time::sleep(pause.max(Duration::from_micros(1))).await;
@@ -188,7 +208,14 @@ impl RateGate {
         }
     }
 
-    fn count_drop(&self, event_type: &str) {
+    /// Counts one event that had to wait (for a caller that does its own waiting on
+    /// [`Verdict::Wait`]; count each event once).
+    pub fn count_delayed(&self) {
+        self.delayed.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts one event of `event_type` dropped by the limit (after [`Verdict::Drop`]).
+    pub fn count_drop(&self, event_type: &str) {
         self.dropped.fetch_add(1, Ordering::Relaxed);
         let mut c = lock(&self.counters);
         let key = if c.by_type.len() < MAX_COUNTED_TYPES || c.by_type.contains_key(event_type) {
@@ -199,7 +226,8 @@ impl RateGate {
         *c.by_type.entry(key).or_default() += 1;
     }
 
-    pub(crate) fn stats(&self) -> Option<RateLimitStats> {
+    /// The figures, while a limit is set.
+    pub fn stats(&self) -> Option<RateLimitStats> {
         let slot = lock(&self.limited);
         let l = slot.as_ref()?;
         let idle = l.clock.now().saturating_sub(l.window_start) >= Duration::from_secs(2);
@@ -220,7 +248,8 @@ impl RateGate {
         })
     }
 
-    pub(crate) fn reset_counters(&self) {
+    /// Zeroes the delayed and dropped counts.
+    pub fn reset_counters(&self) {
         self.delayed.store(0, Ordering::Relaxed);
         self.dropped.store(0, Ordering::Relaxed);
         lock(&self.counters).by_type.clear();

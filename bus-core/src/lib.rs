@@ -74,7 +74,7 @@ pub use consumer::{Attached, Consumer, Endpoint, Render};
 pub use durable::{DurableSubscriber, StartPosition};
 pub use error::BusError;
 pub use event::Event;
-pub use gate::{OTHER_TYPES, RateLimitStats};
+pub use gate::{OTHER_TYPES, RateGate, RateLimitStats, Verdict};
 pub use lifecycle::{ShutdownReport, Undelivered};
 pub use pattern::Pattern;
 pub use priority::{LOWER_SHARE, Priority, PriorityRules};

@@ -38,7 +38,7 @@ use serde_json::json;
 
 use crate::ingest::{BodyFormat, Ingest, IngestReply, parse_body};
 use bus_config::Secret;
-use bus_config::{DebugSwitch, RuntimeSettings, current};
+use bus_config::{DebugSwitch, RuntimeSettings};
 
 /// What the HTTP handlers share.
 #[derive(Clone)]
@@ -331,7 +331,12 @@ async fn healthz() -> Response {
 }
 
 async fn get_config(State(state): State<AppState>) -> Response {
-    axum::Json(current(state.ingest.bus(), &state.debug)).into_response()
+    axum::Json(bus_config::current_with_consumers(
+        state.ingest.bus(),
+        &state.debug,
+        &state.consumers,
+    ))
+    .into_response()
 }
 
 async fn patch_config(
@@ -339,7 +344,7 @@ async fn patch_config(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let body = body_or_error(body, state.max_body_bytes)?;
-    const EXPECTED: &str = "expected an object with any of enabled (bool), debug (bool), history_size (number), filters (array of patterns)";
+    const EXPECTED: &str = "expected an object with any of enabled (bool), debug (bool), history_size (number), filters (array of patterns), relay_rate_limit and log_rate_limit (strings such as \"200/s\" or \"off\")";
     // serde reads a struct from a JSON array by position too: `[null, null, 5]` would set
     // history_size. Only an object names what it changes.
     if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
@@ -349,11 +354,11 @@ async fn patch_config(
     }
     let settings: RuntimeSettings = serde_json::from_slice(&body).map_err(|e| {
         ApiError::bad_request(format!(
-            "{e}; expected an object with any of enabled (bool), debug (bool), history_size (number), filters (array of patterns)"
+            "{e}; {EXPECTED}"
         ))
     })?;
     let now = settings
-        .apply(state.ingest.bus(), &state.debug)
+        .apply_with_consumers(state.ingest.bus(), &state.debug, &state.consumers)
         .map_err(|problems| ApiError::bad_request(problems.join("; ")))?;
     tracing::info!(?settings, "runtime settings changed");
     Ok(axum::Json(now).into_response())

@@ -62,7 +62,8 @@ pub struct LoggingSubscriber {
     patterns: Vec<String>,
     level: Level,
     max_data_bytes: usize,
-    limiter: Option<Mutex<RateLimiter>>,
+    /// The per-type limiter; `None` inside: no limit. Replaced whole when the limit changes.
+    limiter: Mutex<Option<(RateLimit, RateLimiter)>>,
     queue_capacity: Option<usize>,
 }
 
@@ -73,7 +74,7 @@ impl std::fmt::Debug for LoggingSubscriber {
             .field("patterns", &self.patterns)
             .field("level", &self.level)
             .field("max_data_bytes", &self.max_data_bytes)
-            .field("rate_limited", &self.limiter.is_some())
+            .field("rate_limit", &self.rate_limit())
             .finish()
     }
 }
@@ -105,7 +106,7 @@ impl LoggingSubscriber {
             patterns: config.patterns,
             level: config.level,
             max_data_bytes: config.max_data_bytes,
-            limiter: config.rate_limit.map(|l| Mutex::new(RateLimiter::new(l))),
+            limiter: Mutex::new(config.rate_limit.map(|l| (l, RateLimiter::new(l)))),
             queue_capacity: config.queue_capacity,
         })
     }
@@ -116,13 +117,34 @@ impl LoggingSubscriber {
         bus.subscribe(subscriber).map_err(LoggingError::Subscribe)
     }
 
+    fn limiter(&self) -> std::sync::MutexGuard<'_, Option<(RateLimit, RateLimiter)>> {
+        self.limiter.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The per-type rate limit in force.
+    pub fn rate_limit(&self) -> Option<RateLimit> {
+        self.limiter().as_ref().map(|(l, _)| *l)
+    }
+
+    /// Replaces the per-type rate limit (`None`: log everything). What the old limiter had
+    /// skipped is summarised first.
+    pub fn set_rate_limit(&self, limit: Option<RateLimit>) {
+        let old = std::mem::replace(
+            &mut *self.limiter(),
+            limit.map(|l| (l, RateLimiter::new(l))),
+        );
+        if let Some((_, mut old)) = old {
+            self.log_skipped(&old.drain());
+        }
+    }
+
     /// Logs `event` now, subject to the rate limit; the bus calls this for each matching event.
     pub fn log_event(&self, event: &Event) {
-        if let Some(limiter) = &self.limiter {
-            let decision = limiter
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .check(event.event_type());
+        let decision = self
+            .limiter()
+            .as_mut()
+            .map(|(_, limiter)| limiter.check(event.event_type()));
+        if let Some(decision) = decision {
             self.log_skipped(&decision.summaries);
             if !decision.log {
                 return;
@@ -178,25 +200,34 @@ impl Subscriber for LoggingSubscriber {
     }
 
     async fn on_shutdown(&self, _timeout: Duration) -> u64 {
-        if let Some(limiter) = &self.limiter {
-            let pending = limiter
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .drain();
-            self.log_skipped(&pending);
-        }
+        let pending = self.limiter().as_mut().map(|(_, l)| l.drain());
+        self.log_skipped(&pending.unwrap_or_default());
         0
     }
 }
 
 /// What an installed [`LoggingSubscriber`] shows its host.
 struct LoggingAttached {
-    name: String,
+    subscriber: Arc<LoggingSubscriber>,
 }
 
 impl Attached for LoggingAttached {
     fn describe(&self) -> String {
-        self.name.clone()
+        self.subscriber.name.clone()
+    }
+
+    /// `"logging"`: the per-type limit on log lines.
+    fn rate_limit_key(&self) -> Option<&'static str> {
+        Some("logging")
+    }
+
+    fn rate_limit(&self) -> Option<RateLimit> {
+        self.subscriber.rate_limit()
+    }
+
+    fn set_rate_limit(&self, limit: Option<RateLimit>) -> Result<(), String> {
+        self.subscriber.set_rate_limit(limit);
+        Ok(())
     }
 }
 
@@ -205,8 +236,9 @@ impl Consumer for LoggingSubscriber {
     type Error = LoggingError;
 
     fn install(bus: &EventBus, settings: LoggingConfig) -> Result<Arc<dyn Attached>, LoggingError> {
-        let name = settings.name.clone();
-        Self::attach(bus, settings)?;
-        Ok(Arc::new(LoggingAttached { name }))
+        let subscriber = Arc::new(Self::new(settings)?);
+        bus.subscribe(subscriber.clone())
+            .map_err(LoggingError::Subscribe)?;
+        Ok(Arc::new(LoggingAttached { subscriber }))
     }
 }
