@@ -16,6 +16,11 @@
 //! [`EventBus::try_publish_event`] and keeps that id; [`Event::is_replay`] marks one published
 //! again.
 //!
+//! A queued consumer can have a [`RateLimit`] (governor's GCRA: `delay` or `drop` what is over
+//! its rate) and [`PriorityRules`]: `high` events are taken before `normal` and `low` ones,
+//! each waiting lower priority still getting one event in [`LOWER_SHARE`], and a full queue
+//! drops the lowest first; within one priority the order is as above. See [`QueueOptions`].
+//!
 //! A handler that fails or panics is counted and logged through `tracing`; the others still
 //! run. Filters, a bounded history of recent events and [`BusStats`] complete the picture.
 //! This crate is the small, stable core the consumer crates depend on.

@@ -484,8 +484,8 @@ impl SubQueue {
         self.delivered.store(0, Ordering::Relaxed);
         self.failed.store(0, Ordering::Relaxed);
         self.dropped.store(0, Ordering::Relaxed);
+        // The rate limit's own counts are left: exported as counters, they must not go back.
         self.durations.reset();
-        self.gate.reset_counters();
     }
 
     /// True (once) when a higher-priority event arrived for the batch in flight.

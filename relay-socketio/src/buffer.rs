@@ -224,7 +224,10 @@ impl SendBuffer {
     /// Takes `next` (a new event) out of its lane, if it is still there.
     fn take_waiting(&mut self, next: &NextUnsent) -> Option<Event> {
         let lane = next.lane? as usize;
+        // A new event goes out only after every resend, and only if it still waits first in
+        // its lane.
         if next.seq != self.next_seq + 1
+            || self.emitted != self.sent.len()
             || self.waiting[lane].front().map(Event::id) != Some(next.event.id())
         {
             return None;
@@ -251,10 +254,9 @@ impl SendBuffer {
                 _ => Marked::Gone,
             };
         }
-        if self.emitted != self.sent.len() {
-            return Marked::Gone;
-        }
         let Some(event) = self.take_waiting(next) else {
+            // Its number went out with it (maybe on a checkpoint): never give it to another.
+            self.next_seq = self.next_seq.max(next.seq);
             return Marked::Gone;
         };
         self.next_seq = next.seq;
@@ -376,6 +378,7 @@ mod tests {
         let next = b.next_unsent().unwrap();
         b.push(ev(3)); // evicts 1, the one being emitted
         assert_eq!(b.mark_sent(&next), Marked::Gone);
+        assert!(b.next_unsent().unwrap().seq > next.seq, "its number is not reused");
         assert_eq!(send_next(&mut b), (2, Marked::First));
         b.push(ev(4)); // evicts 2, already sent: the sent count follows
         assert_eq!(b.unconfirmed(), 0);
