@@ -17,7 +17,12 @@ pub const LOG_RATE_KEY: &str = "logging";
 fn fields(s: &RuntimeSettings) -> Vec<(&'static str, &'static str, &str, Parse)> {
     let mut out = Vec::new();
     if let Some(text) = &s.relay_rate_limit {
-        out.push(("relay_rate_limit", RELAY_RATE_KEY, text.as_str(), relay as Parse));
+        out.push((
+            "relay_rate_limit",
+            RELAY_RATE_KEY,
+            text.as_str(),
+            relay as Parse,
+        ));
     }
     if let Some(text) = &s.log_rate_limit {
         out.push(("log_rate_limit", LOG_RATE_KEY, text.as_str(), log as Parse));
@@ -68,11 +73,18 @@ pub(crate) fn check_consumers(
         .filter(|(_, key, _, _)| find(consumers, key).is_none())
         .map(|(field, key, _, _)| format!("{field}: the {key} consumer is not running"))
         .collect();
-    if missing.is_empty() { Ok(()) } else { Err(missing) }
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(missing)
+    }
 }
 
 /// Sets each rate limit given (validated and checked before).
-pub(crate) fn apply(s: &RuntimeSettings, consumers: &[Arc<dyn Attached>]) -> Result<(), Vec<String>> {
+pub(crate) fn apply(
+    s: &RuntimeSettings,
+    consumers: &[Arc<dyn Attached>],
+) -> Result<(), Vec<String>> {
     let mut problems = Vec::new();
     for (field, key, text, parse) in fields(s) {
         let (Ok(limit), Some(consumer)) = (parse(text), find(consumers, key)) else {
@@ -82,7 +94,11 @@ pub(crate) fn apply(s: &RuntimeSettings, consumers: &[Arc<dyn Attached>]) -> Res
             problems.push(format!("{field}: {e}"));
         }
     }
-    if problems.is_empty() { Ok(()) } else { Err(problems) }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems)
+    }
 }
 
 /// The settings a running bus has now, with its consumers' rate limits.

@@ -38,7 +38,10 @@ fn priorities_and_rate_limits_are_read_in_their_forms() {
     }
     // A bare number keeps its old meaning: lines per type and second.
     let c = Config::from_iter(env(&[("CLAUDE_MPM_EVENTBUS_LOG_RATE_LIMIT", "7")])).unwrap();
-    assert_eq!(c.logging.consumer.rate_limit.unwrap().to_string(), "7/s burst 7 drop");
+    assert_eq!(
+        c.logging.consumer.rate_limit.unwrap().to_string(),
+        "7/s burst 7 drop"
+    );
     let c = Config::from_iter(env(&[("CLAUDE_MPM_RELAY_RATE_LIMIT", "off")])).unwrap();
     assert_eq!(c.limits.relay_rate_limit, None);
     let shown = c.render_env();
@@ -83,17 +86,29 @@ fn runtime_settings_change_a_consumers_limit_or_change_nothing() {
     let consumers: Vec<Arc<dyn Attached>> = vec![relay.clone()];
     let patch: RuntimeSettings =
         serde_json::from_str(r#"{"relay_rate_limit": "200/s", "history_size": 7}"#).unwrap();
-    let now = patch.apply_with_consumers(&bus, &debug, &consumers).unwrap();
-    assert_eq!(now.relay_rate_limit.as_deref(), Some("200/s burst 200 delay"));
+    let now = patch
+        .apply_with_consumers(&bus, &debug, &consumers)
+        .unwrap();
+    assert_eq!(
+        now.relay_rate_limit.as_deref(),
+        Some("200/s burst 200 delay")
+    );
     assert_eq!(now.history_size, 7);
     // A bad form, or a consumer that is not running: nothing changes, the field is named.
     let bad: RuntimeSettings =
         serde_json::from_str(r#"{"relay_rate_limit": "lots", "history_size": 9}"#).unwrap();
-    let e = bad.apply_with_consumers(&bus, &debug, &consumers).unwrap_err();
-    assert!(e[0].starts_with("relay_rate_limit:") && e[0].contains("`N/s`"), "{e:?}");
+    let e = bad
+        .apply_with_consumers(&bus, &debug, &consumers)
+        .unwrap_err();
+    assert!(
+        e[0].starts_with("relay_rate_limit:") && e[0].contains("`N/s`"),
+        "{e:?}"
+    );
     let missing: RuntimeSettings =
         serde_json::from_str(r#"{"log_rate_limit": "5/s", "history_size": 9}"#).unwrap();
-    let e = missing.apply_with_consumers(&bus, &debug, &consumers).unwrap_err();
+    let e = missing
+        .apply_with_consumers(&bus, &debug, &consumers)
+        .unwrap_err();
     assert!(e[0].contains("logging consumer is not running"), "{e:?}");
     assert_eq!(bus.stats().history_capacity, 7);
     let off: RuntimeSettings = serde_json::from_str(r#"{"relay_rate_limit": "off"}"#).unwrap();

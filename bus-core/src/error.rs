@@ -39,7 +39,10 @@ pub enum BusError {
         reason: String,
     },
     /// A rate limit could not be read; the message names the text and the accepted forms.
-    #[error("invalid rate limit {text:?}: {reason}; accepted forms: {}", crate::rate::ACCEPTED_FORMS)]
+    #[error(
+        "invalid rate limit {text:?}: {reason}; accepted forms: {}",
+        crate::rate::ACCEPTED_FORMS
+    )]
     InvalidRateLimit {
         /// The text as given.
         text: String,

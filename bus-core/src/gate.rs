@@ -116,7 +116,9 @@ pub struct RateGate {
 
 impl std::fmt::Debug for RateGate {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RateGate").field("limit", &self.limit()).finish()
+        f.debug_struct("RateGate")
+            .field("limit", &self.limit())
+            .finish()
     }
 }
 
@@ -277,9 +279,15 @@ mod tests {
         }
         // The burst, then 500 a second: within 5% of 5,000 over the 10 s.
         let steady = (handled - 50) as f64 / 10.0;
-        assert!((steady - 500.0).abs() <= 25.0, "{handled} handled, {steady}/s");
+        assert!(
+            (steady - 500.0).abs() <= 25.0,
+            "{handled} handled, {steady}/s"
+        );
         let stats = gate.stats().unwrap();
-        assert!((stats.current_per_second - 500.0).abs() <= 25.0, "{stats:?}");
+        assert!(
+            (stats.current_per_second - 500.0).abs() <= 25.0,
+            "{stats:?}"
+        );
         assert_eq!(stats.dropped, 0);
         assert!(stats.delayed >= handled - 51, "{stats:?}");
     }

@@ -93,14 +93,18 @@ impl Lanes {
 
     /// The lane the next event comes from, and the starvation counts updated for it.
     fn choose(&mut self, normal: &Lane) -> Option<Priority> {
-        let waiting = [!self.low.is_empty(), !normal.is_empty(), !self.high.is_empty()];
+        let waiting = [
+            !self.low.is_empty(),
+            !normal.is_empty(),
+            !self.high.is_empty(),
+        ];
         let starved_lane = (0..2).find(|&l| waiting[l] && self.starved[l] >= LOWER_SHARE - 1);
         let chosen = starved_lane.or_else(|| (0..3).rev().find(|&l| waiting[l]))?;
-        for l in 0..2 {
+        for (l, (starved, waits)) in self.starved.iter_mut().zip(waiting).enumerate() {
             if l == chosen {
-                self.starved[l] = 0;
-            } else if waiting[l] {
-                self.starved[l] += 1;
+                *starved = 0;
+            } else if waits {
+                *starved += 1;
             }
         }
         Some(Priority::ALL[chosen])
@@ -153,7 +157,10 @@ impl Lanes {
 
     /// Everything queued in these lanes, for a queue being emptied.
     pub(crate) fn drain(&mut self) -> (Lane, Lane) {
-        (std::mem::take(&mut self.low), std::mem::take(&mut self.high))
+        (
+            std::mem::take(&mut self.low),
+            std::mem::take(&mut self.high),
+        )
     }
 }
 
@@ -226,7 +233,11 @@ mod tests {
         fill(
             &mut lanes,
             &mut normal,
-            &[(1, Priority::Low), (2, Priority::Low), (3, Priority::Normal)],
+            &[
+                (1, Priority::Low),
+                (2, Priority::Low),
+                (3, Priority::Normal),
+            ],
         );
         let mut out = Vec::new();
         lanes.take_batch(&mut normal, &mut out, 3, 1);

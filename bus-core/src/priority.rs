@@ -178,10 +178,12 @@ impl FromStr for PriorityRules {
                     reason: "each rule is `pattern=high|normal|low`".into(),
                 });
             };
-            let prio = prio.parse::<Priority>().map_err(|_| BusError::InvalidPriority {
-                text: part.to_owned(),
-                reason: format!("`{}` is not `high`, `normal` or `low`", prio.trim()),
-            })?;
+            let prio = prio
+                .parse::<Priority>()
+                .map_err(|_| BusError::InvalidPriority {
+                    text: part.to_owned(),
+                    reason: format!("`{}` is not `high`, `normal` or `low`", prio.trim()),
+                })?;
             rules.push((pattern.trim().to_owned(), prio));
         }
         PriorityRules::new(rules)

@@ -476,7 +476,9 @@ impl SubQueue {
         st.worker_idle = true;
         drop(st);
         self.wake_flushers();
-        let in_lanes = lanes.as_ref().map_or(0, |(low, high)| low.len() + high.len());
+        let in_lanes = lanes
+            .as_ref()
+            .map_or(0, |(low, high)| low.len() + high.len());
         queued.len() as u64 + in_lanes as u64 + unfinished
     }
 
@@ -609,7 +611,9 @@ impl Drop for WorkerExit {
         let orphans = std::mem::take(&mut st.items);
         let lane_orphans = st.lanes.as_mut().map(|l| l.drain());
         drop(st);
-        let in_lanes = lane_orphans.as_ref().map_or(0, |(low, high)| low.len() + high.len());
+        let in_lanes = lane_orphans
+            .as_ref()
+            .map_or(0, |(low, high)| low.len() + high.len());
         queue
             .dropped
             .fetch_add((orphans.len() + in_lanes) as u64, Ordering::Relaxed);

@@ -150,7 +150,9 @@ impl RateLimit {
             other => return Err(bad(format!("`/{other}` is not `/s`, `/min` or `/h`"))),
         };
         if unit.duration() / events.get() == Duration::ZERO {
-            return Err(bad("the rate is too high (at most one event per nanosecond)".into()));
+            return Err(bad(
+                "the rate is too high (at most one event per nanosecond)".into(),
+            ));
         }
         let default_burst = events
             .get()
@@ -215,9 +217,19 @@ mod tests {
 
     #[test]
     fn forms_round_trip_and_bad_forms_say_why() {
-        for text in ["500/s", "500/s burst 1000", "30000/min", "2/h drop", "7/s burst 1 delay"] {
+        for text in [
+            "500/s",
+            "500/s burst 1000",
+            "30000/min",
+            "2/h drop",
+            "7/s burst 1 delay",
+        ] {
             let limit: RateLimit = text.parse().unwrap();
-            assert_eq!(limit.to_string().parse::<RateLimit>().unwrap(), limit, "{text}");
+            assert_eq!(
+                limit.to_string().parse::<RateLimit>().unwrap(),
+                limit,
+                "{text}"
+            );
         }
         assert_eq!(
             "500/s burst 1000".parse::<RateLimit>().unwrap().quota(),
@@ -235,7 +247,10 @@ mod tests {
             ("-3/s", "whole number"),
         ] {
             let msg = text.parse::<RateLimit>().unwrap_err().to_string();
-            assert!(msg.contains(why) && msg.contains("accepted forms"), "{text}: {msg}");
+            assert!(
+                msg.contains(why) && msg.contains("accepted forms"),
+                "{text}: {msg}"
+            );
         }
         assert_eq!(
             RateLimit::parse_with_default("3/s", RatePolicy::Drop)

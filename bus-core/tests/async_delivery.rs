@@ -121,14 +121,18 @@ fn gated_bus(overflow: Overflow, capacity: usize) -> (EventBus, Gated) {
         gated.started.clone(),
         gated.seen.clone(),
     );
-    bus.on_async_with("t", QueueOptions::new(capacity, overflow), move |e: Event| {
-        let (gate, started, seen) = (gate.clone(), started.clone(), seen.clone());
-        async move {
-            started.fetch_add(1, Ordering::SeqCst);
-            gate.acquire().await.unwrap().forget();
-            seen.lock().unwrap().push(e.id());
-        }
-    })
+    bus.on_async_with(
+        "t",
+        QueueOptions::new(capacity, overflow),
+        move |e: Event| {
+            let (gate, started, seen) = (gate.clone(), started.clone(), seen.clone());
+            async move {
+                started.fetch_add(1, Ordering::SeqCst);
+                gate.acquire().await.unwrap().forget();
+                seen.lock().unwrap().push(e.id());
+            }
+        },
+    )
     .unwrap();
     (bus, gated)
 }

@@ -79,9 +79,16 @@ async fn a_high_event_behind_ten_thousand_low_ones_is_handled_next() {
     rec.release();
     bus.flush().await;
     let seen = rec.seen();
-    assert_eq!(seen[..2], [held, high], "the one in progress, then the high one");
+    assert_eq!(
+        seen[..2],
+        [held, high],
+        "the one in progress, then the high one"
+    );
     assert_eq!(seen[2..], lows[..], "the low ones after it, in order");
-    assert_eq!(bus.stats().subscribers[0].priorities.as_deref(), Some("t.high*=high,t.low=low"));
+    assert_eq!(
+        bus.stats().subscribers[0].priorities.as_deref(),
+        Some("t.high*=high,t.low=low")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -104,7 +111,12 @@ async fn a_high_event_overtakes_the_rest_of_a_batch_already_taken() {
     rec.release();
     bus.flush().await;
     let seen = rec.seen();
-    assert_eq!(seen[..4], [first, lows[0], lows[1], high], "{:?}", &seen[..6]);
+    assert_eq!(
+        seen[..4],
+        [first, lows[0], lows[1], high],
+        "{:?}",
+        &seen[..6]
+    );
     assert_eq!(seen[4..], lows[2..]);
 }
 
@@ -140,7 +152,10 @@ async fn a_full_queue_gives_up_the_lowest_priority_first() {
         let bus = EventBus::new();
         let rec = Recorder::new();
         // The held event counts against the capacity: four places are left.
-        rec.attach(&bus, QueueOptions::new(5, overflow).with_priorities(rules()));
+        rec.attach(
+            &bus,
+            QueueOptions::new(5, overflow).with_priorities(rules()),
+        );
         let held = publish(&bus, "t.normal", json!({"hold": true}));
         rec.wait_for(held).await;
         let low1 = publish(&bus, "t.low", json!(1));
@@ -210,10 +225,16 @@ async fn flush_waits_for_earlier_low_events_and_not_for_later_ones() {
         tokio::spawn(async move { bus.flush().await })
     };
     tokio::time::sleep(Duration::from_millis(20)).await;
-    assert!(!flushing.is_finished(), "the held event and the lows are not handled yet");
+    assert!(
+        !flushing.is_finished(),
+        "the held event and the lows are not handled yet"
+    );
     rec.release();
     flushing.await.unwrap();
     let seen = rec.seen();
-    assert!(lows.iter().all(|id| seen.contains(id)), "flush returned before the lows");
+    assert!(
+        lows.iter().all(|id| seen.contains(id)),
+        "flush returned before the lows"
+    );
     assert_eq!(bus.stats().subscribers[0].queue_len, 0);
 }

@@ -10,7 +10,10 @@ use serde_json::json;
 use tokio::runtime::Handle;
 
 fn counting_bus(options: QueueOptions) -> (EventBus, Arc<AtomicU64>, SubscriptionId) {
-    let bus = EventBus::builder().runtime(Handle::current()).build().unwrap();
+    let bus = EventBus::builder()
+        .runtime(Handle::current())
+        .build()
+        .unwrap();
     let handled = Arc::new(AtomicU64::new(0));
     let counter = handled.clone();
     let id = bus
@@ -38,11 +41,17 @@ async fn a_delay_consumer_gets_its_rate_within_five_percent_over_ten_seconds() {
     tokio::time::sleep(Duration::from_secs(10)).await;
     let n = handled.load(Ordering::Relaxed);
     let rate = (n - 50) as f64 / 10.0;
-    assert!((rate - 500.0).abs() <= 25.0, "{n} handled in 10 s: {rate}/s");
+    assert!(
+        (rate - 500.0).abs() <= 25.0,
+        "{n} handled in 10 s: {rate}/s"
+    );
     let stats = bus.stats().subscribers[0].rate_limit.clone().unwrap();
     assert_eq!(stats.limit, "500/s burst 50 delay");
     assert_eq!(stats.configured_per_second, 500.0);
-    assert!((stats.current_per_second - 500.0).abs() <= 25.0, "{stats:?}");
+    assert!(
+        (stats.current_per_second - 500.0).abs() <= 25.0,
+        "{stats:?}"
+    );
     assert!(stats.delayed >= n - 51 && stats.dropped == 0, "{stats:?}");
 }
 
@@ -52,7 +61,11 @@ async fn a_drop_consumer_drops_and_counts_exactly_per_type() {
     let (bus, handled, _) =
         counting_bus(QueueOptions::new(10_000, Overflow::DropNewest).with_rate_limit(limit));
     for i in 0..1_000 {
-        let t = if i % 5 == 0 { "hook.error" } else { "hook.pre_tool" };
+        let t = if i % 5 == 0 {
+            "hook.error"
+        } else {
+            "hook.pre_tool"
+        };
         bus.publish(t, json!(i));
     }
     // The worker runs only now, with the clock standing still: exactly the burst goes through.

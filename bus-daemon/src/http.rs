@@ -352,11 +352,8 @@ async fn patch_config(
             "the body is not a JSON object; {EXPECTED}, such as {{\"history_size\": 500}}"
         )));
     }
-    let settings: RuntimeSettings = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::bad_request(format!(
-            "{e}; {EXPECTED}"
-        ))
-    })?;
+    let settings: RuntimeSettings = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(format!("{e}; {EXPECTED}")))?;
     let now = settings
         .apply_with_consumers(state.ingest.bus(), &state.debug, &state.consumers)
         .map_err(|problems| ApiError::bad_request(problems.join("; ")))?;

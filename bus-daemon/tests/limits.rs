@@ -27,7 +27,10 @@ async fn patch_config_changes_the_logging_limit_and_names_bad_fields() {
     for (body, needle) in [
         (r#"{"log_rate_limit": "fast"}"#, "log_rate_limit:"),
         (r#"{"log_rate_limit": "5/s delay"}"#, "never waits"),
-        (r#"{"relay_rate_limit": "5/s"}"#, "relay consumer is not running"),
+        (
+            r#"{"relay_rate_limit": "5/s"}"#,
+            "relay consumer is not running",
+        ),
         (r#"{"relay_rate_limit": 5}"#, "invalid type"),
     ] {
         let response = patch(body).await.unwrap();
@@ -82,5 +85,8 @@ fn a_bad_rate_limit_stops_startup_with_exit_2_naming_the_variable_and_the_forms(
     let stderr = text(&out.stderr);
     assert!(stderr.contains("CLAUDE_MPM_RELAY_RATE_LIMIT"), "{stderr}");
     assert!(stderr.contains("`500/s burst 1000`"), "{stderr}");
-    assert!(stderr.contains("CLAUDE_MPM_EVENTBUS_PRIORITIES"), "{stderr}");
+    assert!(
+        stderr.contains("CLAUDE_MPM_EVENTBUS_PRIORITIES"),
+        "{stderr}"
+    );
 }

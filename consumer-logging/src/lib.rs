@@ -41,8 +41,8 @@ mod rate_limit;
 mod subscriber;
 mod truncate;
 
-pub use error::LoggingError;
-pub use install::{LogFormat, formatter, install_tracing, max_level};
 /// The rate limit form shared with bus-core (`500/s`, `30000/min burst 100`, ...).
 pub use bus_core::RateLimit;
+pub use error::LoggingError;
+pub use install::{LogFormat, formatter, install_tracing, max_level};
 pub use subscriber::{EVENTS_TARGET, LoggingConfig, LoggingSubscriber};

@@ -145,7 +145,12 @@ mod tests {
     fn logs_the_burst_then_summarises_every_second() {
         let (mut rl, clock) = limiter("3/s");
         let logged: Vec<bool> = (0..10).map(|_| rl.check("flood").log).collect();
-        assert_eq!(logged, [true, true, true, false, false, false, false, false, false, false]);
+        assert_eq!(
+            logged,
+            [
+                true, true, true, false, false, false, false, false, false, false
+            ]
+        );
         clock.advance(Duration::from_secs(1));
         let next = rl.check("flood");
         assert!(next.log, "a second later the budget is back");
@@ -191,7 +196,11 @@ mod tests {
         );
         clock.advance(Duration::from_secs(2));
         rl.check("c");
-        assert_eq!(rl.tracked.len(), 1, "a, quiet for a whole sweep, is forgotten");
+        assert_eq!(
+            rl.tracked.len(),
+            1,
+            "a, quiet for a whole sweep, is forgotten"
+        );
     }
 
     #[test]

@@ -45,7 +45,10 @@ pub(crate) fn render(out: &mut String, stats: &BusStats) {
         write_header(out, described, kind);
         for (sub, rate) in &limited {
             let id = sub.id.to_string();
-            let labels = [("subscriber", sub.name.as_str()), ("subscription", id.as_str())];
+            let labels = [
+                ("subscriber", sub.name.as_str()),
+                ("subscription", id.as_str()),
+            ];
             write_sample(out, described.0, &labels, pick(rate));
         }
         out.push('\n');
@@ -64,13 +67,20 @@ mod tests {
         assert!(out.is_empty(), "no limit, no families");
         bus.on_async_with(
             "*",
-            QueueOptions::new(10, Overflow::DropNewest).with_rate_limit("5/s drop".parse().unwrap()),
+            QueueOptions::new(10, Overflow::DropNewest)
+                .with_rate_limit("5/s drop".parse().unwrap()),
             |_e: Event| async {},
         )
         .unwrap();
         super::render(&mut out, &bus.stats());
-        assert!(out.contains("# TYPE eventbus_subscriber_rate_limit_per_second gauge"), "{out}");
+        assert!(
+            out.contains("# TYPE eventbus_subscriber_rate_limit_per_second gauge"),
+            "{out}"
+        );
         assert!(out.contains("eventbus_subscriber_rate_limit_per_second{subscriber=\"async#1\",subscription=\"1\"} 5\n"), "{out}");
-        assert!(out.contains("eventbus_subscriber_rate_dropped_total{"), "{out}");
+        assert!(
+            out.contains("eventbus_subscriber_rate_dropped_total{"),
+            "{out}"
+        );
     }
 }

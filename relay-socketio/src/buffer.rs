@@ -130,7 +130,10 @@ impl SendBuffer {
         if self.len() >= self.capacity {
             let p = self.priority_of(&event);
             let lowest_waiting = (0..3).find(|&l| !self.waiting[l].is_empty());
-            let sent_front = self.sent.front().map(|f| self.priority_of(&f.event) as usize);
+            let sent_front = self
+                .sent
+                .front()
+                .map(|f| self.priority_of(&f.event) as usize);
             let victim = match (sent_front, lowest_waiting) {
                 (Some(s), w) if s <= p as usize && w.is_none_or(|w| s <= w) => {
                     self.emitted = self.emitted.saturating_sub(1);
@@ -232,11 +235,11 @@ impl SendBuffer {
         {
             return None;
         }
-        for l in 0..2 {
+        for (l, (starved, waiting)) in self.starved.iter_mut().zip(&self.waiting).enumerate() {
             if l == lane {
-                self.starved[l] = 0;
-            } else if !self.waiting[l].is_empty() {
-                self.starved[l] += 1;
+                *starved = 0;
+            } else if !waiting.is_empty() {
+                *starved += 1;
             }
         }
         self.waiting[lane].pop_front()
@@ -378,7 +381,10 @@ mod tests {
         let next = b.next_unsent().unwrap();
         b.push(ev(3)); // evicts 1, the one being emitted
         assert_eq!(b.mark_sent(&next), Marked::Gone);
-        assert!(b.next_unsent().unwrap().seq > next.seq, "its number is not reused");
+        assert!(
+            b.next_unsent().unwrap().seq > next.seq,
+            "its number is not reused"
+        );
         assert_eq!(send_next(&mut b), (2, Marked::First));
         b.push(ev(4)); // evicts 2, already sent: the sent count follows
         assert_eq!(b.unconfirmed(), 0);
@@ -405,7 +411,10 @@ mod tests {
             b.push_unbounded(typed(id, "hook.error"));
         }
         let order: Vec<u64> = (0..16).map(|_| send_next(&mut b).0).collect();
-        assert_eq!(order, [21, 22, 23, 24, 25, 26, 27, 2, 28, 29, 30, 31, 32, 33, 34, 3]);
+        assert_eq!(
+            order,
+            [21, 22, 23, 24, 25, 26, 27, 2, 28, 29, 30, 31, 32, 33, 34, 3]
+        );
         // A reconnect resends in emit order, before anything new.
         b.rewind();
         assert_eq!(send_next(&mut b), (1, Marked::Resent));
@@ -415,7 +424,12 @@ mod tests {
     #[test]
     fn the_durable_acknowledgement_is_the_contiguous_prefix() {
         let mut b = SendBuffer::new(100, rules());
-        for (id, t) in [(1, "hook.pre_tool"), (2, "hook.pre_tool"), (3, "hook.error"), (4, "hook.x")] {
+        for (id, t) in [
+            (1, "hook.pre_tool"),
+            (2, "hook.pre_tool"),
+            (3, "hook.error"),
+            (4, "hook.x"),
+        ] {
             b.push_unbounded(typed(id, t));
         }
         // Emit order: 3 (high), 4 (normal), 1, 2 (low).

@@ -172,7 +172,12 @@ impl SocketIoRelay {
             .counters
             .snapshot(buffered, self.shared.config.buffer_capacity);
         stats.rate_limit = self.shared.gate.stats();
-        stats.priorities = self.shared.config.priorities.as_ref().map(ToString::to_string);
+        stats.priorities = self
+            .shared
+            .config
+            .priorities
+            .as_ref()
+            .map(ToString::to_string);
         stats
     }
 

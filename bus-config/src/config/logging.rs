@@ -28,14 +28,14 @@ const DEFAULT_RATE_LIMIT: std::num::NonZeroU32 = std::num::NonZeroU32::new(1000)
 pub(crate) fn read_log_rate_limit(s: &str) -> Result<Option<bus_core::RateLimit>, String> {
     let t = s.trim();
     if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) {
-        let n = crate::parse::whole_number(t, 0, 1_000_000).map_err(|e| {
-            format!("{e}, or a rate such as `500/s burst 1000`")
-        })?;
+        let n = crate::parse::whole_number(t, 0, 1_000_000)
+            .map_err(|e| format!("{e}, or a rate such as `500/s burst 1000`"))?;
         return Ok(std::num::NonZeroU32::new(n as u32)
             .map(|n| bus_core::RateLimit::per_second(n).with_policy(bus_core::RatePolicy::Drop)));
     }
-    let limit = super::limits::parse_rate_limit(t, bus_core::RatePolicy::Drop)
-        .map_err(|e| format!("a whole number from 0 to 1000000 (lines per type and second), or {e}"))?;
+    let limit = super::limits::parse_rate_limit(t, bus_core::RatePolicy::Drop).map_err(|e| {
+        format!("a whole number from 0 to 1000000 (lines per type and second), or {e}")
+    })?;
     if limit.is_some_and(|l| l.policy == bus_core::RatePolicy::Delay) {
         return Err("a rate without `delay`: the logging consumer skips (and counts) lines over its rate, it never waits".into());
     }

@@ -21,9 +21,9 @@ use serde_json::{Map, Value};
 pub use self::bus::BusSettings;
 pub use self::http::{ClientSettings, DEFAULT_HTTP_ADDR, HttpSettings, Secret, parse_addr};
 pub use self::limits::{LimitSettings, parse_rate_limit};
+pub use self::logging::LoggingSettings;
 #[cfg(feature = "logging")]
 pub(crate) use self::logging::read_log_rate_limit;
-pub use self::logging::LoggingSettings;
 pub use self::metrics::MetricsSettings;
 use self::reader::Reader;
 pub use self::relay::RelaySettings;

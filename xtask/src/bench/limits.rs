@@ -9,7 +9,12 @@ use std::process::Command;
 use crate::workspace_root;
 
 /// The benchmarks of the `limits` group.
-const BENCHES: [&str; 4] = ["async-1", "async-1-prio", "publish-async", "publish-limited"];
+const BENCHES: [&str; 4] = [
+    "async-1",
+    "async-1-prio",
+    "publish-async",
+    "publish-limited",
+];
 
 /// The target both ratios must meet.
 const TARGET: f64 = 0.9;

@@ -44,6 +44,9 @@ pub(crate) fn check(env: &Env) -> Result<String, String> {
                 "hook.error*=high,hook.subagent_stop=high,hook.pre_tool=low",
             ),
             ("CLAUDE_MPM_EVENTBUS_SHUTDOWN_TIMEOUT", "1s"),
+            // What is measured is the relay's pacing and order, not commit durability: an
+            // fsync per POST only adds load to the 2 shared cores the timings run on.
+            ("CLAUDE_MPM_EVENTBUS_STORE_SYNC", "normal"),
         ],
     )?;
     let config = daemon.get_json("/config")?;
@@ -52,6 +55,7 @@ pub(crate) fn check(env: &Env) -> Result<String, String> {
     }
     let started = Instant::now();
     let mut high = None;
+    let mut at_post = String::new();
     for b in 0..BURST / BATCH {
         let events: Vec<(String, Value)> = (0..BATCH)
             .map(|i| ("hook.pre_tool".to_owned(), json!({"n": b * BATCH + i})))
@@ -63,6 +67,7 @@ pub(crate) fn check(env: &Env) -> Result<String, String> {
         if b + 1 == BURST / BATCH / 2 {
             let ids = daemon.post_ndjson(&[("hook.error".to_owned(), json!({"error": "boom"}))])?;
             high = Some((ids[0], Instant::now()));
+            at_post = daemon.get_json("/stats")?["durable"].to_string();
         }
     }
     let ingested = started.elapsed();
@@ -76,7 +81,7 @@ pub(crate) fn check(env: &Env) -> Result<String, String> {
     let behind = read_record(&record)?.len();
     if high_latency > HIGH_WITHIN {
         return Err(format!(
-            "the hook.error took {high_latency:?} to reach the dashboard (at most {HIGH_WITHIN:?})"
+            "the hook.error took {high_latency:?} to reach the dashboard (at most {HIGH_WITHIN:?}); at its post: {at_post}; ingest took {ingested:?}"
         ));
     }
     // The rate at the dashboard, from how many it has recorded over the window.
