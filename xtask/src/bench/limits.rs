@@ -87,12 +87,14 @@ pub(crate) fn render(r: &Result<Rates, String>) -> String {
     format!(
         "{heading}\n\n\
          bus-core's `limits` criterion group (`benches/limits.rs`), the four in one run; \
-         `cargo xtask bench --limits` for this part alone. Million events per second.\n\n\
+         `cargo xtask bench --limits` for this part alone. Million events per second \
+         (medians; load average {} when written, on the shared 2-core machine).\n\n\
          | workload | rate | ratio | target | |\n|---|---|---|---|---|\n\
          | async-1: one async consumer (`Block`), until handled | {:.2} | 1.00x | | |\n\
          | async-1-prio: the same, priority rules set, every event `normal` | {:.2} | {prio:.2}x | >= {TARGET}x | {} |\n\
          | publish-async: publisher's time alone, one async consumer | {:.2} | 1.00x | | |\n\
          | publish-limited: the same, consumer limited to `10/s drop` | {:.2} | {limited:.2}x | >= {TARGET}x | {} |\n",
+        super::machine::load_average(),
         m("async-1"),
         m("async-1-prio"),
         mark(prio),
