@@ -1,3 +1,4 @@
+#![cfg(all(feature = "logging", feature = "relay"))]
 //! Priorities and rate limits from the environment, and through the runtime settings.
 
 use std::sync::{Arc, Mutex};
@@ -31,11 +32,8 @@ fn priorities_and_rate_limits_are_read_in_their_forms() {
     assert_eq!(relay.policy, RatePolicy::Delay);
     let log = c.logging.consumer.rate_limit.unwrap();
     assert_eq!((log.events_per_second(), log.burst.get()), (500.0, 1000));
-    #[cfg(feature = "relay")]
-    {
-        assert_eq!(c.relay.config.rate_limit, Some(relay));
-        assert_eq!(c.relay.config.priorities, Some(rules));
-    }
+    assert_eq!(c.relay.config.rate_limit, Some(relay));
+    assert_eq!(c.relay.config.priorities, Some(rules));
     // A bare number keeps its old meaning: lines per type and second.
     let c = Config::from_iter(env(&[("CLAUDE_MPM_EVENTBUS_LOG_RATE_LIMIT", "7")])).unwrap();
     assert_eq!(
