@@ -17,7 +17,8 @@ use crate::{Event, RateLimit, RatePolicy};
 
 /// Event types whose drops are counted one by one; the rest share [`OTHER_TYPES`].
 const MAX_COUNTED_TYPES: usize = 256;
-/// The entry shared by drops of types past [`MAX_COUNTED_TYPES`].
+/// The entry shared, in [`RateLimitStats::dropped_by_type`], by drops of the types past the
+/// first 256.
 pub const OTHER_TYPES: &str = "(other event types)";
 
 /// Tokio's clock as a governor clock, measured from the gate's creation. The waits run on

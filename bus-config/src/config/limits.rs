@@ -48,7 +48,7 @@ impl LimitSettings {
     }
 }
 
-/// Parses a rate-limit variable: one of the [`RATE_FORMS`], or `0`/`off`/`none`/empty for no
+/// Parses a rate-limit variable: one of the [`bus_core::ACCEPTED_FORMS`], or `0`/`off`/`none`/empty for no
 /// limit (`Ok(None)`); `default_policy` applies when the text names none.
 pub fn parse_rate_limit(
     text: &str,
