@@ -16,6 +16,21 @@ async fn patch_config_changes_the_logging_limit_and_names_bad_fields() {
     let config = get_json(&daemon.url("/config")).await;
     assert_eq!(config["log_rate_limit"], "5/s burst 5 drop");
     assert_eq!(config["relay_rate_limit"], Value::Null);
+    let flood: String = (0..50)
+        .map(|i| format!("{{\"type\":\"a.flood\",\"data\":{i}}}\n"))
+        .collect();
+    let (status, _) = post(&daemon.url("/events"), "application/x-ndjson", flood).await;
+    assert_eq!(status, 200);
+    common::eventually("the logging consumer to skip the flood", async || {
+        let stats = get_json(&daemon.url("/stats")).await;
+        // 5 at once, then 5 a second: the other 45 are skipped within the second.
+        stats["logging"]["skipped_by_rate_limit"]
+            .as_u64()
+            .unwrap_or(0)
+            >= 40
+            && stats["logging"]["rate_limit"] == "5/s burst 5 drop"
+    })
+    .await;
     let patch = |body: &'static str| client().patch(daemon.url("/config")).body(body).send();
     let now: Value = patch(r#"{"log_rate_limit": "50/min"}"#)
         .await

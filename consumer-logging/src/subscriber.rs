@@ -65,6 +65,8 @@ pub struct LoggingSubscriber {
     /// The per-type limiter; `None` inside: no limit. Replaced whole when the limit changes.
     limiter: Mutex<Option<(RateLimit, RateLimiter)>>,
     queue_capacity: Option<usize>,
+    /// Lines skipped by the rate limit since the subscriber was built.
+    skipped: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for LoggingSubscriber {
@@ -108,6 +110,7 @@ impl LoggingSubscriber {
             max_data_bytes: config.max_data_bytes,
             limiter: Mutex::new(config.rate_limit.map(|l| (l, RateLimiter::new(l)))),
             queue_capacity: config.queue_capacity,
+            skipped: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -147,6 +150,8 @@ impl LoggingSubscriber {
         if let Some(decision) = decision {
             self.log_skipped(&decision.summaries);
             if !decision.log {
+                self.skipped
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 return;
             }
         }
@@ -214,6 +219,21 @@ struct LoggingAttached {
 impl Attached for LoggingAttached {
     fn describe(&self) -> String {
         self.subscriber.name.clone()
+    }
+
+    /// Under `"logging"`: the per-type limit (its full form, or null) and the lines it skipped.
+    fn stats(&self) -> Option<(&'static str, serde_json::Value)> {
+        let skipped = self
+            .subscriber
+            .skipped
+            .load(std::sync::atomic::Ordering::Relaxed);
+        Some((
+            "logging",
+            serde_json::json!({
+                "rate_limit": self.subscriber.rate_limit().map(|l| l.to_string()),
+                "skipped_by_rate_limit": skipped,
+            }),
+        ))
     }
 
     /// `"logging"`: the per-type limit on log lines.
