@@ -54,6 +54,7 @@
 //! | `CLAUDE_MPM_EVENTBUS_FILTERS` | empty (allow all) | comma-separated event-type patterns (`hook.*`, `a?c`, exact names), at most 1000; empty or unset allows all (commas with no pattern, such as `,,`, are refused) | allow-list: when set, only matching events are accepted |
 //! | `CLAUDE_MPM_EVENTBUS_QUEUE_CAPACITY` | 10000 | whole number 1-10000000 | events each consumer's queue holds before the overflow policy applies |
 //! | `CLAUDE_MPM_EVENTBUS_OVERFLOW` | drop_newest | drop_newest, drop_oldest or block (any case, `-` or `_`) | what a full consumer queue does with a new event |
+//! | `CLAUDE_MPM_EVENTBUS_PRIORITIES` | empty (every event normal) | comma-separated `pattern=priority` rules (priority: high, normal or low), first match wins, such as `hook.error*=high,hook.subagent_stop=high,hook.pre_tool=low` | event priorities in every consumer's queue and the relay's send buffer: high goes first, low last but with 1 event in 8 while it waits; a full queue drops the lowest first. An event's own `"priority"` (POST /events) wins |
 //! | `CLAUDE_MPM_EVENTBUS_HTTP_ADDR` | 127.0.0.1:8770 | IP:PORT (`[::1]:8770` for IPv6) | where the daemon listens, and where `eventbus publish` sends |
 //! | `CLAUDE_MPM_EVENTBUS_MAX_BODY_BYTES` | 16777216 | whole number of bytes 1-1073741824 | largest request body `POST /events` and `PATCH /config` accept (413 above it) |
 //! | `CLAUDE_MPM_EVENTBUS_BODY_BUDGET_BYTES` | 67108864 | whole number of bytes 1-1099511627776 (never below MAX_BODY_BYTES) | request bodies the daemon reads and parses at once; a body that does not fit now gets 503 with Retry-After |
@@ -72,7 +73,7 @@
 //! | `CLAUDE_MPM_EVENTBUS_SPOOL` | `$XDG_STATE_HOME/eventbus/spool.ndjson`, else `~/.local/state/eventbus/spool.ndjson` | an absolute file path | where `eventbus hook` appends events while the daemon is unreachable; the daemon takes them in at startup and every second |
 //! | `CLAUDE_MPM_EVENTBUS_LOGGING` | true | true/false, 1/0, yes/no, on/off (any case) | the logging consumer: every event is logged through `tracing` |
 //! | `CLAUDE_MPM_EVENTBUS_LOG_FORMAT` | text | text or json (any case) | format of the daemon's log lines on stderr |
-//! | `CLAUDE_MPM_EVENTBUS_LOG_RATE_LIMIT` | 1000 | whole number 0-1000000 (0: no limit) | events of one type the logging consumer logs per second; the rest are counted in one summary line |
+//! | `CLAUDE_MPM_EVENTBUS_LOG_RATE_LIMIT` | 1000 | whole number 0-1000000 (N: N/s; 0: no limit), or `N/s`, `N/min`, `N/h` with an optional `burst M` (burst default: one second's worth) | events of one type the logging consumer logs per second (governor GCRA, per type); the rest are counted in one summary line per type and second |
 //! | `CLAUDE_MPM_EVENTBUS_METRICS` | true | true/false, 1/0, yes/no, on/off (any case) | the metrics consumer: Prometheus text on `GET /metrics` |
 //! | `CLAUDE_MPM_RELAY_ENABLED` | false | true/false, 1/0, yes/no, on/off (any case) | the Socket.IO relay to the dashboard |
 //! | `CLAUDE_MPM_SOCKETIO_PORT` | 8765 | port 1-65535 | dashboard server port; the relay connects to `http://localhost:<port>` |
@@ -84,6 +85,7 @@
 //! | `CLAUDE_MPM_RELAY_EVENT` | claude_event | a non-empty Socket.IO event name without control characters | the Socket.IO event the relay emits |
 //! | `CLAUDE_MPM_RELAY_PATTERNS` | hook.* | comma-separated event-type patterns, at least one | which bus events the relay forwards |
 //! | `CLAUDE_MPM_RELAY_BUFFER_SIZE` | 10000 | whole number 1-1000000 | events the relay holds while the dashboard is unreachable (oldest dropped first) |
+//! | `CLAUDE_MPM_RELAY_RATE_LIMIT` | unset (no limit) | `N/s`, `N/min` or `N/h`, optionally `burst M` (default: one second's worth) and `delay` (default) or `drop`; 0/off for none | most events per second the relay emits to the dashboard (governor GCRA): `delay` holds the rest in its buffer, `drop` drops them (counted per type); PATCH /config `relay_rate_limit` changes it |
 //! | `CLAUDE_MPM_EVENTBUS_TEST_SLOW_CONSUMER` | unset | duration up to 10s: seconds (`0.5`) or with a unit (`500ms`, `2s`, `1m`) | TEST ONLY: attaches a consumer `test-slow-consumer` on `*` that sleeps this long per event, to exercise draining at shutdown |
 //!
 #![forbid(unsafe_code)]
@@ -92,13 +94,14 @@ mod config;
 mod error;
 mod parse;
 mod runtime;
+mod runtime_limits;
 mod vars;
 pub mod wiring;
 
 pub use config::{
     BusSettings, ClientSettings, Config, DEFAULT_HTTP_ADDR, DaemonSettings, HttpSettings,
-    LoggingSettings, MetricsSettings, RelaySettings, Secret, StoreLocation, StoreSettings,
-    default_store_path, parse_addr,
+    LimitSettings, LoggingSettings, MetricsSettings, RelaySettings, Secret, StoreLocation,
+    StoreSettings, default_store_path, parse_addr, parse_rate_limit,
 };
 pub use error::{ConfigError, VarError, WiringError};
 pub use parse::boolean as parse_bool;
@@ -106,6 +109,7 @@ pub use parse::duration as parse_duration;
 pub use runtime::{
     CurrentSettings, DebugSwitch, MAX_HISTORY_SIZE, MAX_PATTERNS, RuntimeSettings, current,
 };
+pub use runtime_limits::{LOG_RATE_KEY, RELAY_RATE_KEY, current_with_consumers};
 pub use vars::{PREFIX, VARS, VarSpec, markdown_table, spec};
 
 #[cfg(test)]

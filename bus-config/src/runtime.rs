@@ -58,6 +58,12 @@ pub struct RuntimeSettings {
     /// Replaces the filter allow-list (`[]` allows everything).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub filters: Option<Vec<String>>,
+    /// The relay's rate limit, as `CLAUDE_MPM_RELAY_RATE_LIMIT` takes it (`"off"`: none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relay_rate_limit: Option<String>,
+    /// The logging consumer's, as `CLAUDE_MPM_EVENTBUS_LOG_RATE_LIMIT` takes it (`0`: none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_rate_limit: Option<String>,
 }
 
 /// The settings of a running bus, as `PATCH /config` reports them after applying a change.
@@ -71,6 +77,12 @@ pub struct CurrentSettings {
     pub history_size: usize,
     /// The filter allow-list.
     pub filters: Vec<String>,
+    /// The relay's rate limit in its full form (`None`: unlimited or no relay).
+    #[serde(default)]
+    pub relay_rate_limit: Option<String>,
+    /// The logging consumer's per-type rate limit (`None`: unlimited or no logging).
+    #[serde(default)]
+    pub log_rate_limit: Option<String>,
 }
 
 impl RuntimeSettings {
@@ -97,6 +109,7 @@ impl RuntimeSettings {
                 }
             }
         }
+        problems.extend(crate::runtime_limits::problems(self));
         if problems.is_empty() {
             Ok(())
         } else {
@@ -104,13 +117,25 @@ impl RuntimeSettings {
         }
     }
 
-    /// Validates, then applies every set field; on any problem nothing is changed.
+    /// Validates, then applies every set field; on any problem nothing is changed. A rate
+    /// limit needs its consumer: see [`apply_with_consumers`](Self::apply_with_consumers).
     pub fn apply(
         &self,
         bus: &EventBus,
         debug: &DebugSwitch,
     ) -> Result<CurrentSettings, Vec<String>> {
+        self.apply_with_consumers(bus, debug, &[])
+    }
+
+    /// [`apply`](Self::apply), with the consumers whose rate limits it may change.
+    pub fn apply_with_consumers(
+        &self,
+        bus: &EventBus,
+        debug: &DebugSwitch,
+        consumers: &[Arc<dyn bus_core::Attached>],
+    ) -> Result<CurrentSettings, Vec<String>> {
         self.validate()?;
+        crate::runtime_limits::check_consumers(self, consumers)?;
         if let Some(filters) = &self.filters {
             // Validated above, so this replaces the list in one step.
             bus.set_filters(filters)
@@ -125,7 +150,10 @@ impl RuntimeSettings {
         if let Some(on) = self.enabled {
             bus.set_enabled(on);
         }
-        Ok(current(bus, debug))
+        crate::runtime_limits::apply(self, consumers)?;
+        Ok(crate::runtime_limits::current_with_consumers(
+            bus, debug, consumers,
+        ))
     }
 }
 
@@ -136,5 +164,7 @@ pub fn current(bus: &EventBus, debug: &DebugSwitch) -> CurrentSettings {
         debug: debug.is_on(),
         history_size: bus.stats().history_capacity,
         filters: bus.filters(),
+        relay_rate_limit: None,
+        log_rate_limit: None,
     }
 }

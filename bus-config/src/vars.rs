@@ -76,6 +76,13 @@ pub const VARS: &[VarSpec] = &[
         meaning: "what a full consumer queue does with a new event",
     },
     VarSpec {
+        name: "CLAUDE_MPM_EVENTBUS_PRIORITIES",
+        key: "limits.priorities",
+        default: "empty (every event normal)",
+        accepts: "comma-separated `pattern=priority` rules (priority: high, normal or low), first match wins, such as `hook.error*=high,hook.subagent_stop=high,hook.pre_tool=low`",
+        meaning: "event priorities in every consumer's queue and the relay's send buffer: high goes first, low last but with 1 event in 8 while it waits; a full queue drops the lowest first. An event's own `\"priority\"` (POST /events) wins",
+    },
+    VarSpec {
         name: "CLAUDE_MPM_EVENTBUS_HTTP_ADDR",
         key: "http.addr",
         default: "127.0.0.1:8770",
@@ -205,8 +212,8 @@ pub const VARS: &[VarSpec] = &[
         name: "CLAUDE_MPM_EVENTBUS_LOG_RATE_LIMIT",
         key: "logging.rate_limit",
         default: "1000",
-        accepts: "whole number 0-1000000 (0: no limit)",
-        meaning: "events of one type the logging consumer logs per second; the rest are counted in one summary line",
+        accepts: "whole number 0-1000000 (N: N/s; 0: no limit), or `N/s`, `N/min`, `N/h` with an optional `burst M` (burst default: one second's worth)",
+        meaning: "events of one type the logging consumer logs per second (governor GCRA, per type); the rest are counted in one summary line per type and second",
     },
     VarSpec {
         name: "CLAUDE_MPM_EVENTBUS_METRICS",
@@ -284,6 +291,13 @@ pub const VARS: &[VarSpec] = &[
         default: "10000",
         accepts: "whole number 1-1000000",
         meaning: "events the relay holds while the dashboard is unreachable (oldest dropped first)",
+    },
+    VarSpec {
+        name: "CLAUDE_MPM_RELAY_RATE_LIMIT",
+        key: "limits.relay_rate_limit",
+        default: "unset (no limit)",
+        accepts: "`N/s`, `N/min` or `N/h`, optionally `burst M` (default: one second's worth) and `delay` (default) or `drop`; 0/off for none",
+        meaning: "most events per second the relay emits to the dashboard (governor GCRA): `delay` holds the rest in its buffer, `drop` drops them (counted per type); PATCH /config `relay_rate_limit` changes it",
     },
     VarSpec {
         name: "CLAUDE_MPM_EVENTBUS_TEST_SLOW_CONSUMER",

@@ -53,7 +53,7 @@ fn defaults_match_the_original_and_the_issue() {
     assert_eq!(c.logging.format, LogFormat::Text);
     assert_eq!(
         c.logging.consumer.rate_limit,
-        Some(RateLimit::per_second(1000))
+        Some("1000/s drop".parse::<RateLimit>().unwrap())
     );
     assert_eq!(c.daemon.test_slow_consumer, None);
     assert_eq!(c.daemon.shutdown_timeout, Duration::from_secs(10));
@@ -108,6 +108,11 @@ fn every_variable_is_read() {
         ("CLAUDE_MPM_EVENTBUS_HEADER_TIMEOUT", "5"),
         ("CLAUDE_MPM_EVENTBUS_BODY_TIMEOUT", "1m"),
         ("CLAUDE_MPM_EVENTBUS_MAX_CONNECTIONS", "250"),
+        (
+            "CLAUDE_MPM_EVENTBUS_PRIORITIES",
+            "hook.error*=high, hook.pre_tool=low",
+        ),
+        ("CLAUDE_MPM_RELAY_RATE_LIMIT", "200/s burst 20"),
         ("UNRELATED", "ignored"),
     ]))
     .unwrap();
@@ -273,6 +278,37 @@ fn every_bad_value_names_the_variable_the_value_and_what_is_accepted() {
         ("CLAUDE_MPM_RELAY_EVENT", "  ", "non-empty"),
         ("CLAUDE_MPM_RELAY_PATTERNS", " , ", "at least one"),
         ("CLAUDE_MPM_RELAY_BUFFER_SIZE", "0", "from 1 to 1000000"),
+        (
+            "CLAUDE_MPM_RELAY_RATE_LIMIT",
+            "200",
+            "`N/s`, `N/min` or `N/h`",
+        ),
+        (
+            "CLAUDE_MPM_RELAY_RATE_LIMIT",
+            "200/s burst",
+            "`500/s burst 1000`",
+        ),
+        ("CLAUDE_MPM_RELAY_RATE_LIMIT", "fast", "0/off for no limit"),
+        (
+            "CLAUDE_MPM_EVENTBUS_LOG_RATE_LIMIT",
+            "5/s delay",
+            "never waits",
+        ),
+        (
+            "CLAUDE_MPM_EVENTBUS_LOG_RATE_LIMIT",
+            "5/fortnight",
+            "`N/min`",
+        ),
+        (
+            "CLAUDE_MPM_EVENTBUS_PRIORITIES",
+            "hook.*=urgent",
+            "`pattern=priority` rules",
+        ),
+        (
+            "CLAUDE_MPM_EVENTBUS_PRIORITIES",
+            "hook.*",
+            "`pattern=priority` rules",
+        ),
         (
             "CLAUDE_MPM_EVENTBUS_TEST_SLOW_CONSUMER",
             "1m",

@@ -26,10 +26,7 @@ impl Default for EventBusBuilder {
             history_max_bytes: 0,
             enabled: true,
             filters: Vec::new(),
-            queue: QueueOptions {
-                capacity: 10_000,
-                overflow: Overflow::DropNewest,
-            },
+            queue: QueueOptions::new(10_000, Overflow::DropNewest),
             runtime: None,
         }
     }
@@ -74,6 +71,13 @@ impl EventBusBuilder {
     /// Default overflow policy of async subscribers (default [`Overflow::DropNewest`]).
     pub fn overflow(mut self, overflow: Overflow) -> Self {
         self.queue.overflow = overflow;
+        self
+    }
+
+    /// Default priority rules of every async consumer's queue (default none: every event
+    /// `normal` unless its publisher says otherwise). A consumer's own rules replace them.
+    pub fn priorities(mut self, rules: crate::PriorityRules) -> Self {
+        self.queue.priorities = (!rules.is_empty()).then_some(rules);
         self
     }
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use crate::{DurableSubscriber, EventBus};
+use crate::{DurableSubscriber, EventBus, RateLimit};
 
 /// Renders the body of a read-only [`Endpoint`], fresh on every request.
 pub type Render = Arc<dyn Fn() -> String + Send + Sync>;
@@ -59,6 +59,23 @@ pub trait Attached: Send + Sync + 'static {
     /// default) for consumers fed by the bus alone.
     fn durable(&self) -> Option<Arc<dyn DurableSubscriber>> {
         None
+    }
+
+    /// The name of this consumer's rate limit among the host's runtime settings (the daemon's
+    /// `PATCH /config`), such as `"relay"`; `None` (the default) when it has none to change.
+    fn rate_limit_key(&self) -> Option<&'static str> {
+        None
+    }
+
+    /// Its rate limit now (`None`: unlimited, or none to change).
+    fn rate_limit(&self) -> Option<RateLimit> {
+        None
+    }
+
+    /// Changes its rate limit while it runs (`None`: no limit); `Err` says why it cannot.
+    fn set_rate_limit(&self, limit: Option<RateLimit>) -> Result<(), String> {
+        let _ = limit;
+        Err(format!("{} has no rate limit to change", self.describe()))
     }
 }
 

@@ -30,4 +30,26 @@ pub enum BusError {
     /// A blocking call was made from inside an async runtime, where it could deadlock.
     #[error("{0} blocks the thread and cannot be called from async code; use the async form")]
     BlockingInAsync(&'static str),
+    /// A priority or a priority rule could not be read; the message names the text.
+    #[error("invalid priority {text:?}: {reason}")]
+    InvalidPriority {
+        /// The text as given.
+        text: String,
+        /// Why it was refused.
+        reason: String,
+    },
+    /// A rate limit could not be read; the message names the text and the accepted forms.
+    #[error(
+        "invalid rate limit {text:?}: {reason}; accepted forms: {}",
+        crate::rate::ACCEPTED_FORMS
+    )]
+    InvalidRateLimit {
+        /// The text as given.
+        text: String,
+        /// Why it was refused.
+        reason: String,
+    },
+    /// No subscription has this id or name, so its settings cannot be changed.
+    #[error("no subscription {0}")]
+    NoSuchSubscription(String),
 }

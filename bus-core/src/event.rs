@@ -7,6 +7,8 @@ use compact_str::CompactString;
 use serde::ser::{Serialize, SerializeStruct, Serializer};
 use serde_json::Value;
 
+use crate::Priority;
+
 /// One published event, shared by every consumer without copying.
 ///
 /// `Event` is a handle: cloning it bumps a reference count, it never copies the
@@ -23,6 +25,8 @@ struct EventInner {
     timestamp: SystemTime,
     /// A stored event published again, as opposed to a live one.
     replay: bool,
+    /// The priority its publisher gave it, which wins over a queue's rules.
+    priority: Option<Priority>,
 }
 
 impl Event {
@@ -57,6 +61,7 @@ impl Event {
             data,
             timestamp,
             replay: false,
+            priority: None,
         }))
     }
 
@@ -76,6 +81,7 @@ impl Event {
                     data: inner.data.clone(),
                     timestamp: inner.timestamp,
                     replay: true,
+                    priority: inner.priority,
                 }));
             }
         }
@@ -86,6 +92,37 @@ impl Event {
     /// event the bus creates itself.
     pub fn is_replay(&self) -> bool {
         self.0.replay
+    }
+
+    /// This event with the priority its publisher gives it, which wins over the priority rules
+    /// of every queue it reaches (see [`PriorityRules`](crate::PriorityRules)). Publish it with
+    /// [`EventBus::try_publish_event`](crate::EventBus::try_publish_event) or
+    /// [`EventBus::publish_with_priority`](crate::EventBus::publish_with_priority).
+    ///
+    /// Done in place when nothing else holds the event; otherwise the result is a new handle
+    /// sharing the payload.
+    pub fn with_priority(mut self, priority: Priority) -> Self {
+        match Arc::get_mut(&mut self.0) {
+            Some(inner) => inner.priority = Some(priority),
+            None => {
+                let inner = &self.0;
+                self = Event(Arc::new(EventInner {
+                    id: inner.id,
+                    event_type: inner.event_type.clone(),
+                    data: inner.data.clone(),
+                    timestamp: inner.timestamp,
+                    replay: inner.replay,
+                    priority: Some(priority),
+                }));
+            }
+        }
+        self
+    }
+
+    /// The priority the publisher gave this event, if any; `None` leaves it to each queue's
+    /// rules (`normal` where none match).
+    pub fn priority(&self) -> Option<Priority> {
+        self.0.priority
     }
 
     /// Turns this event into a new one in place when nothing else holds it, saving an
@@ -107,6 +144,7 @@ impl Event {
                 inner.timestamp = timestamp;
                 // A recycled replay becomes a live event like any other.
                 inner.replay = false;
+                inner.priority = None;
                 Ok(())
             }
             None => Err(data),
@@ -148,6 +186,7 @@ impl std::fmt::Debug for Event {
             .field("timestamp", &self.timestamp())
             .field("data", self.data())
             .field("replay", &self.is_replay())
+            .field("priority", &self.priority())
             .finish()
     }
 }

@@ -16,6 +16,11 @@
 //! [`EventBus::try_publish_event`] and keeps that id; [`Event::is_replay`] marks one published
 //! again.
 //!
+//! A queued consumer can have a [`RateLimit`] (governor's GCRA: `delay` or `drop` what is over
+//! its rate) and [`PriorityRules`]: `high` events are taken before `normal` and `low` ones,
+//! each waiting lower priority still getting one event in [`LOWER_SHARE`], and a full queue
+//! drops the lowest first; within one priority the order is as above. See [`QueueOptions`].
+//!
 //! A handler that fails or panics is counted and logged through `tracing`; the others still
 //! run. Filters, a bounded history of recent events and [`BusStats`] complete the picture.
 //! This crate is the small, stable core the consumer crates depend on.
@@ -47,11 +52,16 @@ mod consumer;
 mod durable;
 mod error;
 mod event;
+mod gate;
 mod history;
+mod lanes;
 mod lifecycle;
+mod limits;
 mod pattern;
+mod priority;
 mod publish;
 mod queue;
+mod rate;
 mod registry;
 mod routing;
 mod runtime;
@@ -69,9 +79,12 @@ pub use consumer::{Attached, Consumer, Endpoint, Render};
 pub use durable::{DurableSubscriber, StartPosition};
 pub use error::BusError;
 pub use event::Event;
+pub use gate::{OTHER_TYPES, RateGate, RateLimitStats, Verdict};
 pub use lifecycle::{ShutdownReport, Undelivered};
 pub use pattern::Pattern;
+pub use priority::{LOWER_SHARE, Priority, PriorityRules};
 pub use publish::Refusal;
+pub use rate::{ACCEPTED_FORMS, RateLimit, RatePolicy, RateUnit};
 pub use stats::{BusStats, DURATION_BUCKETS, DurationHistogram, SubscriberKind, SubscriberStats};
 pub use subscribe::SubscriptionId;
 pub use subscriber::{

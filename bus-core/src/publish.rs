@@ -37,7 +37,7 @@ impl std::fmt::Display for Refusal {
 
 /// Events that met a full [`Overflow::Block`](crate::Overflow::Block) queue during an async
 /// publish, to be pushed once there is room.
-type Waiting = Vec<(Arc<SubQueue>, Event)>;
+type Waiting = Vec<(Arc<SubQueue>, Event, crate::Priority)>;
 
 impl EventBus {
     /// Publishes `data` (a `serde_json::Value`, or an `Arc<Value>` to share one payload
@@ -78,6 +78,22 @@ impl EventBus {
         let outcome = self.dispatch(event_type, data.into(), Some(&mut waiting));
         push_waiting(waiting).await;
         outcome
+    }
+
+    /// Like [`try_publish`](Self::try_publish), with the priority the publisher gives this
+    /// event: it wins over every queue's [`PriorityRules`](crate::PriorityRules).
+    pub fn publish_with_priority(
+        &self,
+        event_type: &str,
+        data: impl Into<Arc<Value>>,
+        priority: crate::Priority,
+    ) -> Result<Event, Refusal> {
+        let data = data.into();
+        self.dispatch_with(
+            event_type,
+            |route| self.new_event(route, data).with_priority(priority),
+            None,
+        )
     }
 
     /// Publishes an event whose id and timestamp were assigned elsewhere, such as by a durable
@@ -187,14 +203,14 @@ impl EventBus {
             return Err(Refusal::Filtered);
         }
         let event = make(&route);
-        for queue in route.queued.iter() {
+        for (queue, priority) in route.queued.iter() {
             match &mut waiting {
                 None => {
-                    queue.push_blocking(event.clone());
+                    queue.push_blocking(event.clone(), *priority);
                 }
                 Some(waiting) => {
-                    if let Push::Full(event) = queue.try_push(event.clone()) {
-                        waiting.push((queue.clone(), event));
+                    if let Push::Full(event) = queue.try_push(event.clone(), *priority) {
+                        waiting.push((queue.clone(), event, *priority));
                     }
                 }
             }
@@ -247,8 +263,8 @@ impl EventBus {
 }
 
 async fn push_waiting(waiting: Waiting) {
-    for (queue, event) in waiting {
-        queue.push_async(event).await;
+    for (queue, event, priority) in waiting {
+        queue.push_async(event, priority).await;
     }
 }
 

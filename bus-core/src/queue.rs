@@ -11,8 +11,10 @@ use std::time::Instant;
 use futures_util::FutureExt;
 use tokio::sync::Notify;
 
+use crate::gate::RateGate;
+use crate::lanes::Lanes;
 use crate::stats::DurationRecorder;
-use crate::{Event, HandlerResult, Overflow, Subscriber};
+use crate::{Event, HandlerResult, Overflow, Priority, PriorityRules, RateLimit, Subscriber};
 
 /// Events a worker takes from its queue under one lock.
 const BATCH: usize = 256;
@@ -45,7 +47,12 @@ pub(crate) enum Push {
 }
 
 struct State {
+    /// The queue: the normal lane once there are priority lanes.
     items: VecDeque<(u64, Event)>,
+    /// The high and low lanes, from the first non-normal event on (see [`crate::lanes`]).
+    /// While there are none, pushes append to `items` and batches take from its front; with
+    /// them, the worker's batches are numbered by a take sequence of their own.
+    lanes: Option<Box<Lanes>>,
     /// Sequence number of the last event pushed.
     pushed: u64,
     /// Sequence numbers of the first and last event of the batch the worker took most
@@ -65,6 +72,13 @@ pub(crate) struct SubQueue {
     state: Mutex<State>,
     pub(crate) capacity: usize,
     pub(crate) overflow: Overflow,
+    /// The queue's priority rules, resolved per event type by the routes.
+    pub(crate) rules: Option<PriorityRules>,
+    /// The consumer's rate limit.
+    pub(crate) gate: RateGate,
+    /// Set by a push above the lowest priority of the batch in flight: the worker puts the
+    /// rest of that batch back and takes again, so the new event goes next.
+    preempt: std::sync::atomic::AtomicBool,
     wake_stride: u64,
     work: Notify,
     room_async: Notify,
@@ -82,10 +96,21 @@ pub(crate) struct SubQueue {
 }
 
 impl SubQueue {
+    #[cfg(test)]
     pub(crate) fn new(capacity: usize, overflow: Overflow) -> Self {
+        Self::with_options(capacity, overflow, None, None)
+    }
+
+    pub(crate) fn with_options(
+        capacity: usize,
+        overflow: Overflow,
+        rules: Option<PriorityRules>,
+        rate_limit: Option<RateLimit>,
+    ) -> Self {
         SubQueue {
             state: Mutex::new(State {
                 items: VecDeque::with_capacity(capacity.min(1024)),
+                lanes: None,
                 pushed: 0,
                 batch_start: 0,
                 taken: 0,
@@ -95,6 +120,9 @@ impl SubQueue {
             }),
             capacity,
             overflow,
+            rules: rules.filter(|r| !r.is_empty()),
+            gate: RateGate::new(rate_limit),
+            preempt: std::sync::atomic::AtomicBool::new(false),
             wake_stride: (capacity as u64 / 8).max(1),
             work: Notify::new(),
             room_async: Notify::new(),
@@ -130,14 +158,21 @@ impl SubQueue {
     /// Events accepted and not yet handled: queued, or taken by the worker and unfinished.
     /// This is what the capacity bounds.
     fn occupancy(&self, st: &State) -> usize {
-        st.items.len() + self.unfinished(st) as usize
+        queued(st) + self.unfinished(st) as usize
+    }
+
+    /// The priority an event of `event_type` has in this queue when its publisher gave none.
+    pub(crate) fn type_priority(&self, event_type: &str) -> Priority {
+        self.rules
+            .as_ref()
+            .map_or(Priority::Normal, |r| r.priority_of_type(event_type))
     }
 
     /// True when the queue has room. The worker's progress counter is read only when the
     /// queue might be full: it is written once per event on another core.
     fn has_room(&self, st: &State) -> bool {
         let whole_batch = (st.taken + 1).saturating_sub(st.batch_start.max(1)) as usize;
-        st.items.len() + whole_batch < self.capacity || self.occupancy(st) < self.capacity
+        queued(st) + whole_batch < self.capacity || self.occupancy(st) < self.capacity
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -145,9 +180,14 @@ impl SubQueue {
         self.occupancy(&st)
     }
 
-    /// Offers an event without waiting.
-    pub(crate) fn try_push(&self, event: Event) -> Push {
+    /// Offers an event without waiting; `type_priority` is its type's priority in this queue
+    /// (see [`type_priority`](Self::type_priority)), which the event's own may override.
+    pub(crate) fn try_push(&self, event: Event, type_priority: Priority) -> Push {
+        let priority = event.priority().unwrap_or(type_priority);
         let mut st = self.lock();
+        if priority != Priority::Normal || st.lanes.is_some() {
+            return self.try_push_prioritized(st, event, priority);
+        }
         if st.closed {
             drop(st);
             self.dropped.fetch_add(1, Ordering::Relaxed);
@@ -172,23 +212,75 @@ impl SubQueue {
                     return Push::Queued;
                 }
                 Overflow::Block => {
-                    let own_queue = CURRENT_QUEUE
-                        .try_with(|k| *k == self.key())
-                        .unwrap_or(false);
-                    if own_queue {
-                        drop(st);
-                        self.dropped.fetch_add(1, Ordering::Relaxed);
-                        tracing::warn!(
-                            "a handler published into its own full queue; dropped the event instead of deadlocking"
-                        );
-                        return Push::Dropped;
-                    }
-                    return Push::Full(event);
+                    drop(st);
+                    return self.refuse_full(event);
                 }
             }
         }
         self.enqueue(st, event);
         Push::Queued
+    }
+
+    /// [`try_push`](Self::try_push) once the queue has (or is about to have) priority lanes.
+    fn try_push_prioritized(
+        &self,
+        mut st: MutexGuard<'_, State>,
+        event: Event,
+        priority: Priority,
+    ) -> Push {
+        if st.closed {
+            drop(st);
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            return Push::Dropped;
+        }
+        if st.lanes.is_none() {
+            st.lanes = Some(Box::new(Lanes::new(st.batch_start, st.taken)));
+        }
+        if !self.has_room(&st) {
+            if self.overflow == Overflow::Block {
+                drop(st);
+                return self.refuse_full(event);
+            }
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            let State { items, lanes, .. } = &mut *st;
+            let lanes = lanes.as_mut().expect("created above");
+            if !lanes.evict_for(items, priority, self.overflow) {
+                return Push::Dropped;
+            }
+        }
+        st.pushed += 1;
+        let seq = st.pushed;
+        let worker_busy = !st.worker_idle;
+        let State { items, lanes, .. } = &mut *st;
+        let lanes = lanes.as_mut().expect("created above");
+        lanes.push(items, seq, event, priority);
+        if worker_busy && lanes.floor.is_some_and(|floor| priority > floor) {
+            self.preempt.store(true, Ordering::Relaxed);
+        }
+        let wake = std::mem::take(&mut st.worker_idle);
+        let released = (st.handled.pop(), st.handled.pop());
+        drop(st);
+        drop(released);
+        if wake {
+            self.work.notify_one();
+        }
+        Push::Queued
+    }
+
+    /// A full `Block` queue: the caller waits and retries, unless it is this queue's own
+    /// worker, which would wait for itself.
+    fn refuse_full(&self, event: Event) -> Push {
+        let own_queue = CURRENT_QUEUE
+            .try_with(|k| *k == self.key())
+            .unwrap_or(false);
+        if own_queue {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(
+                "a handler published into its own full queue; dropped the event instead of deadlocking"
+            );
+            return Push::Dropped;
+        }
+        Push::Full(event)
     }
 
     fn enqueue(&self, mut st: MutexGuard<'_, State>, event: Event) {
@@ -206,9 +298,9 @@ impl SubQueue {
     }
 
     /// Offers an event, blocking the thread while a `Block` queue is full.
-    pub(crate) fn push_blocking(&self, mut event: Event) -> Push {
+    pub(crate) fn push_blocking(&self, mut event: Event, type_priority: Priority) -> Push {
         loop {
-            match self.try_push(event) {
+            match self.try_push(event, type_priority) {
                 Push::Full(back) => event = back,
                 done => return done,
             }
@@ -232,14 +324,14 @@ impl SubQueue {
     }
 
     /// Offers an event, waiting asynchronously while a `Block` queue is full.
-    pub(crate) async fn push_async(&self, mut event: Event) -> Push {
+    pub(crate) async fn push_async(&self, mut event: Event, type_priority: Priority) -> Push {
         self.waiting_for_room.fetch_add(1, Ordering::SeqCst);
         let _leave = Leave(&self.waiting_for_room);
         loop {
             let room = self.room_async.notified();
             tokio::pin!(room);
             room.as_mut().enable();
-            match self.try_push(event) {
+            match self.try_push(event, type_priority) {
                 Push::Full(back) => event = back,
                 done => return done,
             }
@@ -256,10 +348,22 @@ impl SubQueue {
             let leftovers;
             {
                 let mut st = self.lock();
-                if !st.items.is_empty() && st.handled.len() < 2 * BATCH {
+                if queued(&st) > 0 && st.handled.len() < 2 * BATCH {
                     st.handled.append(finished);
                 }
                 releasing = std::mem::take(finished);
+                if st.lanes.is_some() && queued(&st) > 0 {
+                    self.preempt.store(false, Ordering::Relaxed);
+                    let first = st.taken + 1;
+                    let State { items, lanes, .. } = &mut *st;
+                    let lanes = lanes.as_mut().expect("checked");
+                    lanes.take_batch(items, out, BATCH, first);
+                    st.batch_start = first;
+                    st.taken = first + out.len() as u64 - 1;
+                    drop(st);
+                    *finished = recycle(releasing);
+                    return true;
+                }
                 if !st.items.is_empty() {
                     let n = st.items.len().min(BATCH);
                     out.extend(st.items.drain(..n));
@@ -319,6 +423,15 @@ impl SubQueue {
     /// True when every event up to `target` has been handled, evicted or abandoned.
     pub(crate) fn flushed_through(&self, target: u64) -> bool {
         let st = self.lock();
+        if let Some(lanes) = &st.lanes {
+            // Batches are numbered by take order here: what matters is the batch in flight's
+            // events pushed at or before `target`, which the worker finishes in batch order.
+            return lanes.none_queued_through(&st.items, target)
+                && (st.worker_idle
+                    || lanes
+                        .batch_done_needed(st.batch_start, target)
+                        .is_none_or(|need| self.done.load(Ordering::SeqCst) >= need));
+        }
         let none_queued = st.items.front().is_none_or(|(seq, _)| *seq > target);
         // An idle worker has finished every batch. Otherwise events of the batch in flight
         // finish in order, and events of `target` or older that are not in it were evicted.
@@ -357,20 +470,47 @@ impl SubQueue {
         let mut st = self.lock();
         st.closed = true;
         let queued = std::mem::take(&mut st.items);
+        let lanes = st.lanes.as_mut().map(|l| l.drain());
         let unfinished = self.unfinished(&st);
         // Counted as undelivered here; nothing is left for a flush to wait for.
         st.worker_idle = true;
         drop(st);
         self.wake_flushers();
-        queued.len() as u64 + unfinished
+        let in_lanes = lanes
+            .as_ref()
+            .map_or(0, |(low, high)| low.len() + high.len());
+        queued.len() as u64 + in_lanes as u64 + unfinished
     }
 
     pub(crate) fn reset_counters(&self) {
         self.delivered.store(0, Ordering::Relaxed);
         self.failed.store(0, Ordering::Relaxed);
         self.dropped.store(0, Ordering::Relaxed);
+        // The rate limit's own counts are left: exported as counters, they must not go back.
         self.durations.reset();
     }
+
+    /// True (once) when a higher-priority event arrived for the batch in flight.
+    fn take_preempt(&self) -> bool {
+        self.preempt.load(Ordering::Relaxed) && self.preempt.swap(false, Ordering::Relaxed)
+    }
+
+    /// Gives the unhandled rest of the batch in flight back to its lanes; the first of `rest`
+    /// has take sequence number `from_seq`.
+    fn put_back(&self, from_seq: u64, rest: Vec<Event>) {
+        let mut st = self.lock();
+        let from = (from_seq - st.batch_start) as usize;
+        let State { items, lanes, .. } = &mut *st;
+        if let Some(lanes) = lanes.as_mut() {
+            lanes.put_back(items, from, rest);
+            st.taken = from_seq - 1;
+        }
+    }
+}
+
+/// Events waiting in every lane.
+fn queued(st: &State) -> usize {
+    st.items.len() + st.lanes.as_ref().map_or(0, |l| l.len())
 }
 
 /// An emptied vector with its capacity, for the next batch's finished events.
@@ -398,9 +538,26 @@ async fn work(queue: Arc<SubQueue>, target: Target, name: Arc<str>) {
     let _exit = WorkerExit(queue.clone());
     let mut batch = Vec::with_capacity(BATCH);
     let mut finished = Vec::with_capacity(BATCH);
+    // The rate limit already let the next event through (it was put back for a higher one).
+    let mut prepaid = false;
     while queue.next_batch(&mut batch, &mut finished).await {
-        let last = batch.len() - 1;
-        for (i, (seq, event)) in batch.drain(..).enumerate() {
+        let mut events = batch.drain(..);
+        while let Some((seq, event)) = events.next() {
+            if queue.gate.is_active() && !std::mem::take(&mut prepaid) {
+                if !queue.gate.admit(&event).await {
+                    queue.dropped.fetch_add(1, Ordering::Relaxed);
+                    finished.push(event);
+                    queue.finished(seq, events.len() == 0);
+                    continue;
+                }
+                // A higher-priority event that came while this one waited goes first.
+                if queue.take_preempt() {
+                    prepaid = true;
+                    let rest = std::iter::once(event).chain(events.by_ref().map(|(_, e)| e));
+                    queue.put_back(seq, rest.collect());
+                    break;
+                }
+            }
             let id = event.id();
             finished.push(event.clone());
             let started = Instant::now();
@@ -428,8 +585,14 @@ async fn work(queue: Arc<SubQueue>, target: Target, name: Arc<str>) {
                     tracing::error!(subscriber = %name, event_id = id, panic = %crate::panic_message(&panic), "event handler panicked");
                 }
             }
-            queue.finished(seq, i == last);
+            let preempted = events.len() > 0 && queue.take_preempt();
+            queue.finished(seq, events.len() == 0 || preempted);
+            if preempted {
+                queue.put_back(seq + 1, events.by_ref().map(|(_, e)| e).collect());
+                break;
+            }
         }
+        drop(events);
         queue.wake_flushers();
     }
 }
@@ -446,11 +609,15 @@ impl Drop for WorkerExit {
         st.closed = true;
         st.worker_idle = true;
         let orphans = std::mem::take(&mut st.items);
+        let lane_orphans = st.lanes.as_mut().map(|l| l.drain());
         drop(st);
+        let in_lanes = lane_orphans
+            .as_ref()
+            .map_or(0, |(low, high)| low.len() + high.len());
         queue
             .dropped
-            .fetch_add(orphans.len() as u64, Ordering::Relaxed);
-        drop(orphans);
+            .fetch_add((orphans.len() + in_lanes) as u64, Ordering::Relaxed);
+        drop((orphans, lane_orphans));
         queue.room_sync.notify_all();
         queue.room_async.notify_waiters();
         queue.wake_flushers();
@@ -466,12 +633,18 @@ mod tests {
         Event::new(id, "t", json!(id))
     }
 
+    impl SubQueue {
+        fn try_push_n(&self, event: Event) -> Push {
+            self.try_push(event, Priority::Normal)
+        }
+    }
+
     #[test]
     fn drop_newest_keeps_what_is_queued() {
         let q = SubQueue::new(2, Overflow::DropNewest);
-        assert!(matches!(q.try_push(ev(1)), Push::Queued));
-        assert!(matches!(q.try_push(ev(2)), Push::Queued));
-        assert!(matches!(q.try_push(ev(3)), Push::Dropped));
+        assert!(matches!(q.try_push_n(ev(1)), Push::Queued));
+        assert!(matches!(q.try_push_n(ev(2)), Push::Queued));
+        assert!(matches!(q.try_push_n(ev(3)), Push::Dropped));
         assert_eq!(q.dropped.load(Ordering::Relaxed), 1);
         let ids: Vec<u64> = q.lock().items.iter().map(|(_, e)| e.id()).collect();
         assert_eq!(ids, vec![1, 2]);
@@ -481,7 +654,7 @@ mod tests {
     fn drop_oldest_evicts_the_front() {
         let q = SubQueue::new(2, Overflow::DropOldest);
         for i in 1..=4 {
-            assert!(matches!(q.try_push(ev(i)), Push::Queued));
+            assert!(matches!(q.try_push_n(ev(i)), Push::Queued));
         }
         assert_eq!(q.dropped.load(Ordering::Relaxed), 2);
         let ids: Vec<u64> = q.lock().items.iter().map(|(_, e)| e.id()).collect();
@@ -491,9 +664,9 @@ mod tests {
     #[test]
     fn block_reports_full_and_closed_queues_drop() {
         let q = SubQueue::new(1, Overflow::Block);
-        assert!(matches!(q.try_push(ev(1)), Push::Queued));
-        assert!(matches!(q.try_push(ev(2)), Push::Full(_)));
+        assert!(matches!(q.try_push_n(ev(1)), Push::Queued));
+        assert!(matches!(q.try_push_n(ev(2)), Push::Full(_)));
         q.close();
-        assert!(matches!(q.try_push(ev(3)), Push::Dropped));
+        assert!(matches!(q.try_push_n(ev(3)), Push::Dropped));
     }
 }

@@ -41,7 +41,8 @@ pub(crate) struct Route {
     /// This thread's ring in `history`.
     pub(crate) ring: Arc<Padded<Ring>>,
     pub(crate) totals: Arc<Padded<BusCounters>>,
-    pub(crate) queued: Box<[Arc<SubQueue>]>,
+    /// The queues it reaches, each with this event type's priority there.
+    pub(crate) queued: Box<[(Arc<SubQueue>, crate::Priority)]>,
     pub(crate) sync: Box<[SyncTarget]>,
 }
 
@@ -64,7 +65,9 @@ impl Route {
                         sub: sub.clone(),
                         counters: handler.counters.cell(slot),
                     }),
-                    Delivery::Queued { queue, .. } => queued.push(queue.clone()),
+                    Delivery::Queued { queue, .. } => {
+                        queued.push((queue.clone(), queue.type_priority(event_type)))
+                    }
                 }
             }
         }

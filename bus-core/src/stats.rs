@@ -78,6 +78,12 @@ pub struct SubscriberStats {
     pub overflow: Option<Overflow>,
     /// How long its handler took per event (queued subscribers only).
     pub handler_duration: Option<DurationHistogram>,
+    /// Its rate limit and what the limit did (rate-limited queued subscribers only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<crate::RateLimitStats>,
+    /// Its queue's priority rules, as `pattern=priority,...` (when it has any).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priorities: Option<String>,
 }
 
 /// A cumulative histogram of handler durations, ready to export as a Prometheus histogram.

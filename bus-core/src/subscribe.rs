@@ -119,7 +119,7 @@ impl EventBus {
         Fut: Future + Send + 'static,
         Fut::Output: IntoHandlerResult,
     {
-        self.on_async_with(pattern, self.inner.defaults, handler)
+        self.on_async_with(pattern, self.inner.defaults.clone(), handler)
     }
 
     /// Like [`on_async`](Self::on_async) with explicit queue settings.
@@ -165,13 +165,14 @@ impl EventBus {
         if patterns.is_empty() {
             return Err(BusError::NoPatterns { name });
         }
+        let defaults = &self.inner.defaults;
         let options = QueueOptions {
-            capacity: subscriber
-                .queue_capacity()
-                .unwrap_or(self.inner.defaults.capacity),
-            overflow: subscriber
-                .overflow()
-                .unwrap_or(self.inner.defaults.overflow),
+            capacity: subscriber.queue_capacity().unwrap_or(defaults.capacity),
+            overflow: subscriber.overflow().unwrap_or(defaults.overflow),
+            priorities: subscriber
+                .priorities()
+                .or_else(|| defaults.priorities.clone()),
+            rate_limit: subscriber.rate_limit().or(defaults.rate_limit),
         };
         let queue = self.new_queue(&name, options)?;
         let delivery = Delivery::Queued {
@@ -192,7 +193,15 @@ impl EventBus {
         if options.capacity == 0 {
             return Err(BusError::ZeroCapacity { name: name.into() });
         }
-        Ok(Arc::new(SubQueue::new(options.capacity, options.overflow)))
+        let priorities = options
+            .priorities
+            .or_else(|| self.inner.defaults.priorities.clone());
+        Ok(Arc::new(SubQueue::with_options(
+            options.capacity,
+            options.overflow,
+            priorities,
+            options.rate_limit,
+        )))
     }
 
     fn register(

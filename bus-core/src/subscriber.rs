@@ -75,6 +75,17 @@ pub trait Subscriber: Send + Sync + 'static {
         None
     }
 
+    /// Priority rules for this subscriber's queue; `None` takes the bus default.
+    fn priorities(&self) -> Option<crate::PriorityRules> {
+        None
+    }
+
+    /// A rate limit for this subscriber; `None` takes the bus default (by default none).
+    /// [`EventBus::set_rate_limit`](crate::EventBus::set_rate_limit) changes it later.
+    fn rate_limit(&self) -> Option<crate::RateLimit> {
+        None
+    }
+
     /// Called once by [`EventBus::shutdown`](crate::EventBus::shutdown) after this subscriber's
     /// queue has been drained (or the time ran out). A subscriber that holds events of its own
     /// (a relay's send buffer, say) delivers what it can within `timeout` and returns how many

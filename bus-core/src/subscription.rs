@@ -6,15 +6,58 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use crate::queue::SubQueue;
 use crate::shard::Sharded;
 use crate::stats::{SubscriberKind, SubscriberStats};
-use crate::{Event, HandlerResult, Overflow, Pattern, Subscriber};
+use crate::{Event, HandlerResult, Overflow, Pattern, PriorityRules, RateLimit, Subscriber};
 
 /// Queue settings for one async subscription.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+///
+/// ```
+/// use bus_core::{Overflow, QueueOptions};
+///
+/// let options = QueueOptions::new(1_000, Overflow::DropOldest)
+///     .with_priorities("hook.error*=high,hook.pre_tool=low".parse()?)
+///     .with_rate_limit("500/s burst 1000".parse()?);
+/// assert_eq!(options.rate_limit.unwrap().burst.get(), 1000);
+/// # Ok::<(), bus_core::BusError>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct QueueOptions {
     /// Events the queue holds before the overflow policy applies.
     pub capacity: usize,
     /// What happens when the queue is full.
     pub overflow: Overflow,
+    /// Priorities by event type (`None`: the bus default; every event `normal` when that is
+    /// `None` too). A priority the publisher sets on an event wins over them.
+    pub priorities: Option<PriorityRules>,
+    /// How fast the consumer is fed (`None`: as fast as it takes events).
+    pub rate_limit: Option<RateLimit>,
+}
+
+impl QueueOptions {
+    /// A queue of `capacity` with `overflow`, no priority rules and no rate limit.
+    pub fn new(capacity: usize, overflow: Overflow) -> Self {
+        QueueOptions {
+            capacity,
+            overflow,
+            priorities: None,
+            rate_limit: None,
+        }
+    }
+
+    /// These options with priority rules.
+    pub fn with_priorities(self, priorities: PriorityRules) -> Self {
+        QueueOptions {
+            priorities: Some(priorities),
+            ..self
+        }
+    }
+
+    /// These options with a rate limit.
+    pub fn with_rate_limit(self, rate_limit: RateLimit) -> Self {
+        QueueOptions {
+            rate_limit: Some(rate_limit),
+            ..self
+        }
+    }
 }
 
 /// Counters of a sync handler, one cell per thread slot.
@@ -68,6 +111,8 @@ impl Subscription {
             queue_capacity: 0,
             overflow: None,
             handler_duration: None,
+            rate_limit: None,
+            priorities: None,
         };
         match &self.delivery {
             Delivery::Sync(h) => h.counters.for_each(|c| {
@@ -82,6 +127,8 @@ impl Subscription {
                 row.queue_capacity = queue.capacity;
                 row.overflow = Some(queue.overflow);
                 row.handler_duration = Some(queue.durations.snapshot());
+                row.rate_limit = queue.gate.stats();
+                row.priorities = queue.rules.as_ref().map(ToString::to_string);
             }
         }
         row

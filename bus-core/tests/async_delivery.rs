@@ -121,14 +121,18 @@ fn gated_bus(overflow: Overflow, capacity: usize) -> (EventBus, Gated) {
         gated.started.clone(),
         gated.seen.clone(),
     );
-    bus.on_async_with("t", QueueOptions { capacity, overflow }, move |e: Event| {
-        let (gate, started, seen) = (gate.clone(), started.clone(), seen.clone());
-        async move {
-            started.fetch_add(1, Ordering::SeqCst);
-            gate.acquire().await.unwrap().forget();
-            seen.lock().unwrap().push(e.id());
-        }
-    })
+    bus.on_async_with(
+        "t",
+        QueueOptions::new(capacity, overflow),
+        move |e: Event| {
+            let (gate, started, seen) = (gate.clone(), started.clone(), seen.clone());
+            async move {
+                started.fetch_add(1, Ordering::SeqCst);
+                gate.acquire().await.unwrap().forget();
+                seen.lock().unwrap().push(e.id());
+            }
+        },
+    )
     .unwrap();
     (bus, gated)
 }
@@ -234,10 +238,7 @@ fn a_handler_publishing_into_its_own_full_block_queue_does_not_deadlock() {
     let h = handled.clone();
     bus.on_async_with(
         "loop",
-        QueueOptions {
-            capacity: 1,
-            overflow: Overflow::Block,
-        },
+        QueueOptions::new(1, Overflow::Block),
         move |_e: Event| {
             let (weak, h) = (weak.clone(), h.clone());
             async move {

@@ -157,10 +157,7 @@ async fn the_async_form_waits_for_room_in_block_queues_and_keeps_the_ids() {
     let bus = EventBus::new();
     let log: Log = Arc::default();
     let l = log.clone();
-    let options = QueueOptions {
-        capacity: 1,
-        overflow: Overflow::Block,
-    };
+    let options = QueueOptions::new(1, Overflow::Block);
     bus.on_async_with("log.*", options, move |e: Event| {
         let l = l.clone();
         async move {

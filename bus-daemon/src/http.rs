@@ -41,7 +41,7 @@ use serde_json::json;
 use crate::ingest::{BodyFormat, Ingest, IngestReply, parse_body};
 use crate::read;
 use bus_config::Secret;
-use bus_config::{DebugSwitch, RuntimeSettings, current};
+use bus_config::{DebugSwitch, RuntimeSettings};
 
 /// What the HTTP handlers share.
 #[derive(Clone)]
@@ -373,7 +373,12 @@ async fn healthz() -> Response {
 }
 
 async fn get_config(State(state): State<AppState>) -> Response {
-    axum::Json(current(state.ingest.bus(), &state.debug)).into_response()
+    axum::Json(bus_config::current_with_consumers(
+        state.ingest.bus(),
+        &state.debug,
+        &state.consumers,
+    ))
+    .into_response()
 }
 
 async fn patch_config(
@@ -381,7 +386,7 @@ async fn patch_config(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let body = body_or_error(body, state.max_body_bytes)?;
-    const EXPECTED: &str = "expected an object with any of enabled (bool), debug (bool), history_size (number), filters (array of patterns)";
+    const EXPECTED: &str = "expected an object with any of enabled (bool), debug (bool), history_size (number), filters (array of patterns), relay_rate_limit and log_rate_limit (strings such as \"200/s\" or \"off\")";
     // serde reads a struct from a JSON array by position too: `[null, null, 5]` would set
     // history_size. Only an object names what it changes.
     if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
@@ -389,13 +394,10 @@ async fn patch_config(
             "the body is not a JSON object; {EXPECTED}, such as {{\"history_size\": 500}}"
         )));
     }
-    let settings: RuntimeSettings = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::bad_request(format!(
-            "{e}; expected an object with any of enabled (bool), debug (bool), history_size (number), filters (array of patterns)"
-        ))
-    })?;
+    let settings: RuntimeSettings = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(format!("{e}; {EXPECTED}")))?;
     let now = settings
-        .apply(state.ingest.bus(), &state.debug)
+        .apply_with_consumers(state.ingest.bus(), &state.debug, &state.consumers)
         .map_err(|problems| ApiError::bad_request(problems.join("; ")))?;
     tracing::info!(?settings, "runtime settings changed");
     Ok(axum::Json(now).into_response())

@@ -42,7 +42,8 @@ impl BodyFormat {
     }
 }
 
-/// One event as a client sends it: `{"type": "hook.pre_tool", "data": {...}}`.
+/// One event as a client sends it: `{"type": "hook.pre_tool", "data": {...}}`, optionally
+/// with `"priority": "high"` (or `normal`, `low`), which wins over the consumers' rules.
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct IncomingEvent {
@@ -52,6 +53,9 @@ pub struct IncomingEvent {
     /// The payload; `null` when left out.
     #[serde(default)]
     pub data: Value,
+    /// The publisher's priority for this event; `None` leaves it to each consumer's rules.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<bus_core::Priority>,
 }
 
 /// Longest event type accepted, in bytes.
@@ -246,8 +250,11 @@ impl Ingest {
     /// accepted even if the bus refused it at dispatch (its filters changed meanwhile): it
     /// is in the log.
     pub async fn ingest(&self, events: Vec<IncomingEvent>) -> Result<IngestReply, StoreError> {
-        let batch = events.into_iter().map(|e| (e.event_type, e.data)).collect();
-        let outcome = self.durable.publish_batch(batch).await?;
+        let batch = events
+            .into_iter()
+            .map(|e| (e.event_type, e.data, e.priority))
+            .collect();
+        let outcome = self.durable.publish_batch_with_priorities(batch).await?;
         let mut reply = IngestReply {
             ids: Vec::with_capacity(outcome.len()),
             ..IngestReply::default()

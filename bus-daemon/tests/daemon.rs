@@ -383,7 +383,8 @@ async fn patch_config_changes_the_running_bus() {
     let now: Value = response.json().await.unwrap();
     assert_eq!(
         now,
-        json!({"enabled": true, "debug": true, "history_size": 2, "filters": ["keep.*"]})
+        json!({"enabled": true, "debug": true, "history_size": 2, "filters": ["keep.*"],
+               "relay_rate_limit": null, "log_rate_limit": null})
     );
 
     let ndjson = "{\"type\":\"keep.1\"}\n{\"type\":\"drop.1\"}\n{\"type\":\"keep.2\"}\n{\"type\":\"keep.3\"}\n";

@@ -136,14 +136,25 @@ impl DurableBus {
         &self,
         events: Vec<(String, Value)>,
     ) -> Result<Vec<Admission>, StoreError> {
+        let events = events.into_iter().map(|(t, d)| (t, d, None)).collect();
+        self.publish_batch_with_priorities(events).await
+    }
+
+    /// [`publish_batch`](Self::publish_batch) with the priority each publisher gave its
+    /// event (`None`: the consumers' rules decide). The log keeps no priority: consumers fed
+    /// from it (durable ones, replays) order by their rules alone.
+    pub async fn publish_batch_with_priorities(
+        &self,
+        events: Vec<(String, Value, Option<bus_core::Priority>)>,
+    ) -> Result<Vec<Admission>, StoreError> {
         // `None` marks an admitted event until the append gives it an id.
         let mut outcome: Vec<Option<Admission>> = Vec::with_capacity(events.len());
         let mut admitted = Vec::with_capacity(events.len());
-        for (i, (event_type, data)) in events.into_iter().enumerate() {
+        for (i, (event_type, data, priority)) in events.into_iter().enumerate() {
             match self.bus.admit(&event_type) {
                 Ok(()) => {
                     outcome.push(None);
-                    admitted.push((i, event_type, data));
+                    admitted.push((i, event_type, data, priority));
                 }
                 Err(refusal) => outcome.push(Some(Admission::Refused(refusal))),
             }
@@ -152,15 +163,18 @@ impl DurableBus {
             let now = SystemTime::now();
             let batch = admitted
                 .iter()
-                .map(|(_, event_type, data)| NewEvent {
+                .map(|(_, event_type, data, _)| NewEvent {
                     event_type: event_type.clone(),
                     data: JsonText::from_value(data),
                     timestamp: now,
                 })
                 .collect();
             let ids = self.log.append(batch).await?;
-            for ((i, event_type, data), id) in admitted.into_iter().zip(ids) {
-                let event = Event::from_parts(id.0, &event_type, data, now);
+            for ((i, event_type, data, priority), id) in admitted.into_iter().zip(ids) {
+                let mut event = Event::from_parts(id.0, &event_type, data, now);
+                if let Some(priority) = priority {
+                    event = event.with_priority(priority);
+                }
                 outcome[i] = Some(Admission::Stored {
                     id,
                     event: self.redispatch(event).await.ok(),

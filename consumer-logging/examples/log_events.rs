@@ -27,7 +27,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         &bus,
         LoggingConfig {
             max_data_bytes: 64,
-            rate_limit: Some(RateLimit::per_second(5)),
+            rate_limit: Some("5/s".parse::<RateLimit>()?),
             ..LoggingConfig::default()
         },
     )?;

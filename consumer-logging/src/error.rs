@@ -10,14 +10,6 @@ pub enum LoggingError {
     /// `patterns` was empty, so the subscriber could never log anything.
     #[error("consumer-logging: `patterns` is empty; use [\"*\"] to log every event")]
     NoPatterns,
-    /// The rate limit allows zero events per window; use `None` to turn rate limiting off.
-    #[error(
-        "consumer-logging: `rate_limit.max_per_window` must be at least 1 (use `rate_limit: None` for no limit)"
-    )]
-    ZeroRateLimit,
-    /// The rate-limit window is zero.
-    #[error("consumer-logging: `rate_limit.window` must be longer than zero")]
-    ZeroWindow,
     /// The bus refused the subscription (for example, it has been shut down).
     #[error("consumer-logging: the bus refused the subscription: {0}")]
     Subscribe(#[source] bus_core::BusError),

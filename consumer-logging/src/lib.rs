@@ -4,8 +4,9 @@
 //! matches its patterns becomes one structured line with target [`EVENTS_TARGET`]
 //! (`eventbus::events`) and the fields `event_id`, `event_type`, `timestamp` and `data`
 //! (compact JSON, cut to 1 KiB by default with a `…[truncated: …]` marker). An optional
-//! per-type [`RateLimit`] keeps a flooding event type from flooding the log: the first N per
-//! window are logged, then one summary line says how many were skipped.
+//! per-type [`RateLimit`] (governor's GCRA, keyed by event type) keeps a flooding event type
+//! from flooding the log: its burst and then its rate are logged, and one summary line a
+//! second says how many were skipped.
 //!
 //! Binaries install a formatter with [`install_tracing`] (text or JSON lines on stderr,
 //! `DEBUG` when asked). This crate reads no environment variable: its settings are values
@@ -22,7 +23,7 @@
 //!     &bus,
 //!     LoggingConfig {
 //!         patterns: vec!["hook.*".into()],
-//!         rate_limit: Some(RateLimit::per_second(100)),
+//!         rate_limit: Some("100/s".parse()?),
 //!         ..LoggingConfig::default()
 //!     },
 //! )?;
@@ -40,7 +41,8 @@ mod rate_limit;
 mod subscriber;
 mod truncate;
 
+/// The rate limit form shared with bus-core (`500/s`, `30000/min burst 100`, ...).
+pub use bus_core::RateLimit;
 pub use error::LoggingError;
 pub use install::{LogFormat, formatter, install_tracing, max_level};
-pub use rate_limit::RateLimit;
 pub use subscriber::{EVENTS_TARGET, LoggingConfig, LoggingSubscriber};

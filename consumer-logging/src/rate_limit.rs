@@ -1,34 +1,24 @@
-//! Per-event-type rate limiting of log lines.
+//! Per-event-type rate limiting of log lines: governor's keyed GCRA limiter (the same limiter,
+//! and the same [`RateLimit`] form, as bus-core's per-consumer limits), with a bounded table
+//! of the types it tracks and a summary of what it skipped.
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-/// How many events of one type are logged per window before the rest are only counted.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct RateLimit {
-    /// Events of one type logged per window (at least 1).
-    pub max_per_window: u32,
-    /// The window length (default one second).
-    pub window: Duration,
-}
-
-impl RateLimit {
-    /// `max_per_window` events of each type per second.
-    pub fn per_second(max_per_window: u32) -> Self {
-        RateLimit {
-            max_per_window,
-            window: Duration::from_secs(1),
-        }
-    }
-}
+use bus_core::RateLimit;
+use governor::clock::{Clock, DefaultClock};
+use governor::middleware::NoOpMiddleware;
+use governor::state::keyed::HashMapStateStore;
 
 /// Types tracked at once; past this, new types share one overflow entry so a flood of unique
 /// names cannot grow the table without bound.
-const MAX_TRACKED_TYPES: usize = 4096;
+pub(crate) const MAX_TRACKED_TYPES: usize = 4096;
 /// The key of that shared entry.
 pub(crate) const OVERFLOW_KEY: &str = "(other event types)";
+/// How often the skipped counts are reported (one summary line per type that skipped any).
+pub(crate) const SUMMARY_INTERVAL: Duration = Duration::from_secs(1);
 
-/// Events of one type skipped in a window that has ended.
+/// Events of one type skipped since the last summary.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) struct Skipped {
     pub(crate) event_type: String,
@@ -40,97 +30,97 @@ pub(crate) struct Skipped {
 pub(crate) struct Decision {
     /// Log the event itself.
     pub(crate) log: bool,
-    /// Summaries of finished windows to log first.
+    /// Summaries to log first (due every [`SUMMARY_INTERVAL`]).
     pub(crate) summaries: Vec<Skipped>,
 }
 
-struct Window {
-    started: Instant,
-    logged: u32,
+type Keyed<C> = governor::RateLimiter<
+    String,
+    HashMapStateStore<String>,
+    C,
+    NoOpMiddleware<<C as Clock>::Instant>,
+>;
+
+/// One entry of the table: skipped since the last summary, and whether the type was seen
+/// since the last sweep (types neither seen nor owed a summary are forgotten).
+#[derive(Default)]
+struct Tracked {
     skipped: u64,
+    seen: bool,
 }
 
-pub(crate) struct RateLimiter {
-    limit: RateLimit,
-    windows: HashMap<String, Window>,
-    next_sweep: Option<Instant>,
+pub(crate) struct RateLimiter<C: Clock = DefaultClock> {
+    limiter: Keyed<C>,
+    clock: C,
+    tracked: HashMap<String, Tracked>,
+    next_sweep: C::Instant,
 }
 
 impl RateLimiter {
     pub(crate) fn new(limit: RateLimit) -> Self {
+        Self::with_clock(limit, DefaultClock::default())
+    }
+}
+
+impl<C: Clock + Clone> RateLimiter<C> {
+    pub(crate) fn with_clock(limit: RateLimit, clock: C) -> Self {
+        let next_sweep = clock.now() + SUMMARY_INTERVAL.into();
         RateLimiter {
-            limit,
-            windows: HashMap::new(),
-            next_sweep: None,
+            limiter: governor::RateLimiter::hashmap_with_clock(limit.quota(), clock.clone()),
+            clock,
+            tracked: HashMap::new(),
+            next_sweep,
         }
     }
 
-    /// Decides for one event of `event_type` seen at `now`.
-    pub(crate) fn check(&mut self, event_type: &str, now: Instant) -> Decision {
+    /// Decides for one event of `event_type`, now.
+    pub(crate) fn check(&mut self, event_type: &str) -> Decision {
         let mut summaries = Vec::new();
-        if self.next_sweep.is_none_or(|at| now >= at) {
-            self.sweep(now, &mut summaries);
-            self.next_sweep = Some(now + self.limit.window);
+        let now = self.clock.now();
+        if now >= self.next_sweep {
+            self.sweep(&mut summaries);
+            self.next_sweep = now + SUMMARY_INTERVAL.into();
         }
-        let key = if self.windows.contains_key(event_type) || self.windows.len() < MAX_TRACKED_TYPES
-        {
+        let room = self.tracked.len() < MAX_TRACKED_TYPES && self.limiter.len() < MAX_TRACKED_TYPES;
+        let key = if room || self.tracked.contains_key(event_type) {
             event_type
         } else {
             OVERFLOW_KEY
         };
-        let window = self.windows.entry(key.to_owned()).or_insert(Window {
-            started: now,
-            logged: 0,
-            skipped: 0,
-        });
-        if now.duration_since(window.started) >= self.limit.window {
-            if window.skipped > 0 {
-                summaries.push(Skipped {
-                    event_type: key.to_owned(),
-                    count: window.skipped,
-                });
-            }
-            *window = Window {
-                started: now,
-                logged: 0,
-                skipped: 0,
-            };
-        }
-        let log = window.logged < self.limit.max_per_window;
-        if log {
-            window.logged += 1;
-        } else {
-            window.skipped += 1;
+        let entry = self.tracked.entry(key.to_owned()).or_default();
+        entry.seen = true;
+        let log = self.limiter.check_key(&key.to_owned()).is_ok();
+        if !log {
+            entry.skipped += 1;
         }
         Decision { log, summaries }
     }
 
-    /// Reports the skipped counts of every ended window and forgets idle types.
-    fn sweep(&mut self, now: Instant, summaries: &mut Vec<Skipped>) {
-        let window = self.limit.window;
-        self.windows.retain(|event_type, w| {
-            if now.duration_since(w.started) < window {
-                return true;
-            }
-            if w.skipped > 0 {
+    /// Reports every skipped count, forgets types that were quiet since the last sweep, and
+    /// lets governor drop the states that are back to fresh.
+    fn sweep(&mut self, summaries: &mut Vec<Skipped>) {
+        self.tracked.retain(|event_type, t| {
+            if t.skipped > 0 {
                 summaries.push(Skipped {
                     event_type: event_type.clone(),
-                    count: w.skipped,
+                    count: std::mem::take(&mut t.skipped),
                 });
             }
-            false
+            std::mem::take(&mut t.seen)
         });
+        summaries.sort_by(|a, b| a.event_type.cmp(&b.event_type));
+        self.limiter.retain_recent();
     }
 
-    /// Every skipped count not yet reported, whatever the window; for shutdown.
+    /// Every skipped count not yet reported; for shutdown.
     pub(crate) fn drain(&mut self) -> Vec<Skipped> {
         let mut out: Vec<Skipped> = self
-            .windows
+            .tracked
             .drain()
-            .filter(|(_, w)| w.skipped > 0)
-            .map(|(event_type, w)| Skipped {
+            .filter(|(_, t)| t.skipped > 0)
+            .map(|(event_type, t)| Skipped {
                 event_type,
-                count: w.skipped,
+                count: t.skipped,
             })
             .collect();
         out.sort_by(|a, b| a.event_type.cmp(&b.event_type));
@@ -141,26 +131,29 @@ impl RateLimiter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use governor::clock::FakeRelativeClock;
 
-    fn limiter(n: u32) -> RateLimiter {
-        RateLimiter::new(RateLimit::per_second(n))
+    fn limiter(text: &str) -> (RateLimiter<FakeRelativeClock>, FakeRelativeClock) {
+        let clock = FakeRelativeClock::default();
+        (
+            RateLimiter::with_clock(text.parse().unwrap(), clock.clone()),
+            clock,
+        )
     }
 
     #[test]
-    fn logs_the_first_n_then_summarises_when_the_window_ends() {
-        let mut rl = limiter(3);
-        let t0 = Instant::now();
-        let logged: Vec<bool> = (0..10)
-            .map(|i| rl.check("flood", t0 + Duration::from_millis(i)).log)
-            .collect();
+    fn logs_the_burst_then_summarises_every_second() {
+        let (mut rl, clock) = limiter("3/s");
+        let logged: Vec<bool> = (0..10).map(|_| rl.check("flood").log).collect();
         assert_eq!(
             logged,
             [
                 true, true, true, false, false, false, false, false, false, false
             ]
         );
-        let next = rl.check("flood", t0 + Duration::from_millis(1000));
-        assert!(next.log);
+        clock.advance(Duration::from_secs(1));
+        let next = rl.check("flood");
+        assert!(next.log, "a second later the budget is back");
         assert_eq!(
             next.summaries,
             [Skipped {
@@ -168,21 +161,32 @@ mod tests {
                 count: 7
             }]
         );
-        // The new window logs again and has nothing to report yet.
-        let again = rl.check("flood", t0 + Duration::from_millis(1001));
+        let again = rl.check("flood");
         assert!(again.log && again.summaries.is_empty());
     }
 
     #[test]
-    fn types_are_limited_separately_and_quiet_types_are_summarised_by_the_sweep() {
-        let mut rl = limiter(1);
-        let t0 = Instant::now();
-        assert!(rl.check("a", t0).log);
-        assert!(!rl.check("a", t0).log);
-        assert!(rl.check("b", t0).log, "b has its own budget");
-        // "a" never comes back; another type's event after the window reports it.
-        let later = rl.check("c", t0 + Duration::from_secs(2));
-        assert!(later.log);
+    fn the_rate_holds_over_time_per_type() {
+        let (mut rl, clock) = limiter("10/s burst 1");
+        let mut logged = 0;
+        // 100 events a second for 10 s: 10 a second get through (GCRA: one per 100 ms).
+        for _ in 0..1_000 {
+            if rl.check("a").log {
+                logged += 1;
+            }
+            clock.advance(Duration::from_millis(10));
+        }
+        assert!((99..=101).contains(&logged), "{logged}");
+        assert!(rl.check("b").log, "b has its own budget");
+    }
+
+    #[test]
+    fn quiet_types_are_summarised_and_forgotten() {
+        let (mut rl, clock) = limiter("1/s");
+        assert!(rl.check("a").log);
+        assert!(!rl.check("a").log);
+        clock.advance(Duration::from_secs(2));
+        let later = rl.check("c");
         assert_eq!(
             later.summaries,
             [Skipped {
@@ -190,17 +194,22 @@ mod tests {
                 count: 1
             }]
         );
-        assert_eq!(rl.windows.len(), 1, "idle types are forgotten");
+        clock.advance(Duration::from_secs(2));
+        rl.check("c");
+        assert_eq!(
+            rl.tracked.len(),
+            1,
+            "a, quiet for a whole sweep, is forgotten"
+        );
     }
 
     #[test]
     fn drain_reports_pending_counts() {
-        let mut rl = limiter(2);
-        let t0 = Instant::now();
+        let (mut rl, _clock) = limiter("2/s");
         for _ in 0..5 {
-            rl.check("x", t0);
+            rl.check("x");
         }
-        rl.check("y", t0);
+        rl.check("y");
         assert_eq!(
             rl.drain(),
             [Skipped {
@@ -213,12 +222,13 @@ mod tests {
 
     #[test]
     fn unique_type_floods_share_one_entry_past_the_cap() {
-        let mut rl = limiter(1);
-        let t0 = Instant::now();
+        let (mut rl, _clock) = limiter("1/s");
         for i in 0..MAX_TRACKED_TYPES + 10 {
-            rl.check(&format!("t{i}"), t0);
+            rl.check(&format!("t{i}"));
         }
-        assert_eq!(rl.windows.len(), MAX_TRACKED_TYPES + 1);
-        assert_eq!(rl.windows[OVERFLOW_KEY].skipped, 9);
+        assert_eq!(rl.tracked.len(), MAX_TRACKED_TYPES + 1);
+        assert!(rl.limiter.len() <= MAX_TRACKED_TYPES + 1);
+        // The first of the ten overflowing types used the shared entry's one event.
+        assert_eq!(rl.tracked[OVERFLOW_KEY].skipped, 9);
     }
 }

@@ -1,7 +1,7 @@
 //! [`LoggingSubscriber`]: one structured `tracing` line per event.
 
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bus_core::{
     Attached, Consumer, Event, EventBus, HandlerResult, Overflow, Pattern, Subscriber,
@@ -10,7 +10,8 @@ use bus_core::{
 use tracing::Level;
 
 use crate::LoggingError;
-use crate::rate_limit::{RateLimit, RateLimiter, Skipped};
+use crate::RateLimit;
+use crate::rate_limit::{RateLimiter, Skipped};
 use crate::truncate::compact_json;
 
 /// The `tracing` target of every line this crate logs about events, for filters such as
@@ -29,7 +30,8 @@ pub struct LoggingConfig {
     /// Bytes of compact JSON payload kept per line (default 1024); longer payloads are cut
     /// and marked `…[truncated: kept of total bytes]`.
     pub max_data_bytes: usize,
-    /// Per-event-type rate limit (default `None`: log everything).
+    /// Per-event-type rate limit (default `None`: log everything). Lines over it are skipped
+    /// (whatever its policy says) and counted in one summary line per type and second.
     pub rate_limit: Option<RateLimit>,
     /// Queue capacity on the bus (default `None`: the bus default).
     pub queue_capacity: Option<usize>,
@@ -52,16 +54,19 @@ impl Default for LoggingConfig {
 /// [`EVENTS_TARGET`], with the fields `event_id`, `event_type`, `timestamp` (RFC 3339 UTC)
 /// and `data` (compact JSON, cut to [`LoggingConfig::max_data_bytes`]).
 ///
-/// With a [`RateLimit`], a type that floods gets its first events logged in each window, then
-/// one line `events skipped by the rate limit` with `event_type` and `skipped` when the window
-/// ends (or at bus shutdown).
+/// With a [`RateLimit`] (governor's GCRA, per event type), a type that floods gets its burst
+/// and then its rate logged, and every second one line `events skipped by the rate limit`
+/// with `event_type` and `skipped` (and a last one at bus shutdown).
 pub struct LoggingSubscriber {
     name: String,
     patterns: Vec<String>,
     level: Level,
     max_data_bytes: usize,
-    limiter: Option<Mutex<RateLimiter>>,
+    /// The per-type limiter; `None` inside: no limit. Replaced whole when the limit changes.
+    limiter: Mutex<Option<(RateLimit, RateLimiter)>>,
     queue_capacity: Option<usize>,
+    /// Lines skipped by the rate limit since the subscriber was built.
+    skipped: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for LoggingSubscriber {
@@ -71,7 +76,7 @@ impl std::fmt::Debug for LoggingSubscriber {
             .field("patterns", &self.patterns)
             .field("level", &self.level)
             .field("max_data_bytes", &self.max_data_bytes)
-            .field("rate_limited", &self.limiter.is_some())
+            .field("rate_limit", &self.rate_limit())
             .finish()
     }
 }
@@ -98,21 +103,14 @@ impl LoggingSubscriber {
         for pattern in &config.patterns {
             Pattern::new(pattern).map_err(LoggingError::InvalidPattern)?;
         }
-        if let Some(limit) = config.rate_limit {
-            if limit.max_per_window == 0 {
-                return Err(LoggingError::ZeroRateLimit);
-            }
-            if limit.window.is_zero() {
-                return Err(LoggingError::ZeroWindow);
-            }
-        }
         Ok(LoggingSubscriber {
             name: config.name,
             patterns: config.patterns,
             level: config.level,
             max_data_bytes: config.max_data_bytes,
-            limiter: config.rate_limit.map(|l| Mutex::new(RateLimiter::new(l))),
+            limiter: Mutex::new(config.rate_limit.map(|l| (l, RateLimiter::new(l)))),
             queue_capacity: config.queue_capacity,
+            skipped: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -122,15 +120,38 @@ impl LoggingSubscriber {
         bus.subscribe(subscriber).map_err(LoggingError::Subscribe)
     }
 
+    fn limiter(&self) -> std::sync::MutexGuard<'_, Option<(RateLimit, RateLimiter)>> {
+        self.limiter.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The per-type rate limit in force.
+    pub fn rate_limit(&self) -> Option<RateLimit> {
+        self.limiter().as_ref().map(|(l, _)| *l)
+    }
+
+    /// Replaces the per-type rate limit (`None`: log everything). What the old limiter had
+    /// skipped is summarised first.
+    pub fn set_rate_limit(&self, limit: Option<RateLimit>) {
+        let old = std::mem::replace(
+            &mut *self.limiter(),
+            limit.map(|l| (l, RateLimiter::new(l))),
+        );
+        if let Some((_, mut old)) = old {
+            self.log_skipped(&old.drain());
+        }
+    }
+
     /// Logs `event` now, subject to the rate limit; the bus calls this for each matching event.
     pub fn log_event(&self, event: &Event) {
-        if let Some(limiter) = &self.limiter {
-            let decision = limiter
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .check(event.event_type(), Instant::now());
+        let decision = self
+            .limiter()
+            .as_mut()
+            .map(|(_, limiter)| limiter.check(event.event_type()));
+        if let Some(decision) = decision {
             self.log_skipped(&decision.summaries);
             if !decision.log {
+                self.skipped
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 return;
             }
         }
@@ -184,25 +205,49 @@ impl Subscriber for LoggingSubscriber {
     }
 
     async fn on_shutdown(&self, _timeout: Duration) -> u64 {
-        if let Some(limiter) = &self.limiter {
-            let pending = limiter
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .drain();
-            self.log_skipped(&pending);
-        }
+        let pending = self.limiter().as_mut().map(|(_, l)| l.drain());
+        self.log_skipped(&pending.unwrap_or_default());
         0
     }
 }
 
 /// What an installed [`LoggingSubscriber`] shows its host.
 struct LoggingAttached {
-    name: String,
+    subscriber: Arc<LoggingSubscriber>,
 }
 
 impl Attached for LoggingAttached {
     fn describe(&self) -> String {
-        self.name.clone()
+        self.subscriber.name.clone()
+    }
+
+    /// Under `"logging"`: the per-type limit (its full form, or null) and the lines it skipped.
+    fn stats(&self) -> Option<(&'static str, serde_json::Value)> {
+        let skipped = self
+            .subscriber
+            .skipped
+            .load(std::sync::atomic::Ordering::Relaxed);
+        Some((
+            "logging",
+            serde_json::json!({
+                "rate_limit": self.subscriber.rate_limit().map(|l| l.to_string()),
+                "skipped_by_rate_limit": skipped,
+            }),
+        ))
+    }
+
+    /// `"logging"`: the per-type limit on log lines.
+    fn rate_limit_key(&self) -> Option<&'static str> {
+        Some("logging")
+    }
+
+    fn rate_limit(&self) -> Option<RateLimit> {
+        self.subscriber.rate_limit()
+    }
+
+    fn set_rate_limit(&self, limit: Option<RateLimit>) -> Result<(), String> {
+        self.subscriber.set_rate_limit(limit);
+        Ok(())
     }
 }
 
@@ -211,8 +256,9 @@ impl Consumer for LoggingSubscriber {
     type Error = LoggingError;
 
     fn install(bus: &EventBus, settings: LoggingConfig) -> Result<Arc<dyn Attached>, LoggingError> {
-        let name = settings.name.clone();
-        Self::attach(bus, settings)?;
-        Ok(Arc::new(LoggingAttached { name }))
+        let subscriber = Arc::new(Self::new(settings)?);
+        bus.subscribe(subscriber.clone())
+            .map_err(LoggingError::Subscribe)?;
+        Ok(Arc::new(LoggingAttached { subscriber }))
     }
 }

@@ -80,6 +80,8 @@ impl Drop for Inner {
 /// | `eventbus_subscriber_delivered_total`, `_failed_total`, `_dropped_total` | counter | `subscriber`, `subscription` |
 /// | `eventbus_subscriber_queue_depth`, `_queue_capacity` | gauge | `subscriber`, `subscription` |
 /// | `eventbus_subscriber_handler_duration_seconds` | histogram | `subscriber`, `subscription`, `le` |
+/// | `eventbus_subscriber_rate_limit_per_second`, `_rate_per_second` (rate-limited only) | gauge | `subscriber`, `subscription` |
+/// | `eventbus_subscriber_rate_delayed_total`, `_rate_dropped_total` (rate-limited only) | counter | `subscriber`, `subscription` |
 ///
 /// Counters never go backwards, even across [`EventBus::reset_stats`] (see `stats_resets`);
 /// events counted between the last render and a reset are the one thing a reset can hide.
@@ -218,6 +220,7 @@ impl BusMetrics {
         drop(tracker);
         let mut out = self.inner.handle.render();
         render_subscribers(&mut out, &stats, &rows);
+        crate::rate_limits::render(&mut out, &stats);
         out
     }
 

@@ -34,6 +34,7 @@ mod error;
 mod exposition;
 mod monotonic;
 mod names;
+mod rate_limits;
 mod server;
 mod subscriber;
 

@@ -190,6 +190,8 @@ mod tests {
             queue_capacity: 0,
             overflow: None,
             handler_duration: None,
+            rate_limit: None,
+            priorities: None,
         };
         let mut stats = BusStats {
             subscribers: vec![row(1), row(2)],

@@ -41,10 +41,7 @@ fn a_known_mix_renders_exactly() {
     // #3: a slow consumer (20 ms per event) with room for two queued events.
     bus.on_async_with(
         "app.slow",
-        QueueOptions {
-            capacity: 2,
-            overflow: Overflow::DropNewest,
-        },
+        QueueOptions::new(2, Overflow::DropNewest),
         |_| tokio::time::sleep(Duration::from_millis(20)),
     )
     .unwrap();

@@ -57,6 +57,15 @@ pub struct RelayConfig {
     /// (the host respects its room). Set by the host, not read from the environment.
     #[serde(skip)]
     pub durable: bool,
+    /// Priorities by event type for the send buffer (default none: every event `normal`
+    /// unless its publisher said otherwise); see the buffer's order in the crate docs.
+    #[serde(skip)]
+    pub priorities: Option<bus_core::PriorityRules>,
+    /// A limit on emits to the server (default none). Under `delay` events wait in the
+    /// buffer (which fills, and drops its lowest-priority oldest when full, unless durable);
+    /// under `drop` new events over the rate are dropped and counted per type.
+    #[serde(skip)]
+    pub rate_limit: Option<bus_core::RateLimit>,
 }
 
 impl Default for RelayConfig {
@@ -76,6 +85,8 @@ impl Default for RelayConfig {
             ack_interval: Duration::from_millis(50),
             max_unconfirmed: 2_048,
             durable: false,
+            priorities: None,
+            rate_limit: None,
         }
     }
 }

@@ -75,4 +75,16 @@ impl Attached for DurableRelay {
     fn durable(&self) -> Option<Arc<dyn DurableSubscriber>> {
         Some(self.0.clone())
     }
+
+    fn rate_limit_key(&self) -> Option<&'static str> {
+        Attached::rate_limit_key(&*self.0)
+    }
+
+    fn rate_limit(&self) -> Option<bus_core::RateLimit> {
+        self.0.rate_limit()
+    }
+
+    fn set_rate_limit(&self, limit: Option<bus_core::RateLimit>) -> Result<(), String> {
+        Attached::set_rate_limit(&*self.0, limit)
+    }
 }

@@ -7,7 +7,9 @@ use std::sync::atomic::Ordering;
 use tokio::time::{Instant, sleep_until};
 
 use crate::backoff::Backoff;
-use crate::buffer::Marked;
+use bus_core::Verdict;
+
+use crate::buffer::{Marked, NextUnsent};
 use crate::connection::{Connection, ConnectionError, Signal};
 use crate::shared::Shared;
 use crate::stats::Counters;
@@ -71,6 +73,15 @@ pub(crate) async fn run(shared: Arc<Shared>) {
     tracing::debug!(undelivered = left, "socket.io relay task finished");
 }
 
+/// What the rate limit says about the next emit.
+enum Gate {
+    Go,
+    /// Over the rate (`delay`): try again after this long.
+    Wait(std::time::Duration),
+    /// Over the rate (`drop`): the event was dropped; look for the next.
+    Skipped,
+}
+
 /// One connection's worth of emitting and confirming.
 struct Session<'a> {
     shared: &'a Shared,
@@ -80,6 +91,8 @@ struct Session<'a> {
     last_checkpoint: Instant,
     emitted_any: bool,
     confirmed_any: bool,
+    /// The emit being held back by the rate limit was counted as delayed.
+    delay_counted: bool,
 }
 
 impl<'a> Session<'a> {
@@ -91,6 +104,7 @@ impl<'a> Session<'a> {
             last_checkpoint: Instant::now(),
             emitted_any: false,
             confirmed_any: false,
+            delay_counted: false,
         }
     }
 
@@ -152,6 +166,24 @@ impl<'a> Session<'a> {
             }
             match self.next_emit() {
                 Some((next, with_ack)) => {
+                    match self.rate_check(&next) {
+                        Gate::Go => {}
+                        Gate::Skipped => continue,
+                        Gate::Wait(pause) => {
+                            // Acks keep coming meanwhile, and a higher-priority event that
+                            // arrives is the one emitted when the limit allows.
+                            tokio::select! {
+                                signal = connection.signal() => {
+                                    if let Some(end) = signal.and_then(|s| self.on_signal(s)) {
+                                        return end;
+                                    }
+                                }
+                                _ = tokio::time::sleep(pause) => {}
+                                _ = shared.stop_signal.notified() => {}
+                            }
+                            continue;
+                        }
+                    }
                     if let Err(error) = self.emit(connection, next, with_ack).await {
                         if matches!(error, ConnectionError::EmitTimeout(_)) {
                             Counters::bump(&shared.counters.ack_timeouts, 1);
@@ -174,6 +206,36 @@ impl<'a> Session<'a> {
                         _ = sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => {}
                     }
                 }
+            }
+        }
+    }
+
+    /// Asks the rate limit about emitting `next`. Resends are limited too (the server receives
+    /// them), but never dropped: under `drop` only new events are.
+    fn rate_check(&mut self, next: &NextUnsent) -> Gate {
+        let gate = &self.shared.gate;
+        if !gate.is_active() {
+            return Gate::Go;
+        }
+        match gate.check() {
+            Verdict::Go => {
+                self.delay_counted = false;
+                Gate::Go
+            }
+            Verdict::Wait(pause) => {
+                if !std::mem::replace(&mut self.delay_counted, true) {
+                    gate.count_delayed();
+                }
+                Gate::Wait(pause.max(std::time::Duration::from_micros(100)))
+            }
+            Verdict::Drop if next.is_resend() => Gate::Go,
+            Verdict::Drop => {
+                if self.shared.buffer().skip(next) {
+                    gate.count_drop(next.event.event_type());
+                    // The durable acknowledgement may have moved, and there is room.
+                    self.shared.progress.notify_one();
+                }
+                Gate::Skipped
             }
         }
     }
@@ -219,7 +281,7 @@ impl<'a> Session<'a> {
         }
         self.emitted_any = true;
         Counters::bump(&counters.sent, 1);
-        if self.shared.buffer().mark_sent(next.seq) == Marked::Resent {
+        if self.shared.buffer().mark_sent(&next) == Marked::Resent {
             Counters::bump(&counters.resent, 1);
         }
         Ok(())

@@ -167,9 +167,28 @@ impl SocketIoRelay {
     /// The relay's own figures (see [`RelayStats`]).
     pub fn stats(&self) -> RelayStats {
         let buffered = self.shared.buffer().len();
-        self.shared
+        let mut stats = self
+            .shared
             .counters
-            .snapshot(buffered, self.shared.config.buffer_capacity)
+            .snapshot(buffered, self.shared.config.buffer_capacity);
+        stats.rate_limit = self.shared.gate.stats();
+        stats.priorities = self
+            .shared
+            .config
+            .priorities
+            .as_ref()
+            .map(ToString::to_string);
+        stats
+    }
+
+    /// Sets, changes or (with `None`) removes the limit on emits, from the next emit on.
+    pub fn set_rate_limit(&self, limit: Option<bus_core::RateLimit>) {
+        self.shared.gate.set(limit);
+    }
+
+    /// The limit on emits in force.
+    pub fn rate_limit(&self) -> Option<bus_core::RateLimit> {
+        self.shared.gate.limit()
     }
 
     /// Stops the relay: keeps delivering what it holds, disconnects the client and reports
@@ -241,6 +260,12 @@ impl Subscriber for SocketIoRelay {
         Ok(())
     }
 
+    /// The relay's rules also order its bus queue (the bus path); its rate limit applies to
+    /// emits, in the relay's own task, not to the queue.
+    fn priorities(&self) -> Option<bus_core::PriorityRules> {
+        self.shared.config.priorities.clone()
+    }
+
     async fn on_shutdown(&self, timeout: Duration) -> u64 {
         // The bus stops waiting at the same deadline: answer a little before it.
         let margin = (timeout / 10).min(Duration::from_millis(50));
@@ -259,6 +284,20 @@ impl bus_core::Attached for SocketIoRelay {
             "relay",
             serde_json::to_value(self.stats()).unwrap_or(serde_json::Value::Null),
         ))
+    }
+
+    /// `"relay"`: the limit on emits.
+    fn rate_limit_key(&self) -> Option<&'static str> {
+        Some("relay")
+    }
+
+    fn rate_limit(&self) -> Option<bus_core::RateLimit> {
+        SocketIoRelay::rate_limit(self)
+    }
+
+    fn set_rate_limit(&self, limit: Option<bus_core::RateLimit>) -> Result<(), String> {
+        SocketIoRelay::set_rate_limit(self, limit);
+        Ok(())
     }
 }
 

@@ -14,6 +14,8 @@ pub(crate) struct Shared {
     pub(crate) config: RelayConfig,
     buffer: Mutex<SendBuffer>,
     pub(crate) counters: Counters,
+    /// The rate limit on emits (new events and resends alike).
+    pub(crate) gate: bus_core::RateGate,
     /// Rung when an event is buffered.
     pub(crate) wake: Notify,
     /// Rung when the server confirmed events (room freed, acknowledgement advanced): what a
@@ -28,7 +30,11 @@ pub(crate) struct Shared {
 impl Shared {
     pub(crate) fn new(config: RelayConfig) -> Self {
         Shared {
-            buffer: Mutex::new(SendBuffer::new(config.buffer_capacity)),
+            buffer: Mutex::new(SendBuffer::new(
+                config.buffer_capacity,
+                config.priorities.clone(),
+            )),
+            gate: bus_core::RateGate::new(config.rate_limit),
             config,
             counters: Counters::default(),
             wake: Notify::new(),

@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 ///
 /// The bus's own row for the relay (`EventBus::stats().subscribers`) counts events handed to
 /// the relay; these figures say what became of them.
-#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RelayStats {
     /// Events the server confirmed (acknowledged, directly or by a later checkpoint).
     pub relayed: u64,
@@ -35,6 +35,12 @@ pub struct RelayStats {
     pub connected: bool,
     /// When the server last confirmed an event, RFC 3339 UTC; `None` before the first.
     pub last_relay_time: Option<String>,
+    /// The rate limit on emits and what it did (only while one is set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<bus_core::RateLimitStats>,
+    /// The send buffer's priority rules (only when it has any).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priorities: Option<String>,
 }
 
 /// Live counters, updated by the relay's task and read by `stats()`.
@@ -85,6 +91,8 @@ impl Counters {
                 let at = UNIX_EPOCH + Duration::from_nanos(last);
                 humantime::format_rfc3339_micros(at).to_string()
             }),
+            rate_limit: None,
+            priorities: None,
         }
     }
 }

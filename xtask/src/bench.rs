@@ -4,6 +4,7 @@
 
 mod criterion;
 mod hookpath;
+mod limits;
 mod machine;
 mod peers;
 mod report;
@@ -29,6 +30,15 @@ pub(crate) fn run(args: &[String]) -> TaskResult {
         eprintln!("xtask: wrote the hook-path section of {}", path.display());
         return result.map(|_| ());
     }
+    if args.iter().any(|a| a == "--limits") {
+        // Priorities and rate limits alone, spliced into the existing BENCHMARKS.md.
+        let quick = args.iter().any(|a| a == "--quick");
+        let result = limits::run(quick);
+        let path = workspace_root().join("BENCHMARKS.md");
+        store::splice(&path, &limits::render(&result))?;
+        eprintln!("xtask: wrote the limits section of {}", path.display());
+        return limits::check(&result);
+    }
     if args.iter().any(|a| a == "--store") {
         // The durable log's part alone, spliced into the existing BENCHMARKS.md.
         services::build()?;
@@ -44,7 +54,7 @@ pub(crate) fn run(args: &[String]) -> TaskResult {
         [flag] if flag == "--quick" => true,
         other => {
             return Err(format!(
-                "bench takes --quick, --store and --hook, not {other:?}"
+                "bench takes --quick, --store, --hook and --limits, not {other:?}"
             ));
         }
     };
@@ -104,11 +114,14 @@ fn measure_and_write(quick: bool) -> TaskResult {
     let store = store::run(quick);
     eprintln!("xtask: the hook path");
     let hook = hookpath::run();
+    eprintln!("xtask: priorities and rate limits");
+    let limits = limits::run(quick);
     let path = workspace_root().join("BENCHMARKS.md");
     std::fs::write(&path, report::render(&results))
         .map_err(|e| format!("writing {}: {e}", path.display()))?;
     store::splice(&path, &store::render(&store))?;
     store::splice(&path, &hookpath::render(&hook))?;
+    store::splice(&path, &limits::render(&limits))?;
     eprintln!(
         "xtask: wrote {} in {:.0} s",
         path.display(),
@@ -117,6 +130,7 @@ fn measure_and_write(quick: bool) -> TaskResult {
     // The file records the failure; the run still fails.
     results.ingest.map_err(|e| format!("daemon ingest: {e}"))?;
     results.relay.map_err(|e| format!("relay: {e}"))?;
+    limits::check(&limits).map_err(|e| format!("limits: {e}"))?;
     Ok(())
 }
 

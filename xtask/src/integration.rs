@@ -20,6 +20,7 @@
 //! 0. A table of what held is printed at the end.
 
 mod durable;
+mod limits;
 mod monitor;
 mod peers;
 mod run_signals;
@@ -87,7 +88,7 @@ pub(crate) fn run(only: Option<&str>) -> TaskResult {
         server_script: root.join("tools/dashboard_server.py"),
         work,
     };
-    let scenarios: [(&str, Scenario); 10] = [
+    let scenarios: [(&str, Scenario); 11] = [
         (
             "10,000 HTTP + 1,000 CLI events, hook.* relayed",
             scenarios::full_flow,
@@ -108,6 +109,10 @@ pub(crate) fn run(only: Option<&str>) -> TaskResult {
         (
             "daemon killed (SIGKILL) mid-ingest, durable relay",
             durable::check,
+        ),
+        (
+            "relay limited to 200/s under a 20,000 burst, hook.error first",
+            limits::check,
         ),
         (
             "cargo xtask run stopped by SIGTERM and SIGINT",

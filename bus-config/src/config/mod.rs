@@ -4,6 +4,7 @@
 
 mod bus;
 mod http;
+mod limits;
 mod logging;
 mod metrics;
 mod reader;
@@ -19,7 +20,10 @@ use serde_json::{Map, Value};
 
 pub use self::bus::BusSettings;
 pub use self::http::{ClientSettings, DEFAULT_HTTP_ADDR, HttpSettings, Secret, parse_addr};
+pub use self::limits::{LimitSettings, parse_rate_limit};
 pub use self::logging::LoggingSettings;
+#[cfg(feature = "logging")]
+pub(crate) use self::logging::read_log_rate_limit;
 pub use self::metrics::MetricsSettings;
 use self::reader::Reader;
 pub use self::relay::RelaySettings;
@@ -81,6 +85,8 @@ pub struct Config {
     pub metrics: MetricsSettings,
     /// The Socket.IO relay.
     pub relay: RelaySettings,
+    /// Priorities and the relay's rate limit.
+    pub limits: LimitSettings,
     /// The durable event log.
     pub store: StoreSettings,
     /// The daemon's lifecycle.
@@ -167,7 +173,15 @@ impl Config {
         let daemon = DaemonSettings::read(&mut r);
         let logging = LoggingSettings::read(&mut r);
         let metrics = MetricsSettings::read(&mut r);
-        let relay = RelaySettings::read(&mut r)?;
+        #[allow(unused_mut)] // without the relay feature nothing is added to it
+        let mut relay = RelaySettings::read(&mut r)?;
+        let limits = LimitSettings::read(&mut r);
+        #[cfg(feature = "relay")]
+        {
+            // The relay's send buffer is its queue: the bus's priorities order it too.
+            relay.config.priorities = limits.priorities.clone();
+            relay.config.rate_limit = limits.relay_rate_limit;
+        }
         if !r.errors.is_empty() {
             let position = |e: &VarError| VARS.iter().position(|v| v.name == e.variable);
             r.errors.sort_by_key(position);
@@ -179,6 +193,7 @@ impl Config {
             logging,
             metrics,
             relay,
+            limits,
             store,
             daemon,
             explicit: r.explicit,
@@ -196,6 +211,7 @@ impl Config {
             .filters(self.bus.filters.iter().cloned())
             .queue_capacity(self.bus.queue_capacity)
             .overflow(self.bus.overflow)
+            .priorities(self.limits.priorities.clone().unwrap_or_default())
     }
 
     /// Builds a bus from these settings. The filters were validated when the configuration
@@ -211,6 +227,9 @@ impl Config {
             debug: Some(self.bus.debug),
             history_size: Some(self.bus.history_size),
             filters: Some(self.bus.filters.clone()),
+            // Consumers' limits are set when they are built; `apply_to` leaves them.
+            relay_rate_limit: None,
+            log_rate_limit: None,
         }
     }
 

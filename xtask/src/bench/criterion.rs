@@ -57,7 +57,7 @@ pub(crate) fn run(quick: bool) -> Result<BTreeMap<String, f64>, String> {
 }
 
 /// Events per second of one benchmark's latest run.
-fn rate(dir: &Path) -> Result<f64, String> {
+pub(crate) fn rate(dir: &Path) -> Result<f64, String> {
     let estimates = read_json(&dir.join("new/estimates.json"))?;
     let benchmark = read_json(&dir.join("new/benchmark.json"))?;
     let median_ns = estimates["median"]["point_estimate"]
