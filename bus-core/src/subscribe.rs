@@ -8,7 +8,7 @@ use crate::queue::{AsyncFn, SubQueue, Target, run_worker};
 use crate::shard::Sharded;
 use crate::stats::SubscriberKind;
 use crate::subscription::{Delivery, QueueOptions, Subscription, SyncFn, SyncHandler};
-use crate::{BusError, Event, EventBus, IntoHandlerResult, Pattern, Subscriber};
+use crate::{BusError, Condition, Event, EventBus, IntoHandlerResult, Pattern, Subscriber};
 
 /// Identifies a subscription, for [`EventBus::unsubscribe`].
 #[derive(
@@ -38,7 +38,40 @@ impl EventBus {
         R: IntoHandlerResult,
     {
         let call = Box::new(move |e: &Event| handler(e).into_handler_result());
-        self.add_sync(pattern, call, false)
+        self.add_sync(pattern, None, call, false)
+    }
+
+    /// Like [`on`](Self::on), but only for matching events that `condition` accepts too: a
+    /// content condition (say a compiled CEL expression from `bus-cel`), checked only for
+    /// events whose type matched `pattern`.
+    pub fn on_where<F, R>(
+        &self,
+        pattern: &str,
+        condition: Arc<dyn Condition>,
+        handler: F,
+    ) -> Result<SubscriptionId, BusError>
+    where
+        F: Fn(&Event) -> R + Send + Sync + 'static,
+        R: IntoHandlerResult,
+    {
+        let call = Box::new(move |e: &Event| handler(e).into_handler_result());
+        self.add_sync(pattern, Some(condition), call, false)
+    }
+
+    /// Like [`on_async`](Self::on_async), but only for matching events that `condition`
+    /// accepts too (checked on the publishing side, so refused events never take queue room).
+    pub fn on_async_where<F, Fut>(
+        &self,
+        pattern: &str,
+        condition: Arc<dyn Condition>,
+        handler: F,
+    ) -> Result<SubscriptionId, BusError>
+    where
+        F: Fn(Event) -> Fut + Send + Sync + 'static,
+        Fut: Future + Send + 'static,
+        Fut::Output: IntoHandlerResult,
+    {
+        self.add_async(pattern, self.inner.defaults, Some(condition), handler)
     }
 
     /// Runs `handler` for the first matching event only, exactly once even when several
@@ -53,12 +86,13 @@ impl EventBus {
             let handler = slot.lock().unwrap_or_else(PoisonError::into_inner).take();
             handler.map_or(Ok(()), |h| h(e).into_handler_result())
         });
-        self.add_sync(pattern, call, true)
+        self.add_sync(pattern, None, call, true)
     }
 
     fn add_sync(
         &self,
         pattern: &str,
+        condition: Option<Arc<dyn Condition>>,
         call: Box<SyncFn>,
         once: bool,
     ) -> Result<SubscriptionId, BusError> {
@@ -73,7 +107,7 @@ impl EventBus {
             fired: once.then(|| AtomicBool::new(false)),
             counters: Sharded::default(),
         });
-        self.register(None, prefix, kind, patterns, delivery, None)
+        self.register(None, prefix, kind, patterns, condition, delivery, None)
     }
 
     /// Runs the async `handler` for every event matching `pattern`, on its own worker task
@@ -99,6 +133,21 @@ impl EventBus {
         Fut: Future + Send + 'static,
         Fut::Output: IntoHandlerResult,
     {
+        self.add_async(pattern, options, None, handler)
+    }
+
+    fn add_async<F, Fut>(
+        &self,
+        pattern: &str,
+        options: QueueOptions,
+        condition: Option<Arc<dyn Condition>>,
+        handler: F,
+    ) -> Result<SubscriptionId, BusError>
+    where
+        F: Fn(Event) -> Fut + Send + Sync + 'static,
+        Fut: Future + Send + 'static,
+        Fut::Output: IntoHandlerResult,
+    {
         let patterns = vec![Pattern::new(pattern)?];
         let call: Arc<AsyncFn> = Arc::new(move |e: Event| {
             let fut = handler(e);
@@ -114,6 +163,7 @@ impl EventBus {
             "async",
             SubscriberKind::Async,
             patterns,
+            condition,
             delivery,
             Some(Target::Closure(call)),
         )
@@ -148,6 +198,7 @@ impl EventBus {
             "subscriber",
             SubscriberKind::Subscriber,
             patterns,
+            subscriber.condition(),
             delivery,
             Some(Target::Subscriber(subscriber)),
         )
@@ -166,6 +217,7 @@ impl EventBus {
         prefix: &str,
         kind: SubscriberKind,
         patterns: Vec<Pattern>,
+        condition: Option<Arc<dyn Condition>>,
         delivery: Delivery,
         target: Option<Target>,
     ) -> Result<SubscriptionId, BusError> {
@@ -186,6 +238,7 @@ impl EventBus {
             name,
             kind,
             patterns,
+            condition,
             delivery,
         }));
         self.inner.republish(&mut reg);
