@@ -89,14 +89,15 @@
 mod config;
 mod error;
 mod parse;
+pub mod rules;
 mod runtime;
 mod vars;
 pub mod wiring;
 
 pub use config::{
     BusSettings, ClientSettings, Config, DEFAULT_HTTP_ADDR, DaemonSettings, HttpSettings,
-    LoggingSettings, MetricsSettings, RelaySettings, Secret, StoreLocation, StoreSettings,
-    default_store_path, parse_addr,
+    LoggingSettings, MetricsSettings, RelaySettings, RulesSettings, Secret, StoreLocation,
+    StoreSettings, default_store_path, parse_addr,
 };
 pub use error::{ConfigError, VarError, WiringError};
 pub use parse::boolean as parse_bool;

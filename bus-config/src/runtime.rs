@@ -58,6 +58,13 @@ pub struct RuntimeSettings {
     /// Replaces the filter allow-list (`[]` allows everything).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub filters: Option<Vec<String>>,
+    /// Replaces the allow-list's CEL condition (`""` removes it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter_where: Option<String>,
+    /// `true` reads the schema file (`CLAUDE_MPM_EVENTBUS_SCHEMAS`) again; a bad file keeps
+    /// the schemas in force, and the answer says why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reload_schemas: Option<bool>,
 }
 
 /// The settings of a running bus, as `PATCH /config` reports them after applying a change.
@@ -71,6 +78,12 @@ pub struct CurrentSettings {
     pub history_size: usize,
     /// The filter allow-list.
     pub filters: Vec<String>,
+    /// The allow-list's CEL condition, when it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter_where: Option<String>,
+    /// The patterns of the schema file in force, when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema_patterns: Option<Vec<String>>,
 }
 
 impl RuntimeSettings {
@@ -97,11 +110,60 @@ impl RuntimeSettings {
                 }
             }
         }
+        if let Some(source) = &self.filter_where
+            && !source.trim().is_empty()
+            && let Err(expected) = crate::config::compile_condition(source, "filter_where")
+        {
+            problems.push(format!("filter_where: expected {expected}"));
+        }
         if problems.is_empty() {
             Ok(())
         } else {
             Err(problems)
         }
+    }
+
+    /// Like [`apply`](Self::apply), with the content rules: `filter_where` through them
+    /// (so `GET /stats` shows its figures) and `reload_schemas`. The reload comes first: when
+    /// it fails nothing at all is changed.
+    pub fn apply_with_rules(
+        &self,
+        bus: &EventBus,
+        debug: &DebugSwitch,
+        rules: Option<&crate::rules::Rules>,
+    ) -> Result<CurrentSettings, Vec<String>> {
+        self.validate()?;
+        if self.reload_schemas == Some(true) {
+            let Some(rules) = rules else {
+                return Err(vec!["reload_schemas: this bus has no content rules".into()]);
+            };
+            rules
+                .reload(bus)
+                .map_err(|e| vec![format!("reload_schemas: {e}")])?;
+        }
+        if let Some(source) = &self.filter_where {
+            let condition = if source.trim().is_empty() {
+                None
+            } else {
+                let compiled = crate::config::compile_condition(source, "filter_where")
+                    .map_err(|e| vec![format!("filter_where: expected {e}")])?;
+                Some(Arc::new(compiled))
+            };
+            match rules {
+                Some(rules) => rules.set_filter_where(bus, condition),
+                None => bus.set_filter_where(condition.map(|c| c as Arc<dyn bus_core::Condition>)),
+            }
+        }
+        let plain = RuntimeSettings {
+            filter_where: None,
+            reload_schemas: None,
+            ..self.clone()
+        };
+        let mut now = plain.apply(bus, debug)?;
+        now.schema_patterns = rules
+            .and_then(|r| r.validator())
+            .map(|v| v.set().patterns().into_iter().map(str::to_owned).collect());
+        Ok(now)
     }
 
     /// Validates, then applies every set field; on any problem nothing is changed.
@@ -111,6 +173,9 @@ impl RuntimeSettings {
         debug: &DebugSwitch,
     ) -> Result<CurrentSettings, Vec<String>> {
         self.validate()?;
+        if self.reload_schemas.is_some() || self.filter_where.is_some() {
+            return self.apply_with_rules(bus, debug, None);
+        }
         if let Some(filters) = &self.filters {
             // Validated above, so this replaces the list in one step.
             bus.set_filters(filters)
@@ -136,5 +201,7 @@ pub fn current(bus: &EventBus, debug: &DebugSwitch) -> CurrentSettings {
         debug: debug.is_on(),
         history_size: bus.stats().history_capacity,
         filters: bus.filters(),
+        filter_where: bus.filter_where(),
+        schema_patterns: None,
     }
 }

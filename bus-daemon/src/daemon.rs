@@ -103,7 +103,9 @@ impl Daemon {
                 &config.http.allowed_hosts,
             ),
             consumers: followers.with(spool.with(wired.consumers.clone())).into(),
+            rules: wired.rules.clone(),
         };
+        crate::rules::reload_on_hangup(&bus, wired.rules.as_ref());
         Ok(Daemon {
             listener,
             addr,

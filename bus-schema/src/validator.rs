@@ -42,20 +42,20 @@ impl std::str::FromStr for SchemaMode {
 /// either mode) in the shared [`InvalidCounts`], which a reload keeps.
 #[derive(Debug)]
 pub struct SchemaValidator {
-    set: SchemaSet,
+    set: Arc<SchemaSet>,
     mode: SchemaMode,
     counts: Arc<InvalidCounts>,
 }
 
 impl SchemaValidator {
     /// A validator with counters of its own.
-    pub fn new(set: SchemaSet, mode: SchemaMode) -> Self {
-        Self::with_counts(set, mode, Arc::default())
+    pub fn new(set: impl Into<Arc<SchemaSet>>, mode: SchemaMode) -> Self {
+        Self::with_counts(set.into(), mode, Arc::default())
     }
 
     /// A validator counting into `counts` (a reloaded file keeps counting where the old one
     /// left off).
-    pub fn with_counts(set: SchemaSet, mode: SchemaMode, counts: Arc<InvalidCounts>) -> Self {
+    pub fn with_counts(set: Arc<SchemaSet>, mode: SchemaMode, counts: Arc<InvalidCounts>) -> Self {
         SchemaValidator { set, mode, counts }
     }
 

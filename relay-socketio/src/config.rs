@@ -57,6 +57,38 @@ pub struct RelayConfig {
     /// (the host respects its room). Set by the host, not read from the environment.
     #[serde(skip)]
     pub durable: bool,
+    /// A content condition on top of [`patterns`](Self::patterns) (`CLAUDE_MPM_RELAY_WHERE`,
+    /// compiled by the host): only events it matches are relayed (default none).
+    #[serde(skip)]
+    pub condition: RelayCondition,
+}
+
+/// The relay's optional [`Condition`](bus_core::Condition); two are equal when written
+/// the same.
+#[derive(Clone, Default)]
+pub struct RelayCondition(pub Option<std::sync::Arc<dyn bus_core::Condition>>);
+
+impl RelayCondition {
+    /// True when there is no condition or it matches `event`.
+    pub fn admits(&self, event: &bus_core::Event) -> bool {
+        self.0
+            .as_ref()
+            .is_none_or(|c| c.matches(bus_core::EventView::from(event)))
+    }
+}
+
+impl std::fmt::Debug for RelayCondition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("RelayCondition")
+            .field(&self.0.as_ref().map(|c| c.source()))
+            .finish()
+    }
+}
+
+impl PartialEq for RelayCondition {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.as_ref().map(|c| c.source()) == other.0.as_ref().map(|c| c.source())
+    }
 }
 
 impl Default for RelayConfig {
@@ -76,6 +108,7 @@ impl Default for RelayConfig {
             ack_interval: Duration::from_millis(50),
             max_unconfirmed: 2_048,
             durable: false,
+            condition: RelayCondition::default(),
         }
     }
 }

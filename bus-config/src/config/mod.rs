@@ -8,6 +8,7 @@ mod logging;
 mod metrics;
 mod reader;
 mod relay;
+mod rules;
 mod store;
 mod typos;
 
@@ -23,6 +24,8 @@ pub use self::logging::LoggingSettings;
 pub use self::metrics::MetricsSettings;
 use self::reader::Reader;
 pub use self::relay::RelaySettings;
+pub use self::rules::RulesSettings;
+pub(crate) use self::rules::compile as compile_condition;
 pub use self::store::{StoreLocation, StoreSettings, default_store_path};
 use crate::error::{ConfigError, VarError};
 use crate::runtime::{CurrentSettings, DebugSwitch, RuntimeSettings};
@@ -83,6 +86,8 @@ pub struct Config {
     pub relay: RelaySettings,
     /// The durable event log.
     pub store: StoreSettings,
+    /// Schema validation and content conditions.
+    pub rules: RulesSettings,
     /// The daemon's lifecycle.
     pub daemon: DaemonSettings,
     /// The variables that were set (the others took their defaults).
@@ -167,6 +172,7 @@ impl Config {
         let daemon = DaemonSettings::read(&mut r);
         let logging = LoggingSettings::read(&mut r);
         let metrics = MetricsSettings::read(&mut r);
+        let rules = RulesSettings::read(&mut r);
         let relay = RelaySettings::read(&mut r)?;
         if !r.errors.is_empty() {
             let position = |e: &VarError| VARS.iter().position(|v| v.name == e.variable);
@@ -180,6 +186,7 @@ impl Config {
             metrics,
             relay,
             store,
+            rules,
             daemon,
             explicit: r.explicit,
             warnings,
@@ -210,6 +217,8 @@ impl Config {
             debug: Some(self.bus.debug),
             history_size: Some(self.bus.history_size),
             filters: Some(self.bus.filters.clone()),
+            filter_where: None,
+            reload_schemas: None,
         }
     }
 
