@@ -5,9 +5,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
 
 use bus_core::{Condition, EventView};
+use cel::common::types::{CelString, CelUInt};
 use cel::{Context, Program, Value as Cel};
 
-use crate::convert::to_cel;
+use crate::convert::{to_cel, to_cel_fields};
 
 /// An expression that does not compile: where, and what was expected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -46,6 +47,8 @@ pub struct CelCondition {
     program: Program,
     // Only the variables the expression names are computed per event.
     uses: Uses,
+    /// The top-level `data` fields read, when it reads nothing else of `data`.
+    fields: Option<Vec<String>>,
     root: Context<'static, 'static>,
     errors: AtomicU64,
     last_error: Mutex<Option<String>>,
@@ -89,10 +92,13 @@ impl CelCondition {
             timestamp: references.has_variable("timestamp"),
             data: references.has_variable("data"),
         };
+        let fields =
+            crate::fields::data_fields(program.expression()).map(|f| f.into_iter().collect());
         let condition = CelCondition {
             source: source.to_owned(),
             program,
             uses,
+            fields,
             root: Context::default(),
             errors: AtomicU64::new(0),
             last_error: Mutex::new(None),
@@ -145,16 +151,26 @@ impl CelCondition {
     fn run(&self, event: EventView<'_>) -> cel::ResolveResult {
         let mut ctx = self.root.new_inner_scope();
         if self.uses.event_type {
-            ctx.add_variable_from_value("type", event.event_type.to_owned());
+            ctx.add_variable_as_val(
+                "type",
+                Box::new(CelString::from(event.event_type.to_owned())),
+            );
         }
         if self.uses.id {
-            ctx.add_variable_from_value("id", Cel::UInt(event.id));
+            ctx.add_variable_as_val("id", Box::new(CelUInt::from(event.id)));
         }
         if self.uses.timestamp {
-            ctx.add_variable_from_value("timestamp", rfc3339(event.timestamp));
+            ctx.add_variable_as_val(
+                "timestamp",
+                Box::new(CelString::from(rfc3339(event.timestamp))),
+            );
         }
         if self.uses.data {
-            ctx.add_variable_from_value("data", to_cel(event.data));
+            let data = match (&self.fields, event.data) {
+                (Some(fields), serde_json::Value::Object(map)) => to_cel_fields(map, fields),
+                _ => to_cel(event.data),
+            };
+            ctx.add_variable_as_val("data", data);
         }
         self.program.execute(&ctx)
     }

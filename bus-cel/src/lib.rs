@@ -37,6 +37,7 @@
 
 mod condition;
 mod convert;
+mod fields;
 
 pub use condition::{CelCondition, CelError};
 
