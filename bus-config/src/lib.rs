@@ -53,6 +53,9 @@
 //! | `CLAUDE_MPM_EVENTBUS_FILTERS` | empty (allow all) | comma-separated event-type patterns (`hook.*`, `a?c`, exact names), at most 1000; empty or unset allows all (commas with no pattern, such as `,,`, are refused) | allow-list: when set, only matching events are accepted |
 //! | `CLAUDE_MPM_EVENTBUS_QUEUE_CAPACITY` | 10000 | whole number 1-10000000 | events each consumer's queue holds before the overflow policy applies |
 //! | `CLAUDE_MPM_EVENTBUS_OVERFLOW` | drop_newest | drop_newest, drop_oldest or block (any case, `-` or `_`) | what a full consumer queue does with a new event |
+//! | `CLAUDE_MPM_EVENTBUS_FILTER_WHERE` | unset (no condition) | a CEL expression over `type`, `id`, `timestamp` and `data`, such as `data.tool_name != "Read"` | the allow-list gains a condition: only events it matches are accepted (checked after `CLAUDE_MPM_EVENTBUS_FILTERS`; an event it cannot be evaluated on is filtered and counted) |
+//! | `CLAUDE_MPM_EVENTBUS_SCHEMAS` | unset (no validation) | path to a JSON file: `{"pattern": schema or {"$ref": "relative/path.json"}, ...}` (JSON Schema 2020-12 or a draft the schema declares; local `$ref`s only) | events are checked against the schema of every pattern matching their type before they are published; reloaded by `PATCH /config` `{"reload_schemas": true}` and SIGHUP |
+//! | `CLAUDE_MPM_EVENTBUS_SCHEMA_MODE` | reject | reject or warn | what an invalid event gets: `reject` refuses it (422 naming each broken rule), `warn` accepts it, counts and logs it |
 //! | `CLAUDE_MPM_EVENTBUS_HTTP_ADDR` | 127.0.0.1:8770 | IP:PORT (`[::1]:8770` for IPv6) | where the daemon listens, and where `eventbus publish` sends |
 //! | `CLAUDE_MPM_EVENTBUS_MAX_BODY_BYTES` | 16777216 | whole number of bytes 1-1073741824 | largest request body `POST /events` and `PATCH /config` accept (413 above it) |
 //! | `CLAUDE_MPM_EVENTBUS_TOKEN` | unset | any non-empty text without whitespace | when set, every route but `GET /healthz` and `GET /metrics` needs `Authorization: Bearer <token>` (reads too: they show event payloads); required on a non-loopback address |
@@ -81,6 +84,7 @@
 //! | `CLAUDE_MPM_RELAY_CONNECTION_COOLDOWN` | 5.0 | duration above 0, up to 1h: seconds (`0.5`) or with a unit (`500ms`, `2s`, `1m`) | wait between attempts once the retries are used up (one attempt per cooldown, ±20% jitter, until one works); also the cap on the retry waits |
 //! | `CLAUDE_MPM_RELAY_EVENT` | claude_event | a non-empty Socket.IO event name without control characters | the Socket.IO event the relay emits |
 //! | `CLAUDE_MPM_RELAY_PATTERNS` | hook.* | comma-separated event-type patterns, at least one | which bus events the relay forwards |
+//! | `CLAUDE_MPM_RELAY_WHERE` | unset (every matching event) | a CEL expression over `type`, `id`, `timestamp` and `data`, such as `data.tool_name in ["Edit", "Write"]` | the relay forwards only events of `CLAUDE_MPM_RELAY_PATTERNS` that this condition matches |
 //! | `CLAUDE_MPM_RELAY_BUFFER_SIZE` | 10000 | whole number 1-1000000 | events the relay holds while the dashboard is unreachable (oldest dropped first) |
 //! | `CLAUDE_MPM_EVENTBUS_TEST_SLOW_CONSUMER` | unset | duration up to 10s: seconds (`0.5`) or with a unit (`500ms`, `2s`, `1m`) | TEST ONLY: attaches a consumer `test-slow-consumer` on `*` that sleeps this long per event, to exercise draining at shutdown |
 //!

@@ -160,3 +160,86 @@ impl Attached for RulesAttached {
         ))
     }
 }
+
+/// The metrics consumer with the invalid-event counters added to its `GET /metrics` text:
+/// consumer-metrics renders the bus's own stats, and these live in the rules.
+pub(crate) struct WithRuleMetrics {
+    pub(crate) inner: Arc<dyn Attached>,
+    pub(crate) rules: Arc<Rules>,
+}
+
+impl Attached for WithRuleMetrics {
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
+
+    fn stats(&self) -> Option<(&'static str, Value)> {
+        self.inner.stats()
+    }
+
+    fn durable(&self) -> Option<Arc<dyn bus_core::DurableSubscriber>> {
+        self.inner.durable()
+    }
+
+    fn endpoints(&self) -> Vec<bus_core::Endpoint> {
+        self.inner
+            .endpoints()
+            .into_iter()
+            .map(|mut endpoint| {
+                if endpoint.path == "/metrics" {
+                    let render = endpoint.render.clone();
+                    let rules = self.rules.clone();
+                    endpoint.render = Arc::new(move || {
+                        let mut text = render();
+                        text.push_str(&invalid_metrics(&rules.invalid()));
+                        text
+                    });
+                }
+                endpoint
+            })
+            .collect()
+    }
+}
+
+/// The invalid-event counters in the Prometheus text format.
+fn invalid_metrics(invalid: &bus_schema::InvalidSummary) -> String {
+    let mut out = String::from(
+        "# HELP eventbus_events_invalid_total Events that broke their schema (CLAUDE_MPM_EVENTBUS_SCHEMAS), refused or (in warn mode) accepted.\n\
+         # TYPE eventbus_events_invalid_total counter\n",
+    );
+    out.push_str(&format!(
+        "eventbus_events_invalid_total {}\n",
+        invalid.total
+    ));
+    out.push_str(
+        "# HELP eventbus_events_invalid_by_type_total Invalid events per event type.\n\
+         # TYPE eventbus_events_invalid_by_type_total counter\n",
+    );
+    for (event_type, n) in &invalid.by_type {
+        let label = event_type
+            .replace('\\', "\\\\")
+            .replace('"', "\\\"")
+            .replace('\n', "\\n");
+        out.push_str(&format!(
+            "eventbus_events_invalid_by_type_total{{event_type=\"{label}\"}} {n}\n"
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invalid_metrics_escape_their_labels() {
+        let mut by_type = std::collections::BTreeMap::new();
+        by_type.insert("a\"b\\c".to_owned(), 2);
+        let text = invalid_metrics(&bus_schema::InvalidSummary { total: 2, by_type });
+        assert!(text.contains("eventbus_events_invalid_total 2\n"), "{text}");
+        assert!(
+            text.contains(r#"eventbus_events_invalid_by_type_total{event_type="a\"b\\c"} 2"#),
+            "{text}"
+        );
+    }
+}

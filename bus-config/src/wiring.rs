@@ -110,6 +110,14 @@ pub fn wire(bus: &EventBus, config: &Config) -> Result<Wired, WiringError> {
             "the metrics consumer",
             config.metrics.consumer.clone(),
         )?;
+        if let Some(inner) = wired.consumers.pop() {
+            wired
+                .consumers
+                .push(Arc::new(crate::rules::WithRuleMetrics {
+                    inner,
+                    rules: rules.clone(),
+                }));
+        }
         #[cfg(not(feature = "metrics"))]
         wired.missing(
             config,
