@@ -55,6 +55,9 @@
 //! | `CLAUDE_MPM_EVENTBUS_QUEUE_CAPACITY` | 10000 | whole number 1-10000000 | events each consumer's queue holds before the overflow policy applies |
 //! | `CLAUDE_MPM_EVENTBUS_OVERFLOW` | drop_newest | drop_newest, drop_oldest or block (any case, `-` or `_`) | what a full consumer queue does with a new event |
 //! | `CLAUDE_MPM_EVENTBUS_PRIORITIES` | empty (every event normal) | comma-separated `pattern=priority` rules (priority: high, normal or low), first match wins, such as `hook.error*=high,hook.subagent_stop=high,hook.pre_tool=low` | event priorities in every consumer's queue and the relay's send buffer: high goes first, low last but with 1 event in 8 while it waits; a full queue drops the lowest first. An event's own `"priority"` (POST /events) wins |
+//! | `CLAUDE_MPM_EVENTBUS_FILTER_WHERE` | unset (no condition) | a CEL expression over `type`, `id`, `timestamp` and `data`, such as `data.tool_name != "Read"` | the allow-list gains a condition: only events it matches are accepted (checked after `CLAUDE_MPM_EVENTBUS_FILTERS`; an event it cannot be evaluated on is filtered and counted) |
+//! | `CLAUDE_MPM_EVENTBUS_SCHEMAS` | unset (no validation) | path to a JSON file: `{"pattern": schema or {"$ref": "relative/path.json"}, ...}` (JSON Schema 2020-12 or a draft the schema declares; local `$ref`s only) | events are checked against the schema of every pattern matching their type before they are published; reloaded by `PATCH /config` `{"reload_schemas": true}` and SIGHUP |
+//! | `CLAUDE_MPM_EVENTBUS_SCHEMA_MODE` | reject | reject or warn | what an invalid event gets: `reject` refuses it (422 naming each broken rule), `warn` accepts it, counts and logs it |
 //! | `CLAUDE_MPM_EVENTBUS_HTTP_ADDR` | 127.0.0.1:8770 | IP:PORT (`[::1]:8770` for IPv6) | where the daemon listens, and where `eventbus publish` sends |
 //! | `CLAUDE_MPM_EVENTBUS_MAX_BODY_BYTES` | 16777216 | whole number of bytes 1-1073741824 | largest request body `POST /events` and `PATCH /config` accept (413 above it) |
 //! | `CLAUDE_MPM_EVENTBUS_BODY_BUDGET_BYTES` | 67108864 | whole number of bytes 1-1099511627776 (never below MAX_BODY_BYTES) | request bodies the daemon reads and parses at once; a body that does not fit now gets 503 with Retry-After |
@@ -84,6 +87,7 @@
 //! | `CLAUDE_MPM_RELAY_CONNECTION_COOLDOWN` | 5.0 | duration above 0, up to 1h: seconds (`0.5`) or with a unit (`500ms`, `2s`, `1m`) | wait between attempts once the retries are used up (one attempt per cooldown, ±20% jitter, until one works); also the cap on the retry waits |
 //! | `CLAUDE_MPM_RELAY_EVENT` | claude_event | a non-empty Socket.IO event name without control characters | the Socket.IO event the relay emits |
 //! | `CLAUDE_MPM_RELAY_PATTERNS` | hook.* | comma-separated event-type patterns, at least one | which bus events the relay forwards |
+//! | `CLAUDE_MPM_RELAY_WHERE` | unset (every matching event) | a CEL expression over `type`, `id`, `timestamp` and `data`, such as `data.tool_name in ["Edit", "Write"]` | the relay forwards only events of `CLAUDE_MPM_RELAY_PATTERNS` that this condition matches |
 //! | `CLAUDE_MPM_RELAY_BUFFER_SIZE` | 10000 | whole number 1-1000000 | events the relay holds while the dashboard is unreachable (oldest dropped first) |
 //! | `CLAUDE_MPM_RELAY_RATE_LIMIT` | unset (no limit) | `N/s`, `N/min` or `N/h`, optionally `burst M` (default: one second's worth) and `delay` (default) or `drop`; 0/off for none | most events per second the relay emits to the dashboard (governor GCRA): `delay` holds the rest in its buffer, `drop` drops them (counted per type); PATCH /config `relay_rate_limit` changes it |
 //! | `CLAUDE_MPM_EVENTBUS_TEST_SLOW_CONSUMER` | unset | duration up to 10s: seconds (`0.5`) or with a unit (`500ms`, `2s`, `1m`) | TEST ONLY: attaches a consumer `test-slow-consumer` on `*` that sleeps this long per event, to exercise draining at shutdown |
@@ -93,6 +97,7 @@
 mod config;
 mod error;
 mod parse;
+pub mod rules;
 mod runtime;
 mod runtime_limits;
 mod vars;
@@ -100,8 +105,8 @@ pub mod wiring;
 
 pub use config::{
     BusSettings, ClientSettings, Config, DEFAULT_HTTP_ADDR, DaemonSettings, HttpSettings,
-    LimitSettings, LoggingSettings, MetricsSettings, RelaySettings, Secret, StoreLocation,
-    StoreSettings, default_store_path, parse_addr, parse_rate_limit,
+    LimitSettings, LoggingSettings, MetricsSettings, RelaySettings, RulesSettings, Secret,
+    StoreLocation, StoreSettings, default_store_path, parse_addr, parse_rate_limit,
 };
 pub use error::{ConfigError, VarError, WiringError};
 pub use parse::boolean as parse_bool;

@@ -64,6 +64,13 @@ pub struct RuntimeSettings {
     /// The logging consumer's, as `CLAUDE_MPM_EVENTBUS_LOG_RATE_LIMIT` takes it (`0`: none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_rate_limit: Option<String>,
+    /// Replaces the allow-list's CEL condition (`""` removes it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter_where: Option<String>,
+    /// `true` reads the schema file (`CLAUDE_MPM_EVENTBUS_SCHEMAS`) again; a bad file keeps
+    /// the schemas in force, and the answer says why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reload_schemas: Option<bool>,
 }
 
 /// The settings of a running bus, as `PATCH /config` reports them after applying a change.
@@ -83,6 +90,12 @@ pub struct CurrentSettings {
     /// The logging consumer's per-type rate limit (`None`: unlimited or no logging).
     #[serde(default)]
     pub log_rate_limit: Option<String>,
+    /// The allow-list's CEL condition, when it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter_where: Option<String>,
+    /// The patterns of the schema file in force, when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema_patterns: Option<Vec<String>>,
 }
 
 impl RuntimeSettings {
@@ -110,11 +123,74 @@ impl RuntimeSettings {
             }
         }
         problems.extend(crate::runtime_limits::problems(self));
+        if let Some(source) = &self.filter_where
+            && !source.trim().is_empty()
+            && let Err(expected) = crate::config::compile_condition(source, "filter_where")
+        {
+            problems.push(format!("filter_where: expected {expected}"));
+        }
         if problems.is_empty() {
             Ok(())
         } else {
             Err(problems)
         }
+    }
+
+    /// Like [`apply`](Self::apply), with the content rules: `filter_where` through them
+    /// (so `GET /stats` shows its figures) and `reload_schemas`. The reload comes first: when
+    /// it fails nothing at all is changed.
+    pub fn apply_with_rules(
+        &self,
+        bus: &EventBus,
+        debug: &DebugSwitch,
+        rules: Option<&crate::rules::Rules>,
+    ) -> Result<CurrentSettings, Vec<String>> {
+        self.apply_with(bus, debug, rules, &[])
+    }
+
+    /// Applies everything: the content rules (see [`apply_with_rules`](Self::apply_with_rules))
+    /// and the consumers' rate limits (see [`apply_with_consumers`](Self::apply_with_consumers)).
+    /// Every field is checked before any is applied.
+    pub fn apply_with(
+        &self,
+        bus: &EventBus,
+        debug: &DebugSwitch,
+        rules: Option<&crate::rules::Rules>,
+        consumers: &[Arc<dyn bus_core::Attached>],
+    ) -> Result<CurrentSettings, Vec<String>> {
+        self.validate()?;
+        crate::runtime_limits::check_consumers(self, consumers)?;
+        if self.reload_schemas == Some(true) {
+            let Some(rules) = rules else {
+                return Err(vec!["reload_schemas: this bus has no content rules".into()]);
+            };
+            rules
+                .reload(bus)
+                .map_err(|e| vec![format!("reload_schemas: {e}")])?;
+        }
+        if let Some(source) = &self.filter_where {
+            let condition = if source.trim().is_empty() {
+                None
+            } else {
+                let compiled = crate::config::compile_condition(source, "filter_where")
+                    .map_err(|e| vec![format!("filter_where: expected {e}")])?;
+                Some(Arc::new(compiled))
+            };
+            match rules {
+                Some(rules) => rules.set_filter_where(bus, condition),
+                None => bus.set_filter_where(condition.map(|c| c as Arc<dyn bus_core::Condition>)),
+            }
+        }
+        let plain = RuntimeSettings {
+            filter_where: None,
+            reload_schemas: None,
+            ..self.clone()
+        };
+        let mut now = plain.apply_with_consumers(bus, debug, consumers)?;
+        now.schema_patterns = rules
+            .and_then(|r| r.validator())
+            .map(|v| v.set().patterns().into_iter().map(str::to_owned).collect());
+        Ok(now)
     }
 
     /// Validates, then applies every set field; on any problem nothing is changed. A rate
@@ -135,6 +211,9 @@ impl RuntimeSettings {
         consumers: &[Arc<dyn bus_core::Attached>],
     ) -> Result<CurrentSettings, Vec<String>> {
         self.validate()?;
+        if self.reload_schemas.is_some() || self.filter_where.is_some() {
+            return self.apply_with(bus, debug, None, consumers);
+        }
         crate::runtime_limits::check_consumers(self, consumers)?;
         if let Some(filters) = &self.filters {
             // Validated above, so this replaces the list in one step.
@@ -166,5 +245,7 @@ pub fn current(bus: &EventBus, debug: &DebugSwitch) -> CurrentSettings {
         filters: bus.filters(),
         relay_rate_limit: None,
         log_rate_limit: None,
+        filter_where: bus.filter_where(),
+        schema_patterns: None,
     }
 }

@@ -83,6 +83,27 @@ pub const VARS: &[VarSpec] = &[
         meaning: "event priorities in every consumer's queue and the relay's send buffer: high goes first, low last but with 1 event in 8 while it waits; a full queue drops the lowest first. An event's own `\"priority\"` (POST /events) wins",
     },
     VarSpec {
+        name: "CLAUDE_MPM_EVENTBUS_FILTER_WHERE",
+        key: "bus.filter_where",
+        default: "unset (no condition)",
+        accepts: "a CEL expression over `type`, `id`, `timestamp` and `data`, such as `data.tool_name != \"Read\"`",
+        meaning: "the allow-list gains a condition: only events it matches are accepted (checked after `CLAUDE_MPM_EVENTBUS_FILTERS`; an event it cannot be evaluated on is filtered and counted)",
+    },
+    VarSpec {
+        name: "CLAUDE_MPM_EVENTBUS_SCHEMAS",
+        key: "schema.file",
+        default: "unset (no validation)",
+        accepts: "path to a JSON file: `{\"pattern\": schema or {\"$ref\": \"relative/path.json\"}, ...}` (JSON Schema 2020-12 or a draft the schema declares; local `$ref`s only)",
+        meaning: "events are checked against the schema of every pattern matching their type before they are published; reloaded by `PATCH /config` `{\"reload_schemas\": true}` and SIGHUP",
+    },
+    VarSpec {
+        name: "CLAUDE_MPM_EVENTBUS_SCHEMA_MODE",
+        key: "schema.mode",
+        default: "reject",
+        accepts: "reject or warn",
+        meaning: "what an invalid event gets: `reject` refuses it (422 naming each broken rule), `warn` accepts it, counts and logs it",
+    },
+    VarSpec {
         name: "CLAUDE_MPM_EVENTBUS_HTTP_ADDR",
         key: "http.addr",
         default: "127.0.0.1:8770",
@@ -284,6 +305,13 @@ pub const VARS: &[VarSpec] = &[
         default: "hook.*",
         accepts: "comma-separated event-type patterns, at least one",
         meaning: "which bus events the relay forwards",
+    },
+    VarSpec {
+        name: "CLAUDE_MPM_RELAY_WHERE",
+        key: "relay.where",
+        default: "unset (every matching event)",
+        accepts: "a CEL expression over `type`, `id`, `timestamp` and `data`, such as `data.tool_name in [\"Edit\", \"Write\"]`",
+        meaning: "the relay forwards only events of `CLAUDE_MPM_RELAY_PATTERNS` that this condition matches",
     },
     VarSpec {
         name: "CLAUDE_MPM_RELAY_BUFFER_SIZE",

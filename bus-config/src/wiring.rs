@@ -20,6 +20,8 @@ pub struct Wired {
     pub consumers: Vec<Arc<dyn Attached>>,
     /// Consumers on by default but left out of this build, for the startup lines.
     pub warnings: Vec<String>,
+    /// The content rules (schemas, conditions), for reloads and `GET /stats`.
+    pub rules: Option<Arc<crate::rules::Rules>>,
 }
 
 impl std::fmt::Debug for Wired {
@@ -27,6 +29,7 @@ impl std::fmt::Debug for Wired {
         f.debug_struct("Wired")
             .field("consumers", &self.names())
             .field("warnings", &self.warnings)
+            .field("rules", &self.rules)
             .finish()
     }
 }
@@ -79,6 +82,12 @@ impl Wired {
 /// Attaches every consumer `config` turns on.
 pub fn wire(bus: &EventBus, config: &Config) -> Result<Wired, WiringError> {
     let mut wired = Wired::default();
+    let rules = crate::rules::Rules::new(&config.rules);
+    rules.install(bus);
+    wired
+        .consumers
+        .push(Arc::new(crate::rules::RulesAttached(rules.clone())));
+    wired.rules = Some(rules.clone());
     if config.logging.enabled {
         #[cfg(feature = "logging")]
         wired.install::<consumer_logging::LoggingSubscriber>(
@@ -101,6 +110,14 @@ pub fn wire(bus: &EventBus, config: &Config) -> Result<Wired, WiringError> {
             "the metrics consumer",
             config.metrics.consumer.clone(),
         )?;
+        if let Some(inner) = wired.consumers.pop() {
+            wired
+                .consumers
+                .push(Arc::new(crate::rules::WithRuleMetrics {
+                    inner,
+                    rules: rules.clone(),
+                }));
+        }
         #[cfg(not(feature = "metrics"))]
         wired.missing(
             config,
@@ -111,11 +128,15 @@ pub fn wire(bus: &EventBus, config: &Config) -> Result<Wired, WiringError> {
     }
     if config.relay.enabled {
         #[cfg(feature = "relay")]
-        wired.install::<relay_socketio::SocketIoRelay>(
-            bus,
-            "the Socket.IO relay",
-            config.relay.config.clone(),
-        )?;
+        {
+            let mut relay = config.relay.config.clone();
+            relay.condition = relay_socketio::RelayCondition(
+                rules
+                    .relay_where()
+                    .map(|c| c as Arc<dyn bus_core::Condition>),
+            );
+            wired.install::<relay_socketio::SocketIoRelay>(bus, "the Socket.IO relay", relay)?;
+        }
         #[cfg(not(feature = "relay"))]
         wired.missing(
             config,

@@ -63,6 +63,10 @@ fn defaults_match_the_original_and_the_issue() {
 
 #[test]
 fn every_variable_is_read() {
+    let schemas =
+        std::env::temp_dir().join(format!("bus-config-schemas-{}.json", std::process::id()));
+    std::fs::write(&schemas, r#"{"hook.*": {"type": "object"}}"#).unwrap();
+    let schemas_path = schemas.to_str().unwrap().to_owned();
     let c = Config::from_iter(env(&[
         ("CLAUDE_MPM_EVENTBUS_ENABLED", "off"),
         ("CLAUDE_MPM_EVENTBUS_DEBUG", "YES"),
@@ -71,6 +75,10 @@ fn every_variable_is_read() {
         ("CLAUDE_MPM_EVENTBUS_FILTERS", " hook.* ,, agent.? ,"),
         ("CLAUDE_MPM_EVENTBUS_QUEUE_CAPACITY", "64"),
         ("CLAUDE_MPM_EVENTBUS_OVERFLOW", "Drop-Oldest"),
+        ("CLAUDE_MPM_EVENTBUS_FILTER_WHERE", "data.n > 1"),
+        ("CLAUDE_MPM_EVENTBUS_SCHEMAS", &schemas_path),
+        ("CLAUDE_MPM_EVENTBUS_SCHEMA_MODE", "Warn"),
+        ("CLAUDE_MPM_RELAY_WHERE", "type == 'hook.a'"),
         ("CLAUDE_MPM_EVENTBUS_HTTP_ADDR", "[::1]:9000"),
         ("CLAUDE_MPM_EVENTBUS_MAX_BODY_BYTES", "1_000_000"),
         ("CLAUDE_MPM_EVENTBUS_BODY_BUDGET_BYTES", "8_000_000"),
@@ -185,6 +193,10 @@ fn every_variable_is_read() {
         err.contains("CLAUDE_MPM_EVENTBUS_SPOOL") && err.contains("absolute file path"),
         "{err}"
     );
+    let _ = std::fs::remove_file(&schemas);
+    assert_eq!(c.rules.schema_mode, bus_schema::SchemaMode::Warn);
+    assert_eq!(c.rules.schemas.as_ref().unwrap().1.patterns(), ["hook.*"]);
+    assert!(c.rules.filter_where.is_some() && c.rules.relay_where.is_some());
     assert_eq!(
         c.explicit.len(),
         VARS.len(),

@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use crate::history::History;
 use crate::stats::{BusStats, SubscriberStats};
 use crate::subscription::Delivery;
-use crate::{BusError, Event, EventBus, Pattern};
+use crate::{BusError, Condition, Event, EventBus, Pattern, Validator};
 
 impl EventBus {
     /// Adds a pattern to the allow-list; once any is set, only matching events are accepted.
@@ -53,6 +53,35 @@ impl EventBus {
         reg.filters = filters;
         self.inner.republish(&mut reg);
         Ok(())
+    }
+
+    /// Gives the allow-list a content condition (see [`EventBusBuilder::filter_where`]), or
+    /// takes it away with `None`.
+    ///
+    /// [`EventBusBuilder::filter_where`]: crate::EventBusBuilder::filter_where
+    pub fn set_filter_where(&self, condition: Option<Arc<dyn Condition>>) {
+        let mut reg = self.inner.lock();
+        reg.gates.filter_where = condition;
+        self.inner.republish(&mut reg);
+    }
+
+    /// The allow-list's condition as written, if it has one.
+    pub fn filter_where(&self) -> Option<String> {
+        let reg = self.inner.lock();
+        reg.gates
+            .filter_where
+            .as_ref()
+            .map(|c| c.source().to_owned())
+    }
+
+    /// Installs (or with `None` removes) the payload check every published event passes
+    /// first (see [`EventBusBuilder::validator`]); in one step, as a schema reload needs.
+    ///
+    /// [`EventBusBuilder::validator`]: crate::EventBusBuilder::validator
+    pub fn set_validator(&self, validator: Option<Arc<dyn Validator>>) {
+        let mut reg = self.inner.lock();
+        reg.gates.validator = validator;
+        self.inner.republish(&mut reg);
     }
 
     /// The allow-list, as written.

@@ -4,17 +4,19 @@ use std::sync::{Arc, OnceLock};
 
 use tokio::runtime::Handle;
 
+use crate::content::{Condition, Gates, Validator};
 use crate::registry::Inner;
 use crate::subscription::QueueOptions;
 use crate::{BusError, EventBus, Overflow, Pattern};
 
 /// Builds an [`EventBus`] with non-default settings.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct EventBusBuilder {
     history_size: usize,
     history_max_bytes: usize,
     enabled: bool,
     filters: Vec<String>,
+    gates: Gates,
     queue: QueueOptions,
     runtime: Option<Handle>,
 }
@@ -26,6 +28,7 @@ impl Default for EventBusBuilder {
             history_max_bytes: 0,
             enabled: true,
             filters: Vec::new(),
+            gates: Gates::default(),
             queue: QueueOptions::new(10_000, Overflow::DropNewest),
             runtime: None,
         }
@@ -59,6 +62,20 @@ impl EventBusBuilder {
         S: Into<String>,
     {
         self.filters = patterns.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Checks every published event's payload first ([`Validator`]); a refused one is not
+    /// dispatched and `try_publish` answers [`Refusal::Invalid`](crate::Refusal::Invalid).
+    pub fn validator(mut self, validator: Arc<dyn Validator>) -> Self {
+        self.gates.validator = Some(validator);
+        self
+    }
+
+    /// A condition the allow-list adds: an event whose type the filters allow is accepted
+    /// only when `condition` matches it too (otherwise counted in `events_filtered`).
+    pub fn filter_where(mut self, condition: Arc<dyn Condition>) -> Self {
+        self.gates.filter_where = Some(condition);
         self
     }
 
@@ -103,6 +120,7 @@ impl EventBusBuilder {
             self.history_size,
             self.enabled,
             filters,
+            self.gates,
             self.queue,
             self.runtime,
         );
@@ -111,6 +129,20 @@ impl EventBusBuilder {
         };
         bus.set_history_max_bytes(self.history_max_bytes);
         Ok(bus)
+    }
+}
+
+impl std::fmt::Debug for EventBusBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventBusBuilder")
+            .field("history_size", &self.history_size)
+            .field("enabled", &self.enabled)
+            .field("filters", &self.filters)
+            .field("validator", &self.gates.validator.is_some())
+            .field("filter_where", &self.gates.filter_where)
+            .field("queue", &self.queue)
+            .field("runtime", &self.runtime)
+            .finish()
     }
 }
 

@@ -23,6 +23,11 @@
 //!
 //! A handler that fails or panics is counted and logged through `tracing`; the others still
 //! run. Filters, a bounded history of recent events and [`BusStats`] complete the picture.
+//! Content rules plug in as two small traits: a [`Validator`] checks each payload before
+//! dispatch (an invalid event is refused with [`Refusal::Invalid`]), and a [`Condition`]
+//! chooses events by content for one subscription ([`EventBus::on_where`],
+//! [`Subscriber::condition`]) or for the whole bus ([`EventBus::set_filter_where`]); the
+//! `bus-schema` (JSON Schema) and `bus-cel` (CEL) crates implement them.
 //! This crate is the small, stable core the consumer crates depend on.
 //!
 //! ```
@@ -49,6 +54,7 @@ mod admin;
 mod builder;
 mod bus;
 mod consumer;
+mod content;
 mod durable;
 mod error;
 mod event;
@@ -76,6 +82,7 @@ mod time;
 pub use builder::EventBusBuilder;
 pub use bus::{EventBus, WeakEventBus};
 pub use consumer::{Attached, Consumer, Endpoint, Render};
+pub use content::{Condition, EventView, Invalid, Validator, Violation};
 pub use durable::{DurableSubscriber, StartPosition};
 pub use error::BusError;
 pub use event::Event;

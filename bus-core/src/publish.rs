@@ -11,18 +11,22 @@ use crate::queue::{Push, SubQueue};
 use crate::routing::{Route, SyncTarget};
 use crate::shard::bump;
 use crate::subscription::Delivery;
-use crate::{Event, EventBus, Publisher, SubscriptionId};
+use crate::{Event, EventBus, EventView, Invalid, Publisher, SubscriptionId, Validator};
 
 /// Why [`EventBus::try_publish`] did not accept an event.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Refusal {
     /// The bus is disabled ([`EventBus::set_enabled`]); nothing was counted.
     Disabled,
-    /// The filters do not allow this event type; counted in `events_filtered`.
+    /// The filters (their patterns, or the condition they gained with
+    /// [`EventBus::set_filter_where`]) do not allow this event; counted in `events_filtered`.
     Filtered,
     /// The bus was shut down.
     ShutDown,
+    /// The installed [`Validator`] refused the payload: every broken rule, with its JSON
+    /// pointer. Nothing was dispatched or recorded.
+    Invalid(Box<Invalid>),
 }
 
 impl std::fmt::Display for Refusal {
@@ -31,6 +35,7 @@ impl std::fmt::Display for Refusal {
             Refusal::Disabled => "the bus is disabled",
             Refusal::Filtered => "the filters do not allow this event type",
             Refusal::ShutDown => "the bus has been shut down",
+            Refusal::Invalid(invalid) => return write!(f, "{invalid}"),
         })
     }
 }
@@ -91,7 +96,10 @@ impl EventBus {
         let data = data.into();
         self.dispatch_with(
             event_type,
-            |route| self.new_event(route, data).with_priority(priority),
+            |route| {
+                self.new_event(route, data)
+                    .map(|event| event.with_priority(priority))
+            },
             None,
         )
     }
@@ -150,11 +158,18 @@ impl EventBus {
         event: &Event,
         waiting: Option<&mut Waiting>,
     ) -> Result<Event, Refusal> {
+        // Given events were checked before their log stored them, and a replay is not
+        // re-judged by schemas loaded since: no validation here.
         self.dispatch_with(
             event.event_type(),
             |route| {
+                if let Some(condition) = &route.filter_where
+                    && !condition.matches(EventView::from(event))
+                {
+                    return Err(Refusal::Filtered);
+                }
                 route.history.record(&route.ring, event);
-                event.clone()
+                Ok(event.clone())
             },
             waiting,
         )
@@ -167,6 +182,40 @@ impl EventBus {
     /// stores what is admitted, then publishes with
     /// [`try_publish_event`](Self::try_publish_event).
     pub fn admit(&self, event_type: &str) -> Result<(), Refusal> {
+        self.admit_route(event_type).map(drop)
+    }
+
+    /// Like [`admit`](Self::admit), and also asks the allow-list's condition (with `id` 0:
+    /// no id is assigned yet; it runs again at dispatch with the real one). The
+    /// [`Validator`] is not asked: a host that stores events before publishing them checks
+    /// whole batches with [`validate`](Self::validate) first, as the daemon does.
+    pub fn admit_event(&self, event_type: &str, data: &Value) -> Result<(), Refusal> {
+        let route = self.admit_route(event_type)?;
+        if let Some(condition) = &route.filter_where {
+            let view = EventView {
+                event_type,
+                id: 0,
+                timestamp: SystemTime::now(),
+                data,
+            };
+            if !condition.matches(view) {
+                bump(&route.totals.filtered, route.exclusive);
+                return Err(Refusal::Filtered);
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks `data` against the installed [`Validator`] alone (no counting of its own, no
+    /// publishing): for a caller that refuses a whole batch when one of its events is invalid.
+    pub fn validate(&self, event_type: &str, data: &Value) -> Result<(), Invalid> {
+        match self.validator() {
+            Some(validator) => validator.validate(event_type, data),
+            None => Ok(()),
+        }
+    }
+
+    fn admit_route(&self, event_type: &str) -> Result<std::rc::Rc<Route>, Refusal> {
         let flags = &self.inner.flags;
         if !flags.enabled.load(Ordering::Relaxed) {
             return Err(Refusal::Disabled);
@@ -179,15 +228,16 @@ impl EventBus {
             bump(&route.totals.filtered, route.exclusive);
             return Err(Refusal::Filtered);
         }
-        Ok(())
+        Ok(route)
     }
 
     /// Generic over how the accepted event is made, so the counter path pays nothing (not
-    /// even a branch) for the given-event path.
+    /// even a branch) for the given-event path. `make` refuses an invalid payload or one
+    /// the allow-list's condition does not match (counted here as filtered).
     fn dispatch_with(
         &self,
         event_type: &str,
-        make: impl FnOnce(&Route) -> Event,
+        make: impl FnOnce(&Route) -> Result<Event, Refusal>,
         mut waiting: Option<&mut Waiting>,
     ) -> Result<Event, Refusal> {
         let flags = &self.inner.flags;
@@ -202,8 +252,22 @@ impl EventBus {
             bump(&route.totals.filtered, route.exclusive);
             return Err(Refusal::Filtered);
         }
-        let event = make(&route);
-        for (queue, priority) in route.queued.iter() {
+        let event = match make(&route) {
+            Ok(event) => event,
+            Err(refusal) => {
+                if refusal == Refusal::Filtered {
+                    bump(&route.totals.filtered, route.exclusive);
+                }
+                return Err(refusal);
+            }
+        };
+        for target in route.queued.iter() {
+            if let Some(condition) = &target.condition
+                && !condition.matches(EventView::from(&event))
+            {
+                continue;
+            }
+            let (queue, priority) = (&target.queue, &target.priority);
             match &mut waiting {
                 None => {
                     queue.push_blocking(event.clone(), *priority);
@@ -216,6 +280,11 @@ impl EventBus {
             }
         }
         for target in route.sync.iter() {
+            if let Some(condition) = &target.condition
+                && !condition.matches(EventView::from(&event))
+            {
+                continue;
+            }
             self.call_sync(target, &event, route.exclusive);
         }
         bump(&route.totals.published, route.exclusive);
@@ -227,11 +296,32 @@ impl EventBus {
         Ok(event)
     }
 
-    fn new_event(&self, route: &Route, data: Arc<Value>) -> Event {
+    fn new_event(&self, route: &Route, data: Arc<Value>) -> Result<Event, Refusal> {
+        if let Some(validator) = &route.validator {
+            validator
+                .validate(&route.event_type, &data)
+                .map_err(|invalid| Refusal::Invalid(Box::new(invalid)))?;
+        }
         let id = self.inner.next_event_id.fetch_add(1, Ordering::Relaxed) + 1;
-        route
+        let now = SystemTime::now();
+        if let Some(condition) = &route.filter_where {
+            let view = EventView {
+                event_type: &route.event_type,
+                id,
+                timestamp: now,
+                data: &data,
+            };
+            if !condition.matches(view) {
+                return Err(Refusal::Filtered);
+            }
+        }
+        Ok(route
             .history
-            .record_new(&route.ring, id, &route.event_type, data, SystemTime::now())
+            .record_new(&route.ring, id, &route.event_type, data, now))
+    }
+
+    fn validator(&self) -> Option<Arc<dyn Validator>> {
+        self.inner.lock().gates.validator.clone()
     }
 
     fn call_sync(&self, target: &SyncTarget, event: &Event, exclusive: bool) {

@@ -12,6 +12,7 @@ use tokio::runtime::Handle;
 use tokio::task::JoinHandle;
 
 use crate::Pattern;
+use crate::content::Gates;
 use crate::history::History;
 use crate::shard::{Padded, Sharded};
 use crate::snapshot::Snapshot;
@@ -31,6 +32,7 @@ pub(crate) struct Registry {
     pub(crate) subs: Vec<Arc<Subscription>>,
     pub(crate) filters: Vec<Pattern>,
     pub(crate) history: Arc<History>,
+    pub(crate) gates: Gates,
     pub(crate) snapshot: Arc<Snapshot>,
     pub(crate) generation: u64,
     pub(crate) workers: HashMap<u64, JoinHandle<()>>,
@@ -64,13 +66,19 @@ impl Inner {
         history_size: usize,
         enabled: bool,
         filters: Vec<Pattern>,
+        gates: Gates,
         defaults: QueueOptions,
         runtime: Option<Handle>,
     ) -> Inner {
         // Process-wide, so that thread-local route caches never mistake one bus for another.
         static NEXT_UID: AtomicU64 = AtomicU64::new(1);
         let history = Arc::new(History::new(history_size));
-        let snapshot = Arc::new(Snapshot::new(Vec::new(), filters.clone(), history.clone()));
+        let snapshot = Arc::new(Snapshot::new(
+            Vec::new(),
+            filters.clone(),
+            history.clone(),
+            gates.clone(),
+        ));
         Inner {
             uid: NEXT_UID.fetch_add(1, Ordering::Relaxed),
             flags: Padded(Flags {
@@ -83,6 +91,7 @@ impl Inner {
                 subs: Vec::new(),
                 filters,
                 history,
+                gates,
                 snapshot,
                 generation: 0,
                 workers: HashMap::new(),
@@ -116,6 +125,7 @@ impl Inner {
             reg.subs.clone(),
             reg.filters.clone(),
             reg.history.clone(),
+            reg.gates.clone(),
         ));
         reg.generation += 1;
         self.flags

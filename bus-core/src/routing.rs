@@ -18,6 +18,7 @@ use crate::registry::{BusCounters, Inner};
 use crate::shard::{Padded, SHARED_SLOT, SlotLease};
 use crate::snapshot::Snapshot;
 use crate::subscription::{Delivery, Subscription, SyncCounters};
+use crate::{Condition, Validator};
 
 /// Buses whose routes a thread keeps at once.
 const BUSES_PER_THREAD: usize = 4;
@@ -29,6 +30,14 @@ const ROUTES_PER_BUS: usize = 1024;
 pub(crate) struct SyncTarget {
     pub(crate) sub: Arc<Subscription>,
     pub(crate) counters: Arc<Padded<SyncCounters>>,
+    pub(crate) condition: Option<Arc<dyn Condition>>,
+}
+
+/// A queued consumer, this event type's priority there, and its condition, if it has one.
+pub(crate) struct QueuedTarget {
+    pub(crate) queue: Arc<SubQueue>,
+    pub(crate) priority: crate::Priority,
+    pub(crate) condition: Option<Arc<dyn Condition>>,
 }
 
 /// What publishing one event type on one thread does.
@@ -42,8 +51,12 @@ pub(crate) struct Route {
     pub(crate) ring: Arc<Padded<Ring>>,
     pub(crate) totals: Arc<Padded<BusCounters>>,
     /// The queues it reaches, each with this event type's priority there.
-    pub(crate) queued: Box<[(Arc<SubQueue>, crate::Priority)]>,
+    pub(crate) queued: Box<[QueuedTarget]>,
     pub(crate) sync: Box<[SyncTarget]>,
+    /// The payload check, when one is installed.
+    pub(crate) validator: Option<Arc<dyn Validator>>,
+    /// The allow-list's condition, when one is set and the patterns allowed this type.
+    pub(crate) filter_where: Option<Arc<dyn Condition>>,
 }
 
 impl Route {
@@ -64,10 +77,13 @@ impl Route {
                     Delivery::Sync(handler) => sync.push(SyncTarget {
                         sub: sub.clone(),
                         counters: handler.counters.cell(slot),
+                        condition: sub.condition.clone(),
                     }),
-                    Delivery::Queued { queue, .. } => {
-                        queued.push((queue.clone(), queue.type_priority(event_type)))
-                    }
+                    Delivery::Queued { queue, .. } => queued.push(QueuedTarget {
+                        queue: queue.clone(),
+                        priority: queue.type_priority(event_type),
+                        condition: sub.condition.clone(),
+                    }),
                 }
             }
         }
@@ -80,6 +96,8 @@ impl Route {
             totals,
             queued: queued.into(),
             sync: sync.into(),
+            validator: snapshot.gates.validator.clone(),
+            filter_where: snapshot.gates.filter_where.clone().filter(|_| allowed),
         }
     }
 }

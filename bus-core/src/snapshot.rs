@@ -9,6 +9,7 @@ use std::sync::{Arc, OnceLock};
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::Pattern;
+use crate::content::Gates;
 use crate::history::History;
 use crate::subscription::Subscription;
 
@@ -17,6 +18,7 @@ pub(crate) struct Snapshot {
     pub(crate) subs: Vec<Arc<Subscription>>,
     pub(crate) filters: Vec<Pattern>,
     pub(crate) history: Arc<History>,
+    pub(crate) gates: Gates,
     /// Built on the first route miss, so a burst of subscriptions costs no index builds.
     index: OnceLock<Index>,
 }
@@ -33,11 +35,13 @@ impl Snapshot {
         subs: Vec<Arc<Subscription>>,
         filters: Vec<Pattern>,
         history: Arc<History>,
+        gates: Gates,
     ) -> Self {
         Snapshot {
             subs,
             filters,
             history,
+            gates,
             index: OnceLock::new(),
         }
     }

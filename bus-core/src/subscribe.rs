@@ -8,7 +8,7 @@ use crate::queue::{AsyncFn, SubQueue, Target, run_worker};
 use crate::shard::Sharded;
 use crate::stats::SubscriberKind;
 use crate::subscription::{Delivery, QueueOptions, Subscription, SyncFn, SyncHandler};
-use crate::{BusError, Event, EventBus, IntoHandlerResult, Pattern, Subscriber};
+use crate::{BusError, Condition, Event, EventBus, IntoHandlerResult, Pattern, Subscriber};
 
 /// Identifies a subscription, for [`EventBus::unsubscribe`].
 #[derive(
@@ -38,7 +38,45 @@ impl EventBus {
         R: IntoHandlerResult,
     {
         let call = Box::new(move |e: &Event| handler(e).into_handler_result());
-        self.add_sync(pattern, call, false)
+        self.add_sync(pattern, None, call, false)
+    }
+
+    /// Like [`on`](Self::on), but only for matching events that `condition` accepts too: a
+    /// content condition (say a compiled CEL expression from `bus-cel`), checked only for
+    /// events whose type matched `pattern`.
+    pub fn on_where<F, R>(
+        &self,
+        pattern: &str,
+        condition: Arc<dyn Condition>,
+        handler: F,
+    ) -> Result<SubscriptionId, BusError>
+    where
+        F: Fn(&Event) -> R + Send + Sync + 'static,
+        R: IntoHandlerResult,
+    {
+        let call = Box::new(move |e: &Event| handler(e).into_handler_result());
+        self.add_sync(pattern, Some(condition), call, false)
+    }
+
+    /// Like [`on_async`](Self::on_async), but only for matching events that `condition`
+    /// accepts too (checked on the publishing side, so refused events never take queue room).
+    pub fn on_async_where<F, Fut>(
+        &self,
+        pattern: &str,
+        condition: Arc<dyn Condition>,
+        handler: F,
+    ) -> Result<SubscriptionId, BusError>
+    where
+        F: Fn(Event) -> Fut + Send + Sync + 'static,
+        Fut: Future + Send + 'static,
+        Fut::Output: IntoHandlerResult,
+    {
+        self.add_async(
+            pattern,
+            self.inner.defaults.clone(),
+            Some(condition),
+            handler,
+        )
     }
 
     /// Like [`on`](Self::on), under a name of your choosing (shown in [`stats`](Self::stats))
@@ -71,6 +109,7 @@ impl EventBus {
             "sync",
             SubscriberKind::Sync,
             patterns,
+            None,
             delivery,
             None,
         )
@@ -88,12 +127,13 @@ impl EventBus {
             let handler = slot.lock().unwrap_or_else(PoisonError::into_inner).take();
             handler.map_or(Ok(()), |h| h(e).into_handler_result())
         });
-        self.add_sync(pattern, call, true)
+        self.add_sync(pattern, None, call, true)
     }
 
     fn add_sync(
         &self,
         pattern: &str,
+        condition: Option<Arc<dyn Condition>>,
         call: Box<SyncFn>,
         once: bool,
     ) -> Result<SubscriptionId, BusError> {
@@ -108,7 +148,7 @@ impl EventBus {
             fired: once.then(|| AtomicBool::new(false)),
             counters: Sharded::default(),
         });
-        self.register(None, prefix, kind, patterns, delivery, None)
+        self.register(None, prefix, kind, patterns, condition, delivery, None)
     }
 
     /// Runs the async `handler` for every event matching `pattern`, on its own worker task
@@ -134,6 +174,21 @@ impl EventBus {
         Fut: Future + Send + 'static,
         Fut::Output: IntoHandlerResult,
     {
+        self.add_async(pattern, options, None, handler)
+    }
+
+    fn add_async<F, Fut>(
+        &self,
+        pattern: &str,
+        options: QueueOptions,
+        condition: Option<Arc<dyn Condition>>,
+        handler: F,
+    ) -> Result<SubscriptionId, BusError>
+    where
+        F: Fn(Event) -> Fut + Send + Sync + 'static,
+        Fut: Future + Send + 'static,
+        Fut::Output: IntoHandlerResult,
+    {
         let patterns = vec![Pattern::new(pattern)?];
         let call: Arc<AsyncFn> = Arc::new(move |e: Event| {
             let fut = handler(e);
@@ -149,6 +204,7 @@ impl EventBus {
             "async",
             SubscriberKind::Async,
             patterns,
+            condition,
             delivery,
             Some(Target::Closure(call)),
         )
@@ -184,6 +240,7 @@ impl EventBus {
             "subscriber",
             SubscriberKind::Subscriber,
             patterns,
+            subscriber.condition(),
             delivery,
             Some(Target::Subscriber(subscriber)),
         )
@@ -204,12 +261,15 @@ impl EventBus {
         )))
     }
 
+    // Private, with one caller per subscription kind; each names every part.
+    #[allow(clippy::too_many_arguments)]
     fn register(
         &self,
         name: Option<String>,
         prefix: &str,
         kind: SubscriberKind,
         patterns: Vec<Pattern>,
+        condition: Option<Arc<dyn Condition>>,
         delivery: Delivery,
         target: Option<Target>,
     ) -> Result<SubscriptionId, BusError> {
@@ -230,6 +290,7 @@ impl EventBus {
             name,
             kind,
             patterns,
+            condition,
             delivery,
         }));
         self.inner.republish(&mut reg);

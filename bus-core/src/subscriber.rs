@@ -65,6 +65,12 @@ pub trait Subscriber: Send + Sync + 'static {
     /// worker goes on with the next event.
     async fn handle(&self, event: Event) -> HandlerResult;
 
+    /// A content condition checked after the patterns matched, on the publishing side
+    /// (see [`Condition`](crate::Condition)); `None` (the default) takes every matching event.
+    fn condition(&self) -> Option<Arc<dyn crate::Condition>> {
+        None
+    }
+
     /// Queue capacity for this subscriber; `None` takes the bus default.
     fn queue_capacity(&self) -> Option<usize> {
         None

@@ -6,7 +6,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use crate::queue::SubQueue;
 use crate::shard::Sharded;
 use crate::stats::{SubscriberKind, SubscriberStats};
-use crate::{Event, HandlerResult, Overflow, Pattern, PriorityRules, RateLimit, Subscriber};
+use crate::{
+    Condition, Event, HandlerResult, Overflow, Pattern, PriorityRules, RateLimit, Subscriber,
+};
 
 /// Queue settings for one async subscription.
 ///
@@ -89,6 +91,8 @@ pub(crate) struct Subscription {
     pub(crate) name: Arc<str>,
     pub(crate) kind: SubscriberKind,
     pub(crate) patterns: Vec<Pattern>,
+    /// Checked after the patterns matched (see [`Condition`]); `None` for patterns only.
+    pub(crate) condition: Option<Arc<dyn Condition>>,
     pub(crate) delivery: Delivery,
 }
 

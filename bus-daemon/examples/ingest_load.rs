@@ -36,6 +36,10 @@ struct Args {
     /// Which phases to run: ndjson, single or both.
     #[arg(long, default_value = "both")]
     mode: String,
+    /// The payload of every NDJSON event, as JSON (default `{"i": N, "tool_name": "Read"}`);
+    /// `cargo xtask bench --rules` sends a hook payload, with and without a schema for it.
+    #[arg(long, value_name = "JSON")]
+    data: Option<String>,
     /// Bearer token, when the daemon has one (default: CLAUDE_MPM_EVENTBUS_TOKEN).
     #[arg(long, env = "CLAUDE_MPM_EVENTBUS_TOKEN")]
     token: Option<String>,
@@ -182,13 +186,18 @@ async fn run(args: Args) -> Result<(), Failure> {
     );
     if run_ndjson {
         let mut body = Vec::new();
+        let fixed = match &args.data {
+            Some(text) => Some(serde_json::from_str::<serde_json::Value>(text)?.to_string()),
+            None => None,
+        };
         for i in 0..args.batch {
-            body.extend_from_slice(
-                format!(
+            let line = match &fixed {
+                Some(data) => format!("{{\"type\":\"load.ndjson\",\"data\":{data}}}\n"),
+                None => format!(
                     "{{\"type\":\"load.ndjson\",\"data\":{{\"i\":{i},\"tool_name\":\"Read\"}}}}\n"
-                )
-                .as_bytes(),
-            );
+                ),
+            };
+            body.extend_from_slice(line.as_bytes());
         }
         let req = request(&args, "/events?ids=false", "application/x-ndjson", &body);
         let before = published(&args).await?;

@@ -109,7 +109,9 @@ impl Daemon {
             consumers: followers.with(spool.with(wired.consumers.clone())).into(),
             sessions: crate::ui::Sessions::new(addr.port()),
             streams: Default::default(),
+            rules: wired.rules.clone(),
         };
+        crate::rules::reload_on_hangup(&bus, wired.rules.as_ref());
         Ok(Daemon {
             listener,
             addr,

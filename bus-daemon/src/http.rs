@@ -11,7 +11,7 @@
 //! | `GET /metrics` | Prometheus text (404 when metrics are off) |
 //! | `GET /healthz` | `{"status": "ok"}` |
 //! | `GET /`, `/ui/...`, `POST /ui/login` | the web view and its session login (see [`ui`](crate::ui)) |
-//! | `GET /config`, `PATCH /config` | the runtime settings; PATCH takes [`RuntimeSettings`] |
+//! | `GET /config`, `PATCH /config` | the runtime settings; PATCH takes [`RuntimeSettings`] (`{"reload_schemas": true}` reads the schema file again) |
 //!
 //! With `CLAUDE_MPM_EVENTBUS_TOKEN` set, every route except `GET /healthz` and `GET /metrics`
 //! needs `Authorization: Bearer <token>` (the scheme in any case): reads too, because
@@ -20,8 +20,12 @@
 //! probes and scrapers. The web view's session cookie stands in for the header on `GET`
 //! routes (see [`ui`](crate::ui)).
 //!
+//! `GET /events` and `GET /events/stream` take `?where=` too: a CEL condition over `type`, `id`,
+//! `timestamp` and `data`, such as `where=data.tool_name == "Edit"` (URL-encoded).
+//!
 //! Errors are JSON `{"error": "..."}` with 400 (bad input), 401 (token), 404, 410 (an
-//! `after=` position trimmed away), 413 (body over `CLAUDE_MPM_EVENTBUS_MAX_BODY_BYTES`), 503
+//! `after=` position trimmed away), 413 (body over `CLAUDE_MPM_EVENTBUS_MAX_BODY_BYTES`), 422 (events
+//! that break their schema: `"invalid": [{"index" or "line", "type", "violations"}]`), 503
 //! (the event log cannot take events now: disk full, file unwritable; nothing published).
 
 use std::collections::HashMap;
@@ -70,6 +74,8 @@ pub struct AppState {
     pub(crate) sessions: crate::ui::Sessions,
     /// The event streams open now (`GET /stats`: `"sse"`).
     pub(crate) streams: crate::stream::OpenStreams,
+    /// The content rules: `PATCH /config` reloads the schema file through them.
+    pub rules: Option<Arc<bus_config::rules::Rules>>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -94,6 +100,8 @@ impl std::fmt::Debug for AppState {
 pub struct ApiError {
     status: StatusCode,
     message: String,
+    /// A field beside `error`, such as the invalid events of a 422.
+    detail: Option<(&'static str, serde_json::Value)>,
 }
 
 impl ApiError {
@@ -101,7 +109,14 @@ impl ApiError {
         ApiError {
             status,
             message: message.into(),
+            detail: None,
         }
+    }
+
+    /// Adds `key: value` beside `error` in the body.
+    pub(crate) fn with(mut self, key: &'static str, value: serde_json::Value) -> Self {
+        self.detail = Some((key, value));
+        self
     }
 
     pub(crate) fn bad_request(message: impl Into<String>) -> Self {
@@ -111,8 +126,11 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut response =
-            (self.status, axum::Json(json!({ "error": self.message }))).into_response();
+        let mut body = json!({ "error": self.message });
+        if let Some((key, value)) = self.detail {
+            body[key] = value;
+        }
+        let mut response = (self.status, axum::Json(body)).into_response();
         if self.status == StatusCode::UNAUTHORIZED {
             response
                 .headers_mut()
@@ -293,6 +311,7 @@ async fn post_events(
             .and_then(|v| v.to_str().ok()),
     );
     let events = parse_body(&body, format).map_err(ApiError::bad_request)?;
+    crate::rules::refuse_invalid(state.ingest.bus(), &events, format, &body)?;
     let mut reply = state
         .ingest
         .ingest(events)
@@ -353,6 +372,11 @@ async fn stats(State(state): State<AppState>) -> Response {
     for (key, figures) in state.consumers.iter().filter_map(|c| c.stats()) {
         stats[key] = figures;
     }
+    if let Some(rules) = &state.rules {
+        let invalid = rules.invalid();
+        stats["events_invalid"] = json!(invalid.total);
+        stats["events_invalid_by_type"] = json!(invalid.by_type);
+    }
     axum::Json(stats).into_response()
 }
 
@@ -386,7 +410,7 @@ async fn patch_config(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let body = body_or_error(body, state.max_body_bytes)?;
-    const EXPECTED: &str = "expected an object with any of enabled (bool), debug (bool), history_size (number), filters (array of patterns), relay_rate_limit and log_rate_limit (strings such as \"200/s\" or \"off\")";
+    const EXPECTED: &str = "expected an object with any of enabled (bool), debug (bool), history_size (number), filters (array of patterns), filter_where (CEL), reload_schemas (bool), relay_rate_limit and log_rate_limit (strings such as \"200/s\" or \"off\")";
     // serde reads a struct from a JSON array by position too: `[null, null, 5]` would set
     // history_size. Only an object names what it changes.
     if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
@@ -397,7 +421,12 @@ async fn patch_config(
     let settings: RuntimeSettings = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request(format!("{e}; {EXPECTED}")))?;
     let now = settings
-        .apply_with_consumers(state.ingest.bus(), &state.debug, &state.consumers)
+        .apply_with(
+            state.ingest.bus(),
+            &state.debug,
+            state.rules.as_deref(),
+            &state.consumers,
+        )
         .map_err(|problems| ApiError::bad_request(problems.join("; ")))?;
     tracing::info!(?settings, "runtime settings changed");
     Ok(axum::Json(now).into_response())

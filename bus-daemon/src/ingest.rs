@@ -270,7 +270,8 @@ impl Ingest {
                     }
                 }
                 Admission::Refused(Refusal::Filtered) => reply.filtered += 1,
-                Admission::Refused(Refusal::Disabled | Refusal::ShutDown) => reply.refused += 1,
+                // Disabled or shut down (payloads are validated before the batch gets here).
+                Admission::Refused(_) => reply.refused += 1,
             }
         }
         Ok(reply)

@@ -81,6 +81,7 @@ mod limits;
 pub mod logcmd;
 pub mod read;
 mod replay;
+mod rules;
 pub mod spool;
 pub mod stream;
 pub mod ui;

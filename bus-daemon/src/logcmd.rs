@@ -54,6 +54,19 @@ pub struct TailArgs {
     /// Keep following: print new events as they are stored.
     #[arg(short = 'f', long)]
     pub follow: bool,
+    /// Only events this CEL condition matches, over type, id, timestamp and data, such as
+    /// 'data.tool_name in ["Edit", "Write"]' (checked by the daemon: `?where=`).
+    #[arg(long = "where", value_name = "CEL")]
+    pub where_: Option<String>,
+}
+
+impl TailArgs {
+    /// `&where=...` when a condition is given.
+    fn where_param(&self) -> String {
+        self.where_
+            .as_deref()
+            .map_or(String::new(), |w| format!("&where={}", encode(w)))
+    }
 }
 
 /// `eventbus replay`'s options.
@@ -141,7 +154,11 @@ pub fn tail(client: &Client, args: &TailArgs) -> Result<(), PublishError> {
         loop {
             let text = client.call_text(
                 "GET",
-                &format!("/events?{}", args.selection.query(after.as_deref(), PAGE)),
+                &format!(
+                    "/events?{}{}",
+                    args.selection.query(after.as_deref(), PAGE),
+                    args.where_param()
+                ),
                 None,
             )?;
             let page: RawPage<'_> =
@@ -170,10 +187,18 @@ pub fn tail(client: &Client, args: &TailArgs) -> Result<(), PublishError> {
         return Ok(());
     }
     // Live: the SSE stream from where the backlog ended (or from now).
-    let mut query = String::new();
+    let mut params = Vec::new();
     if let Some(p) = &args.selection.pattern {
-        query = format!("?pattern={}", encode(p));
+        params.push(format!("pattern={}", encode(p)));
     }
+    if let Some(w) = &args.where_ {
+        params.push(format!("where={}", encode(w)));
+    }
+    let query = if params.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", params.join("&"))
+    };
     let reader = client.open_stream(&format!("/events/stream{query}"), after.as_deref())?;
     for line in reader.lines() {
         let line = line.map_err(|e| PublishError::Unreachable {

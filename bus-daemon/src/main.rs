@@ -357,6 +357,8 @@ fn publish_failure(e: PublishError) -> Failure {
     Failure {
         code: match e {
             PublishError::Input(_) => 2,
+            // Events that break their schema: the input was well-formed, the content refused.
+            PublishError::Refused { status: 422, .. } => 1,
             PublishError::Refused { status, .. } if (400..500).contains(&status) => 2,
             _ => 1,
         },

@@ -2,7 +2,9 @@
 //!
 //! `?after=ID` (an id from a reply, a page's `next`, or SSE), `limit=N` (1-10000, default
 //! 100), `pattern=P` (an event-type glob), `since=TIME` (RFC 3339, such as
-//! `2026-12-02T17:00:00Z`, or an age such as `10m`). The answer is
+//! `2026-12-02T17:00:00Z`, or an age such as `10m`), `where=EXPR` (a CEL condition over `type`,
+//! `id`, `timestamp` and `data`; a page then holds the matching events of the stretch it read,
+//! so it may be shorter than `limit`: follow `next`). The answer is
 //! `{"events": [{"id", "type", "data", "timestamp"}, ...], "next": ID or null}`; pass `next`
 //! back as `after` for the following page. An `after` that is not an id is a 400, one above
 //! the newest id is a 400 (it names an event that does not exist yet), and one the retention
@@ -186,10 +188,17 @@ pub(crate) async fn list_events(
 ) -> Result<Response, ApiError> {
     let log = state.ingest.log().as_ref();
     let query = EventsQuery::parse(log, &raw)?;
+    let condition = crate::rules::parse_where(&raw)?;
     let page = read_page(log, &query).await?;
     let mut body = String::with_capacity(64 + page.events.len() * 128);
     body.push_str("{\"events\":[");
-    for (i, event) in page.events.iter().enumerate() {
+    // With `where=` a page holds only the matching events of the stretch it read, so it
+    // may be shorter than `limit` (even empty) while `next` goes on.
+    let matching = page
+        .events
+        .iter()
+        .filter(|e| crate::rules::stored_matches(condition.as_deref(), e));
+    for (i, event) in matching.enumerate() {
         if i > 0 {
             body.push(',');
         }

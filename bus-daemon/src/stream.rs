@@ -4,7 +4,8 @@
 //!
 //! Each event is `id: <id>`, `event: <type>`, `data: <the event as JSON>`. The position is
 //! `Last-Event-ID` (what a reconnecting `EventSource` sends), else `?after=ID`, else the end
-//! of the log (only new events). `?pattern=P` filters by type. A comment line every 15 s keeps
+//! of the log (only new events). `?pattern=P` filters by type, `?where=EXPR` by content (CEL
+//! over `type`, `id`, `timestamp`, `data`). A comment line every 15 s keeps
 //! proxies and clients from timing out. A client too slow for the retention (its position is
 //! trimmed before it reads it) gets a final `event: error` saying how many events it missed,
 //! and the stream ends; a slow client never holds up the bus or anyone else, since each
@@ -67,6 +68,7 @@ struct Cursor {
     log: Arc<dyn EventLog>,
     after: Option<LogId>,
     pattern: Option<String>,
+    condition: Option<Arc<bus_cel::CelCondition>>,
     appends: watch::Receiver<Option<LogId>>,
     closing: watch::Receiver<bool>,
     done: bool,
@@ -109,15 +111,20 @@ impl Cursor {
             }
             // A page can come back empty while the scan went on (a rare pattern): move on.
             let scanned_to = page.next.or(page.events.last().map(|e| e.id));
+            let matching: Vec<_> = page
+                .events
+                .iter()
+                .filter(|e| crate::rules::stored_matches(self.condition.as_deref(), e))
+                .collect();
+            if !page.events.is_empty() && matching.is_empty() {
+                self.after = scanned_to;
+                continue;
+            }
             if !page.events.is_empty() {
                 self.after = scanned_to;
-                let size: usize = page
-                    .events
-                    .iter()
-                    .map(|e| e.data.as_str().len() + 160)
-                    .sum();
+                let size: usize = matching.iter().map(|e| e.data.as_str().len() + 160).sum();
                 let mut text = String::with_capacity(size);
-                for event in &page.events {
+                for event in matching {
                     sse_text(self.log.as_ref(), event, &mut text);
                 }
                 return Some(Bytes::from(text));
@@ -196,8 +203,10 @@ pub(crate) async fn stream_events(
         None => Some(log.last_id().unwrap_or(LogId(0))),
     };
     let pattern = parse_pattern(&query)?;
+    let condition = crate::rules::parse_where(&query)?;
     let cursor = Cursor {
         _open: state.streams.enter(),
+        condition,
         appends: log.subscribe_appends(),
         log,
         after,

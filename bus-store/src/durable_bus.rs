@@ -151,7 +151,7 @@ impl DurableBus {
         let mut outcome: Vec<Option<Admission>> = Vec::with_capacity(events.len());
         let mut admitted = Vec::with_capacity(events.len());
         for (i, (event_type, data, priority)) in events.into_iter().enumerate() {
-            match self.bus.admit(&event_type) {
+            match self.bus.admit_event(&event_type, &data) {
                 Ok(()) => {
                     outcome.push(None);
                     admitted.push((i, event_type, data, priority));

@@ -66,6 +66,38 @@ pub struct RelayConfig {
     /// under `drop` new events over the rate are dropped and counted per type.
     #[serde(skip)]
     pub rate_limit: Option<bus_core::RateLimit>,
+    /// A content condition on top of [`patterns`](Self::patterns) (`CLAUDE_MPM_RELAY_WHERE`,
+    /// compiled by the host): only events it matches are relayed (default none).
+    #[serde(skip)]
+    pub condition: RelayCondition,
+}
+
+/// The relay's optional [`Condition`](bus_core::Condition); two are equal when written
+/// the same.
+#[derive(Clone, Default)]
+pub struct RelayCondition(pub Option<std::sync::Arc<dyn bus_core::Condition>>);
+
+impl RelayCondition {
+    /// True when there is no condition or it matches `event`.
+    pub fn admits(&self, event: &bus_core::Event) -> bool {
+        self.0
+            .as_ref()
+            .is_none_or(|c| c.matches(bus_core::EventView::from(event)))
+    }
+}
+
+impl std::fmt::Debug for RelayCondition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("RelayCondition")
+            .field(&self.0.as_ref().map(|c| c.source()))
+            .finish()
+    }
+}
+
+impl PartialEq for RelayCondition {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.as_ref().map(|c| c.source()) == other.0.as_ref().map(|c| c.source())
+    }
 }
 
 impl Default for RelayConfig {
@@ -87,6 +119,7 @@ impl Default for RelayConfig {
             durable: false,
             priorities: None,
             rate_limit: None,
+            condition: RelayCondition::default(),
         }
     }
 }

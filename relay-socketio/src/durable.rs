@@ -37,7 +37,11 @@ impl DurableSubscriber for SocketIoRelay {
         }
         {
             let mut buffer = self.shared.buffer();
-            for event in events {
+            // The log hands over every event of the patterns; the condition is applied here.
+            // A skipped event is never confirmed, so after a restart the relay's cursor may
+            // re-read a stretch of skipped events, and skip them again.
+            let condition = &self.config().condition;
+            for event in events.into_iter().filter(|e| condition.admits(e)) {
                 buffer.push_unbounded(event);
             }
         }

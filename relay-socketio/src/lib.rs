@@ -71,7 +71,7 @@ mod shared;
 mod stats;
 mod wire;
 
-pub use config::{DEFAULT_EVENT_NAME, DEFAULT_PORT, RelayConfig};
+pub use config::{DEFAULT_EVENT_NAME, DEFAULT_PORT, RelayCondition, RelayConfig};
 pub use error::RelayError;
 pub use relay::{RELAY_NAME, SocketIoRelay, StopReport};
 pub use stats::RelayStats;

@@ -254,6 +254,11 @@ impl Subscriber for SocketIoRelay {
         self.shared.config.patterns.clone()
     }
 
+    /// `CLAUDE_MPM_RELAY_WHERE`: checked by the bus before the event is queued.
+    fn condition(&self) -> Option<Arc<dyn bus_core::Condition>> {
+        self.shared.config.condition.0.clone()
+    }
+
     async fn handle(&self, event: Event) -> HandlerResult {
         self.push(event)?;
         self.ensure_started()?;

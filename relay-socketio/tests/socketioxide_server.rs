@@ -367,3 +367,63 @@ async fn a_peer_that_never_answers_the_handshake_times_out_and_stop_still_return
     assert_eq!((report.undelivered, report.complete), (5, false));
     drop(silent);
 }
+
+/// `CLAUDE_MPM_RELAY_WHERE`: a content condition on top of the patterns, on both the bus
+/// path and the durable path (events handed over from a log).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_condition_relays_only_matching_events_on_both_paths() {
+    let recorder = Arc::new(Recorder::default());
+    let server = TestServer::start(0, recorder.clone(), Behaviour::acking());
+    let condition = || {
+        relay_socketio::RelayCondition(Some(Arc::new(
+            bus_cel::CelCondition::compile(r#"data.tool_name in ["Edit", "Write"]"#, "test")
+                .unwrap(),
+        )))
+    };
+    let config = RelayConfig {
+        condition: condition(),
+        ..test_config(&server.url())
+    };
+    let (bus, relay) = attached(config);
+    for tool in ["Read", "Edit", "Grep", "Write"] {
+        bus.publish("hook.pre_tool", json!({ "tool_name": tool }));
+    }
+    bus.publish("hook.pre_tool", json!({})); // cannot be evaluated: not relayed
+    assert!(
+        eventually(|| relay.stats().relayed == 2).await,
+        "{:?}",
+        relay.stats()
+    );
+    let tools: Vec<Value> = recorder
+        .payloads()
+        .iter()
+        .map(|p| p["data"]["tool_name"].clone())
+        .collect();
+    assert_eq!(tools, [json!("Edit"), json!("Write")]);
+
+    let durable_config = RelayConfig {
+        durable: true,
+        condition: condition(),
+        ..test_config(&server.url())
+    };
+    let attached =
+        <SocketIoRelay as bus_core::Consumer>::install(&EventBus::new(), durable_config).unwrap();
+    let durable = attached.durable().expect("a durable relay");
+    let events = (1..=4u64)
+        .map(|id| {
+            let tool = if id % 2 == 0 { "Edit" } else { "Read" };
+            Event::new(100 + id, "hook.pre_tool", json!({ "tool_name": tool }))
+        })
+        .collect();
+    durable.handle_batch(events).await.unwrap();
+    assert!(
+        eventually(|| durable.confirmed() == Some(104)).await,
+        "confirmed {:?}",
+        durable.confirmed()
+    );
+    let ids: Vec<Value> = recorder.payloads()[2..]
+        .iter()
+        .map(|p| p["event_id"].clone())
+        .collect();
+    assert_eq!(ids, [json!(102), json!(104)]);
+}

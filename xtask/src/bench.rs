@@ -9,6 +9,7 @@ mod machine;
 mod peers;
 mod report;
 mod rss;
+mod rules;
 mod services;
 mod store;
 
@@ -39,6 +40,19 @@ pub(crate) fn run(args: &[String]) -> TaskResult {
         eprintln!("xtask: wrote the limits section of {}", path.display());
         return limits::check(&result);
     }
+    if args.iter().any(|a| a == "--rules") {
+        // Schema validation and CEL conditions alone, spliced into the existing BENCHMARKS.md.
+        rules::build()?;
+        let quick = args.iter().any(|a| a == "--quick");
+        let result = rules::run(quick);
+        let path = workspace_root().join("BENCHMARKS.md");
+        store::splice(&path, &rules::render(&result))?;
+        eprintln!(
+            "xtask: wrote the validating-and-routing section of {}",
+            path.display()
+        );
+        return result.map(|_| ());
+    }
     if args.iter().any(|a| a == "--store") {
         // The durable log's part alone, spliced into the existing BENCHMARKS.md.
         services::build()?;
@@ -54,7 +68,7 @@ pub(crate) fn run(args: &[String]) -> TaskResult {
         [flag] if flag == "--quick" => true,
         other => {
             return Err(format!(
-                "bench takes --quick, --store, --hook and --limits, not {other:?}"
+                "bench takes --quick, --store, --hook, --limits and --rules, not {other:?}"
             ));
         }
     };

@@ -36,7 +36,8 @@ const USAGE: &str = "usage: cargo xtask <run|ci|integration|bench> [options]
   integration   end-to-end run against a real python-socketio server and the eventbus daemon
                 (an argument runs only the checks whose name contains it)
   bench         criterion benchmarks and peers (pyee, blinker, Node); writes BENCHMARKS.md
-                (--quick: shorter runs)";
+                (--quick: shorter runs; --store, --hook or --rules: that section alone,
+                spliced into BENCHMARKS.md)";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();

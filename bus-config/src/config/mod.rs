@@ -9,6 +9,7 @@ mod logging;
 mod metrics;
 mod reader;
 mod relay;
+mod rules;
 mod store;
 mod typos;
 
@@ -27,6 +28,8 @@ pub(crate) use self::logging::read_log_rate_limit;
 pub use self::metrics::MetricsSettings;
 use self::reader::Reader;
 pub use self::relay::RelaySettings;
+pub use self::rules::RulesSettings;
+pub(crate) use self::rules::compile as compile_condition;
 pub use self::store::{StoreLocation, StoreSettings, default_store_path};
 use crate::error::{ConfigError, VarError};
 use crate::runtime::{CurrentSettings, DebugSwitch, RuntimeSettings};
@@ -89,6 +92,8 @@ pub struct Config {
     pub limits: LimitSettings,
     /// The durable event log.
     pub store: StoreSettings,
+    /// Schema validation and content conditions.
+    pub rules: RulesSettings,
     /// The daemon's lifecycle.
     pub daemon: DaemonSettings,
     /// The variables that were set (the others took their defaults).
@@ -173,6 +178,7 @@ impl Config {
         let daemon = DaemonSettings::read(&mut r);
         let logging = LoggingSettings::read(&mut r);
         let metrics = MetricsSettings::read(&mut r);
+        let rules = RulesSettings::read(&mut r);
         #[allow(unused_mut)] // without the relay feature nothing is added to it
         let mut relay = RelaySettings::read(&mut r)?;
         let limits = LimitSettings::read(&mut r);
@@ -195,6 +201,7 @@ impl Config {
             relay,
             limits,
             store,
+            rules,
             daemon,
             explicit: r.explicit,
             warnings,
@@ -230,6 +237,8 @@ impl Config {
             // Consumers' limits are set when they are built; `apply_to` leaves them.
             relay_rate_limit: None,
             log_rate_limit: None,
+            filter_where: None,
+            reload_schemas: None,
         }
     }
 
