@@ -1,0 +1,4 @@
+//! bus-store's `EventLog` contract, run against the Redis backend (a real redis-server per
+//! test; see `common`).
+
+include!("../../bus-store/tests/contract.rs");
