@@ -23,7 +23,9 @@ pub use self::logging::LoggingSettings;
 pub use self::metrics::MetricsSettings;
 use self::reader::Reader;
 pub use self::relay::RelaySettings;
-pub use self::store::{StoreLocation, StoreSettings, default_store_path};
+pub use self::store::{
+    DEFAULT_REDIS_STREAM, RedisSettings, RedisUrl, StoreLocation, StoreSettings, default_store_path,
+};
 use crate::error::{ConfigError, VarError};
 use crate::runtime::{CurrentSettings, DebugSwitch, RuntimeSettings};
 use crate::vars::{PREFIX, VARS};
