@@ -95,7 +95,10 @@ fn every_variable_is_read() {
         ("CLAUDE_MPM_EVENTBUS_STORE_SYNC", "Normal"),
         ("CLAUDE_MPM_EVENTBUS_RETENTION_EVENTS", "5000"),
         ("CLAUDE_MPM_EVENTBUS_RETENTION_AGE", "12h"),
-        ("CLAUDE_MPM_EVENTBUS_REDIS_URL", "rediss://bus:pw@redis.example:6380/2"),
+        (
+            "CLAUDE_MPM_EVENTBUS_REDIS_URL",
+            "rediss://bus:pw@redis.example:6380/2",
+        ),
         ("CLAUDE_MPM_EVENTBUS_REDIS_STREAM", "team:events"),
         ("CLAUDE_MPM_EVENTBUS_SPOOL", "/var/tmp/me/spool.ndjson"),
         (
@@ -173,10 +176,7 @@ fn every_variable_is_read() {
     assert_eq!(c.store.retention.max_events, 5000);
     assert_eq!(c.store.retention.max_age, Duration::from_secs(12 * 3600));
     let redis = c.store.redis.as_ref().expect("the Redis URL is set");
-    assert_eq!(
-        redis.url.expose(),
-        "rediss://bus:pw@redis.example:6380/2"
-    );
+    assert_eq!(redis.url.expose(), "rediss://bus:pw@redis.example:6380/2");
     assert_eq!(redis.stream, "team:events");
     assert_eq!(
         c.daemon.spool.as_deref(),
@@ -600,7 +600,11 @@ fn the_redis_url_is_checked_and_its_password_never_shown() {
     ] {
         assert!(!shown.contains("hunter2"), "{shown}");
     }
-    assert!(c.render_env().contains("redis://:****@10.0.0.5:6379/0"), "{}", c.render_env());
+    assert!(
+        c.render_env().contains("redis://:****@10.0.0.5:6379/0"),
+        "{}",
+        c.render_env()
+    );
     assert_eq!(
         Config::from_iter(env(&[])).unwrap().store.redis,
         None,

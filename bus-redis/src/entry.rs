@@ -65,7 +65,10 @@ pub(crate) fn decode(entry: &StreamId) -> Result<StoredEvent, StoreError> {
     let data = JsonText::parse(&text(&entry.map, &entry.id, DATA)?)?;
     let ts = text(&entry.map, &entry.id, TS)?;
     let micros = ts.parse::<i64>().map_err(|_| {
-        StoreError::unavailable(format!("stream entry {} has ts {ts:?}, not micros", entry.id))
+        StoreError::unavailable(format!(
+            "stream entry {} has ts {ts:?}, not micros",
+            entry.id
+        ))
     })?;
     Ok(StoredEvent {
         id,

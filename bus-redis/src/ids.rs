@@ -42,7 +42,16 @@ mod tests {
             assert_eq!(parse(&format(LogId(n))), Some(LogId(n)));
         }
         assert_eq!(format(LogId(7)), "0-7");
-        for bad in ["", "7", "0-", "1-7", "0-+1", "0--1", "0-1.5", "0-99999999999999999999"] {
+        for bad in [
+            "",
+            "7",
+            "0-",
+            "1-7",
+            "0-+1",
+            "0--1",
+            "0-1.5",
+            "0-99999999999999999999",
+        ] {
             assert_eq!(parse(bad), None, "{bad:?}");
         }
         assert!(from_redis("1700000000000-0").is_err());

@@ -78,8 +78,11 @@ pub(crate) async fn snapshot(
     key: &str,
     server: &str,
 ) -> Result<Extent, StoreError> {
-    let info: Result<StreamInfoStreamReply, RedisError> =
-        redis::cmd("XINFO").arg("STREAM").arg(key).query_async(conn).await;
+    let info: Result<StreamInfoStreamReply, RedisError> = redis::cmd("XINFO")
+        .arg("STREAM")
+        .arg(key)
+        .query_async(conn)
+        .await;
     match info {
         Ok(info) => Ok(Extent {
             last: ids::from_redis(&info.last_generated_id)?.0,
@@ -111,10 +114,12 @@ impl RedisLog {
         let client = redis::Client::open(options.url.as_str())
             .map_err(|err| StoreError::unavailable(format!("invalid Redis URL: {err}")))?;
         let server = client.get_connection_info().addr().to_string();
-        let mut conn =
-            ConnectionManager::new_with_config(client.clone(), manager_config(Duration::from_secs(10)))
-                .await
-                .map_err(|err| unavailable(&server, err))?;
+        let mut conn = ConnectionManager::new_with_config(
+            client.clone(),
+            manager_config(Duration::from_secs(10)),
+        )
+        .await
+        .map_err(|err| unavailable(&server, err))?;
         let extent = snapshot(&mut conn, &options.stream, &server).await?;
         // Blocking reads get their own connection: on the shared one they would hold up
         // every command queued behind them.
@@ -184,7 +189,10 @@ impl RedisLog {
 
     /// Whether age retention is due now (at most once per [`AGE_CHECK_INTERVAL`]).
     fn age_check_due(&self) -> bool {
-        let mut last = self.last_age_check.lock().unwrap_or_else(|p| p.into_inner());
+        let mut last = self
+            .last_age_check
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         let now = Instant::now();
         if last.is_some_and(|at| now.duration_since(at) < AGE_CHECK_INTERVAL) {
             return false;
@@ -285,7 +293,11 @@ impl EventLog for RedisLog {
         };
         let ids = reply
             .into_iter()
-            .map(|v| text_of(v).map_err(|e| self.fail(e)).and_then(|t| ids::from_redis(&t)))
+            .map(|v| {
+                text_of(v)
+                    .map_err(|e| self.fail(e))
+                    .and_then(|t| ids::from_redis(&t))
+            })
             .collect::<Result<Vec<LogId>, StoreError>>()?;
         let Some(last) = ids.last() else {
             return Err(self.fail("EXEC answered no ids"));
@@ -310,7 +322,9 @@ impl EventLog for RedisLog {
         let pattern = query.pattern.as_deref().map(WildMatch::new);
         let accepts = |event: &StoredEvent| {
             since.is_none_or(|since| event.timestamp >= since)
-                && pattern.as_ref().is_none_or(|p| p.matches(&event.event_type))
+                && pattern
+                    .as_ref()
+                    .is_none_or(|p| p.matches(&event.event_type))
         };
         let limit = query.limit.max(1);
         let missed = missed_after(query.after, self.positions.get());
@@ -326,7 +340,9 @@ impl EventLog for RedisLog {
         'scan: loop {
             let got = self.range("XRANGE", &from, "+", chunk).await?;
             let end = got.len() < chunk;
-            let Some(last) = got.last().map(|e| e.id) else { break };
+            let Some(last) = got.last().map(|e| e.id) else {
+                break;
+            };
             for event in got {
                 if events.len() == limit || bytes >= PAGE_MAX_BYTES {
                     more = true;
@@ -342,7 +358,11 @@ impl EventLog for RedisLog {
             }
             from = format!("({}", ids::format(last));
         }
-        let next = if more { events.last().map(|e| e.id) } else { None };
+        let next = if more {
+            events.last().map(|e| e.id)
+        } else {
+            None
+        };
         Ok(Page {
             events,
             next,
@@ -358,7 +378,9 @@ impl EventLog for RedisLog {
             let chunk = (limit - events.len()).min(SCAN_CHUNK);
             let got = self.range("XREVRANGE", &to, "-", chunk).await?;
             let end = got.len() < chunk;
-            let Some(oldest) = got.last().map(|e| e.id) else { break };
+            let Some(oldest) = got.last().map(|e| e.id) else {
+                break;
+            };
             for event in got {
                 if bytes >= PAGE_MAX_BYTES {
                     break 'scan;

@@ -100,12 +100,24 @@ mod tests {
         let positions = Positions::new(Extent { last: 4, stored: 2 });
         let mut rx = positions.subscribe();
         assert_eq!(*rx.borrow_and_update(), Some(LogId(4)));
-        positions.observe(Extent { last: 10, stored: 8 });
+        positions.observe(Extent {
+            last: 10,
+            stored: 8,
+        });
         positions.observe(Extent { last: 7, stored: 5 }); // answered late
-        assert_eq!(positions.get(), Extent { last: 10, stored: 8 });
+        assert_eq!(
+            positions.get(),
+            Extent {
+                last: 10,
+                stored: 8
+            }
+        );
         assert!(rx.has_changed().unwrap());
         assert_eq!(*rx.borrow_and_update(), Some(LogId(10)));
-        positions.observe(Extent { last: 10, stored: 3 }); // a trim
+        positions.observe(Extent {
+            last: 10,
+            stored: 3,
+        }); // a trim
         assert_eq!(positions.get().first(), Some(LogId(8)));
         assert!(!rx.has_changed().unwrap(), "a trim issues no id");
         assert_eq!(positions.trimmed(), 5);

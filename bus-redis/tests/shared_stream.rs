@@ -13,8 +13,12 @@ fn event(n: u64) -> NewEvent {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn appends_through_one_log_wake_and_reach_the_other() {
     let server = RedisServer::start();
-    let a = RedisLog::open(RedisOptions::new(server.url())).await.unwrap();
-    let b = RedisLog::open(RedisOptions::new(server.url())).await.unwrap();
+    let a = RedisLog::open(RedisOptions::new(server.url()))
+        .await
+        .unwrap();
+    let b = RedisLog::open(RedisOptions::new(server.url()))
+        .await
+        .unwrap();
     assert_eq!(a.stream(), "eventbus:events");
     let mut wake = b.subscribe_appends();
     assert_eq!(*wake.borrow_and_update(), None);
@@ -47,15 +51,22 @@ async fn appends_through_one_log_wake_and_reach_the_other() {
 
     // A reopened log resumes the stream's ids.
     drop(a);
-    let again = RedisLog::open(RedisOptions::new(server.url())).await.unwrap();
-    assert_eq!((again.first_id(), again.last_id()), (Some(LogId(1)), Some(LogId(4))));
+    let again = RedisLog::open(RedisOptions::new(server.url()))
+        .await
+        .unwrap();
+    assert_eq!(
+        (again.first_id(), again.last_id()),
+        (Some(LogId(1)), Some(LogId(4)))
+    );
     assert_eq!(again.append(vec![event(5)]).await.unwrap(), [LogId(5)]);
 }
 
 #[tokio::test]
 async fn a_dead_server_is_unavailable_with_its_address() {
     let mut server = RedisServer::start();
-    let log = RedisLog::open(RedisOptions::new(server.url())).await.unwrap();
+    let log = RedisLog::open(RedisOptions::new(server.url()))
+        .await
+        .unwrap();
     log.append(vec![event(1)]).await.unwrap();
     server.kill();
     let where_ = format!("127.0.0.1:{}", server.port());

@@ -31,13 +31,14 @@ impl RedisUrl {
     pub fn parse(text: &str) -> Result<Self, String> {
         let expected = "redis://[user:password@]host[:port][/db] or rediss://... (TLS)";
         let url = url::Url::parse(text.trim()).map_err(|_| expected.to_owned())?;
-        if !matches!(url.scheme(), "redis" | "rediss") || url.host_str().is_none_or(str::is_empty)
-        {
+        if !matches!(url.scheme(), "redis" | "rediss") || url.host_str().is_none_or(str::is_empty) {
             return Err(expected.to_owned());
         }
         let db = url.path().trim_start_matches('/');
         if !db.is_empty() && db.parse::<u32>().is_err() {
-            return Err(format!("{expected}: the path is the database number, not {db:?}"));
+            return Err(format!(
+                "{expected}: the path is the database number, not {db:?}"
+            ));
         }
         Ok(Self(url.to_string()))
     }
