@@ -318,10 +318,11 @@ impl EventLog for RedisLog {
     }
 
     async fn read(&self, query: ReadQuery) -> Result<Page, StoreError> {
-        let since = query.since;
+        // Compared in microseconds, the precision timestamps are stored with.
+        let since = query.since.map(entry::to_micros);
         let pattern = query.pattern.as_deref().map(WildMatch::new);
         let accepts = |event: &StoredEvent| {
-            since.is_none_or(|since| event.timestamp >= since)
+            since.is_none_or(|since| entry::to_micros(event.timestamp) >= since)
                 && pattern
                     .as_ref()
                     .is_none_or(|p| p.matches(&event.event_type))
