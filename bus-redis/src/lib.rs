@@ -42,10 +42,13 @@ mod entry;
 mod follower;
 mod ids;
 mod log;
+mod options;
 mod positions;
+mod scan;
 #[cfg(feature = "test-server")]
 mod test_server;
 
-pub use log::{DEFAULT_STREAM, RedisLog, RedisOptions};
+pub use log::RedisLog;
+pub use options::{DEFAULT_STREAM, RedisOptions};
 #[cfg(feature = "test-server")]
 pub use test_server::RedisServer;

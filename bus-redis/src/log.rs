@@ -17,40 +17,11 @@ use tokio::task::AbortHandle;
 use wildmatch::WildMatch;
 
 use crate::positions::{Extent, Positions};
-use crate::{entry, follower, ids};
-
-/// The stream the daemon uses unless `CLAUDE_MPM_EVENTBUS_REDIS_STREAM` names another.
-pub const DEFAULT_STREAM: &str = "eventbus:events";
+use crate::scan::{SCAN_CHUNK, next_chunk};
+use crate::{RedisOptions, entry, follower, ids};
 
 /// How often age-based retention looks at the oldest entries (on append, like the others).
 const AGE_CHECK_INTERVAL: Duration = Duration::from_secs(1);
-
-/// Entries fetched per round trip while scanning: bounded so that a scan over events of
-/// megabytes each does not pull hundreds of them at once.
-const SCAN_CHUNK: usize = 128;
-
-/// Where the log is and how long it keeps events.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RedisOptions {
-    /// `redis://[user:password@]host:port/db` or `rediss://...` (TLS).
-    pub url: String,
-    /// The stream's key; its cursors live in the hash `<stream>:cursors`.
-    pub stream: String,
-    /// `max_events` becomes `XADD MAXLEN =` (exact, so "at most" holds); `max_age` is applied
-    /// with `XTRIM MINID` on the prefix of entries older than it.
-    pub retention: RetentionPolicy,
-}
-
-impl RedisOptions {
-    /// The log at `url` on [`DEFAULT_STREAM`], with the default retention.
-    pub fn new(url: impl Into<String>) -> Self {
-        Self {
-            url: url.into(),
-            stream: DEFAULT_STREAM.to_owned(),
-            retention: RetentionPolicy::default(),
-        }
-    }
-}
 
 /// An [`EventLog`] on one Redis stream, shared by every daemon that opens the same stream:
 /// each sees every entry, in stream order, whichever daemon appended it.
@@ -208,8 +179,10 @@ impl RedisLog {
             return Ok(());
         };
         let mut trimmed = false;
+        // The oldest entry alone usually answers (it is young): start with one, then double.
+        let mut count = 1;
         loop {
-            let oldest = self.range("XRANGE", "-", "+", SCAN_CHUNK).await?;
+            let oldest = self.range("XRANGE", "-", "+", count).await?;
             let Some(last) = oldest.last() else { break };
             let keep_from = match oldest.iter().position(|e| e.timestamp >= cutoff) {
                 Some(0) => break,
@@ -225,9 +198,10 @@ impl RedisLog {
                 .await
                 .map_err(|err| self.fail(err))?;
             trimmed = true;
-            if oldest.len() < SCAN_CHUNK || keep_from != LogId(last.id.0 + 1) {
+            if oldest.len() < count || keep_from != LogId(last.id.0 + 1) {
                 break;
             }
+            count = (count * 2).min(SCAN_CHUNK);
         }
         if trimmed {
             let extent = snapshot(&mut self.conn.clone(), &self.key, &self.server).await?;
@@ -334,16 +308,19 @@ impl EventLog for RedisLog {
             Some(LogId(u64::MAX)) => return Ok(Page::default()),
             Some(after) => format!("({}", ids::format(after)),
         };
-        let chunk = (limit + 1).min(SCAN_CHUNK);
         let mut events = Vec::new();
         let mut bytes = 0usize;
+        let (mut seen, mut seen_bytes) = (0usize, 0usize);
         let mut more = false;
         'scan: loop {
+            let chunk = next_chunk(seen, seen_bytes, bytes).min(limit + 1);
             let got = self.range("XRANGE", &from, "+", chunk).await?;
             let end = got.len() < chunk;
             let Some(last) = got.last().map(|e| e.id) else {
                 break;
             };
+            seen += got.len();
+            seen_bytes += got.iter().map(|e| e.data.as_str().len()).sum::<usize>();
             for event in got {
                 if events.len() == limit || bytes >= PAGE_MAX_BYTES {
                     more = true;
@@ -376,7 +353,7 @@ impl EventLog for RedisLog {
         let mut bytes = 0usize;
         let mut to = "+".to_owned();
         'scan: while events.len() < limit {
-            let chunk = (limit - events.len()).min(SCAN_CHUNK);
+            let chunk = next_chunk(events.len(), bytes, bytes).min(limit - events.len());
             let got = self.range("XREVRANGE", &to, "-", chunk).await?;
             let end = got.len() < chunk;
             let Some(oldest) = got.last().map(|e| e.id) else {
