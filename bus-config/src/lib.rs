@@ -72,6 +72,8 @@
 //! | `CLAUDE_MPM_EVENTBUS_STORE_SYNC` | full | full, normal or off (any case) | when a commit is on disk: `full` fsyncs before answering (nothing acknowledged is lost, even on power loss); `normal` survives a daemon crash but may lose the last commits on an OS crash or power loss; `off` may lose more, and corrupt the file, on an OS crash |
 //! | `CLAUDE_MPM_EVENTBUS_RETENTION_EVENTS` | 1000000 | whole number 1-1000000000 | the log keeps at most this many events; older ones are trimmed (counted in `GET /stats`) |
 //! | `CLAUDE_MPM_EVENTBUS_RETENTION_AGE` | 7d | duration above 0, up to 3650d, with a unit (`12h`, `7d`) | the log trims events older than this |
+//! | `CLAUDE_MPM_EVENTBUS_REDIS_URL` | unset | `redis://[user:password@]host[:port][/db]`, or `rediss://...` (TLS) | puts the log on a Redis stream (Redis 7+) instead of `CLAUDE_MPM_EVENTBUS_STORE`: every daemon on the same stream delivers every event, whichever daemon it was posted to, in stream order; `POST /events` answers 2xx only once Redis has the events, 503 naming the cause while it is unreachable. The password is masked wherever the URL is shown |
+//! | `CLAUDE_MPM_EVENTBUS_REDIS_STREAM` | eventbus:events | a Redis key (no spaces) | the stream the log is on, with `CLAUDE_MPM_EVENTBUS_REDIS_URL`; cursors go in the hash `<stream>:cursors` |
 //! | `CLAUDE_MPM_EVENTBUS_SHUTDOWN_TIMEOUT` | 10s | duration up to 1h: seconds (`0.5`) or with a unit (`500ms`, `2s`, `1m`) | how long SIGINT/SIGTERM waits for consumers to drain their queues |
 //! | `CLAUDE_MPM_EVENTBUS_SPOOL` | `$XDG_STATE_HOME/eventbus/spool.ndjson`, else `~/.local/state/eventbus/spool.ndjson` | an absolute file path | where `eventbus hook` appends events while the daemon is unreachable; the daemon takes them in at startup and every second |
 //! | `CLAUDE_MPM_EVENTBUS_LOGGING` | true | true/false, 1/0, yes/no, on/off (any case) | the logging consumer: every event is logged through `tracing` |
@@ -104,9 +106,10 @@ mod vars;
 pub mod wiring;
 
 pub use config::{
-    BusSettings, ClientSettings, Config, DEFAULT_HTTP_ADDR, DaemonSettings, HttpSettings,
-    LimitSettings, LoggingSettings, MetricsSettings, RelaySettings, RulesSettings, Secret,
-    StoreLocation, StoreSettings, default_store_path, parse_addr, parse_rate_limit,
+    BusSettings, ClientSettings, Config, DEFAULT_HTTP_ADDR, DEFAULT_REDIS_STREAM, DaemonSettings,
+    HttpSettings, LimitSettings, LoggingSettings, MetricsSettings, RedisSettings, RedisUrl,
+    RelaySettings, RulesSettings, Secret, StoreLocation, StoreSettings, default_store_path,
+    parse_addr, parse_rate_limit,
 };
 pub use error::{ConfigError, VarError, WiringError};
 pub use parse::boolean as parse_bool;

@@ -202,6 +202,20 @@ pub const VARS: &[VarSpec] = &[
         meaning: "the log trims events older than this",
     },
     VarSpec {
+        name: "CLAUDE_MPM_EVENTBUS_REDIS_URL",
+        key: "store.redis_url",
+        default: "unset",
+        accepts: "`redis://[user:password@]host[:port][/db]`, or `rediss://...` (TLS)",
+        meaning: "puts the log on a Redis stream (Redis 7+) instead of `CLAUDE_MPM_EVENTBUS_STORE`: every daemon on the same stream delivers every event, whichever daemon it was posted to, in stream order; `POST /events` answers 2xx only once Redis has the events, 503 naming the cause while it is unreachable. The password is masked wherever the URL is shown",
+    },
+    VarSpec {
+        name: "CLAUDE_MPM_EVENTBUS_REDIS_STREAM",
+        key: "store.redis_stream",
+        default: "eventbus:events",
+        accepts: "a Redis key (no spaces)",
+        meaning: "the stream the log is on, with `CLAUDE_MPM_EVENTBUS_REDIS_URL`; cursors go in the hash `<stream>:cursors`",
+    },
+    VarSpec {
         name: "CLAUDE_MPM_EVENTBUS_SHUTDOWN_TIMEOUT",
         key: "daemon.shutdown_timeout",
         default: "10s",

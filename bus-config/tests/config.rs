@@ -103,6 +103,11 @@ fn every_variable_is_read() {
         ("CLAUDE_MPM_EVENTBUS_STORE_SYNC", "Normal"),
         ("CLAUDE_MPM_EVENTBUS_RETENTION_EVENTS", "5000"),
         ("CLAUDE_MPM_EVENTBUS_RETENTION_AGE", "12h"),
+        (
+            "CLAUDE_MPM_EVENTBUS_REDIS_URL",
+            "rediss://bus:pw@redis.example:6380/2",
+        ),
+        ("CLAUDE_MPM_EVENTBUS_REDIS_STREAM", "team:events"),
         ("CLAUDE_MPM_EVENTBUS_SPOOL", "/var/tmp/me/spool.ndjson"),
         (
             "CLAUDE_MPM_EVENTBUS_ALLOWED_ORIGINS",
@@ -183,6 +188,9 @@ fn every_variable_is_read() {
     assert_eq!(c.store.durability, bus_store::Durability::Normal);
     assert_eq!(c.store.retention.max_events, 5000);
     assert_eq!(c.store.retention.max_age, Duration::from_secs(12 * 3600));
+    let redis = c.store.redis.as_ref().expect("the Redis URL is set");
+    assert_eq!(redis.url.expose(), "rediss://bus:pw@redis.example:6380/2");
+    assert_eq!(redis.stream, "team:events");
     assert_eq!(
         c.daemon.spool.as_deref(),
         Some(std::path::Path::new("/var/tmp/me/spool.ndjson"))
@@ -620,4 +628,51 @@ fn client_settings_read_only_their_two_variables() {
             .contains("CLAUDE_MPM_EVENTBUS_HTTP_ADDR=\"x\""),
         "{err}"
     );
+}
+
+#[test]
+fn the_redis_url_is_checked_and_its_password_never_shown() {
+    let c = Config::from_iter(env(&[(
+        "CLAUDE_MPM_EVENTBUS_REDIS_URL",
+        "redis://:hunter2@10.0.0.5:6379/0",
+    )]))
+    .unwrap();
+    let redis = c.store.redis.as_ref().unwrap();
+    assert_eq!(redis.stream, bus_config::DEFAULT_REDIS_STREAM);
+    assert_eq!(redis.url.expose(), "redis://:hunter2@10.0.0.5:6379/0");
+    for shown in [
+        c.render_env(),
+        c.to_json().to_string(),
+        format!("{:?}", c.store),
+        redis.url.to_string(),
+    ] {
+        assert!(!shown.contains("hunter2"), "{shown}");
+    }
+    assert!(
+        c.render_env().contains("redis://:****@10.0.0.5:6379/0"),
+        "{}",
+        c.render_env()
+    );
+    assert_eq!(
+        Config::from_iter(env(&[])).unwrap().store.redis,
+        None,
+        "unset: the local store"
+    );
+    for (bad, expected) in [
+        ("http://host:6379", "redis://"),
+        ("redis://", "redis://"),
+        ("redis://host/db0", "database number"),
+    ] {
+        let err = Config::from_iter(env(&[("CLAUDE_MPM_EVENTBUS_REDIS_URL", bad)]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("CLAUDE_MPM_EVENTBUS_REDIS_URL") && err.contains(expected),
+            "{bad}: {err}"
+        );
+    }
+    let err = Config::from_iter(env(&[("CLAUDE_MPM_EVENTBUS_REDIS_STREAM", "a b")]))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("CLAUDE_MPM_EVENTBUS_REDIS_STREAM"), "{err}");
 }

@@ -198,9 +198,27 @@ impl Daemon {
     }
 }
 
-/// Opens the event log the settings name: a SQLite file (created with its directory when
-/// missing; refused, untouched, when it is not an eventbus store) or memory.
+/// Opens the event log the settings name: a Redis stream when `CLAUDE_MPM_EVENTBUS_REDIS_URL`
+/// is set, else a SQLite file (created with its directory when missing; refused, untouched,
+/// when it is not an eventbus store) or memory.
 pub async fn open_store(settings: &StoreSettings) -> Result<Arc<dyn EventLog>, ServeError> {
+    if let Some(redis) = &settings.redis {
+        let options = bus_redis::RedisOptions {
+            url: redis.url.expose().to_owned(),
+            stream: redis.stream.clone(),
+            retention: settings.retention,
+        };
+        // `url` displays masked: the password never reaches the logs.
+        tracing::info!(url = %redis.url, stream = %redis.stream, "the event log is on Redis");
+        return match bus_redis::RedisLog::open(options).await {
+            Ok(log) => Ok(Arc::new(log)),
+            Err(source) => Err(ServeError::Redis {
+                url: redis.url.masked(),
+                stream: redis.stream.clone(),
+                source,
+            }),
+        };
+    }
     match &settings.location {
         StoreLocation::Memory => Ok(Arc::new(MemoryLog::new(settings.retention))),
         StoreLocation::File(path) => {

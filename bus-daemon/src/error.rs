@@ -45,6 +45,22 @@ pub enum ServeError {
         #[source]
         source: bus_store::StoreError,
     },
+    /// The event log on Redis (`CLAUDE_MPM_EVENTBUS_REDIS_URL`) could not be opened: the URL
+    /// is refused, the server cannot be reached, or the stream holds entries eventbus did not
+    /// write.
+    #[error(
+        "cannot open the event log on Redis {url}, stream {stream}: {source}\n\
+         (check CLAUDE_MPM_EVENTBUS_REDIS_URL and that the server is up, or unset it for the local store)"
+    )]
+    Redis {
+        /// The URL, its password masked.
+        url: String,
+        /// `CLAUDE_MPM_EVENTBUS_REDIS_STREAM`.
+        stream: String,
+        /// Why.
+        #[source]
+        source: bus_store::StoreError,
+    },
     /// The HTTP server failed while running.
     #[error("the HTTP server failed: {0}")]
     Server(#[source] std::io::Error),

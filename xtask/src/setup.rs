@@ -1,7 +1,8 @@
 //! What a fresh Debian machine needs beyond the Rust toolchain, installed when missing:
 //! `pkg-config` and `libssl-dev` (rust_socketio uses openssl through native-tls), the
 //! Python venv module (`python3-venv`) for the integration peers, and `cargo-hack` (every
-//! feature combination is checked in CI); for the web view's browser check, headless
+//! feature combination is checked in CI), `redis-server` (the Redis backend's tests start
+//! their own on a loopback port); for the web view's browser check, headless
 //! Chromium and its WebDriver (`chromium`, `chromium-driver`).
 
 use std::process::{Command, Stdio};
@@ -17,6 +18,9 @@ pub(crate) fn ensure_system_packages(need_python: bool) -> TaskResult {
     }
     if !succeeds("pkg-config", &["--exists", "openssl"]) {
         missing.push("libssl-dev");
+    }
+    if !succeeds("redis-server", &["--version"]) {
+        missing.push("redis-server");
     }
     if need_python {
         if !succeeds("python3", &["--version"]) {

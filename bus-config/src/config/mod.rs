@@ -30,7 +30,9 @@ use self::reader::Reader;
 pub use self::relay::RelaySettings;
 pub use self::rules::RulesSettings;
 pub(crate) use self::rules::compile as compile_condition;
-pub use self::store::{StoreLocation, StoreSettings, default_store_path};
+pub use self::store::{
+    DEFAULT_REDIS_STREAM, RedisSettings, RedisUrl, StoreLocation, StoreSettings, default_store_path,
+};
 use crate::error::{ConfigError, VarError};
 use crate::runtime::{CurrentSettings, DebugSwitch, RuntimeSettings};
 use crate::vars::{PREFIX, VARS};

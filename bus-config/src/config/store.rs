@@ -1,5 +1,6 @@
 //! The durable log's section: `CLAUDE_MPM_EVENTBUS_STORE`, `_STORE_SYNC`,
-//! `_RETENTION_EVENTS`, `_RETENTION_AGE`. The settings types are bus-store's own.
+//! `_RETENTION_EVENTS`, `_RETENTION_AGE`, `_REDIS_URL`, `_REDIS_STREAM`. The settings types
+//! are bus-store's own.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -18,11 +19,77 @@ pub enum StoreLocation {
     File(PathBuf),
 }
 
+/// The stream the Redis log uses unless `CLAUDE_MPM_EVENTBUS_REDIS_STREAM` names another.
+pub const DEFAULT_REDIS_STREAM: &str = "eventbus:events";
+
+/// A Redis URL whose password never shows: `Display` and `Debug` print it as `****`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RedisUrl(String);
+
+impl RedisUrl {
+    /// Checks `text`: a `redis://` or `rediss://` URL with a host and, if any, a numeric db.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let expected = "redis://[user:password@]host[:port][/db] or rediss://... (TLS)";
+        let url = url::Url::parse(text.trim()).map_err(|_| expected.to_owned())?;
+        if !matches!(url.scheme(), "redis" | "rediss") || url.host_str().is_none_or(str::is_empty) {
+            return Err(expected.to_owned());
+        }
+        let db = url.path().trim_start_matches('/');
+        if !db.is_empty() && db.parse::<u32>().is_err() {
+            return Err(format!(
+                "{expected}: the path is the database number, not {db:?}"
+            ));
+        }
+        Ok(Self(url.to_string()))
+    }
+
+    /// The URL itself, password included, for the one place that connects.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// The URL with its password replaced by `****`.
+    pub fn masked(&self) -> String {
+        match url::Url::parse(&self.0) {
+            Ok(mut url) if url.password().is_some() => {
+                // Only fails for URLs that cannot have a password, which this one has.
+                let _ = url.set_password(Some("****"));
+                url.to_string()
+            }
+            _ => self.0.clone(),
+        }
+    }
+}
+
+impl std::fmt::Display for RedisUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.masked())
+    }
+}
+
+impl std::fmt::Debug for RedisUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RedisUrl({})", self.masked())
+    }
+}
+
+/// Where the Redis log is: `CLAUDE_MPM_EVENTBUS_REDIS_URL` and `_REDIS_STREAM`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RedisSettings {
+    /// `CLAUDE_MPM_EVENTBUS_REDIS_URL`.
+    pub url: RedisUrl,
+    /// `CLAUDE_MPM_EVENTBUS_REDIS_STREAM`.
+    pub stream: String,
+}
+
 /// The durable log's settings.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StoreSettings {
     /// `CLAUDE_MPM_EVENTBUS_STORE`.
     pub location: StoreLocation,
+    /// Set when `CLAUDE_MPM_EVENTBUS_REDIS_URL` is: the log is then on Redis and `location`
+    /// is not used.
+    pub redis: Option<RedisSettings>,
     /// `CLAUDE_MPM_EVENTBUS_STORE_SYNC`.
     pub durability: Durability,
     /// `CLAUDE_MPM_EVENTBUS_RETENTION_EVENTS` and `CLAUDE_MPM_EVENTBUS_RETENTION_AGE`.
@@ -91,8 +158,27 @@ impl StoreSettings {
             defaults.max_age,
             Duration::from_secs(3650 * 24 * 3600),
         );
+        let redis_url = r.value(
+            "CLAUDE_MPM_EVENTBUS_REDIS_URL",
+            None,
+            |s| RedisUrl::parse(s).map(Some),
+            |u| u.as_ref().map_or(Value::Null, |u| Value::from(u.masked())),
+        );
+        let stream = r.value(
+            "CLAUDE_MPM_EVENTBUS_REDIS_STREAM",
+            DEFAULT_REDIS_STREAM.to_owned(),
+            |s| {
+                if s.is_empty() || s.chars().any(char::is_whitespace) {
+                    Err("a Redis key (no spaces)".to_owned())
+                } else {
+                    Ok(s.to_owned())
+                }
+            },
+            |s| Value::from(s.as_str()),
+        );
         StoreSettings {
             location,
+            redis: redis_url.map(|url| RedisSettings { url, stream }),
             durability,
             retention: RetentionPolicy {
                 max_events,

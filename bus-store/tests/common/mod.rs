@@ -18,6 +18,14 @@ pub struct Subject {
 /// The backends every contract test runs against.
 pub const BACKENDS: [&str; 2] = ["memory", "sqlite"];
 
+/// How these backends write `LogId(n)` (`format_id`): decimal.
+pub fn id_text(n: u64) -> String {
+    n.to_string()
+}
+
+/// Texts `parse_id` must refuse with `StoreError::InvalidId`.
+pub const BAD_ID_TEXTS: [&str; 7] = ["", "-1", "+1", "1.5", "abc", " 1", "99999999999999999999"];
+
 /// A fresh, empty log of the named backend.
 pub fn subject(backend: &str, retention: RetentionPolicy) -> Subject {
     match backend {

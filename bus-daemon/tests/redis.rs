@@ -1,0 +1,109 @@
+//! Daemons on one Redis stream (`CLAUDE_MPM_EVENTBUS_REDIS_URL`), as processes, with a real
+//! redis-server started here: every event posted to either reaches both daemons' `GET
+//! /events` and SSE streams, in one order, with the stream ids; Redis gone means 503.
+
+mod common;
+
+use bus_redis::RedisServer;
+use serde_json::{Value, json};
+
+use common::*;
+
+async fn post_n(daemon: &Daemon, from: u64, to: u64) -> Vec<String> {
+    let body: String = (from..to)
+        .map(|n| format!("{{\"type\":\"hook.n\",\"data\":{n}}}\n"))
+        .collect();
+    let (status, reply) = post(&daemon.url("/events"), "application/x-ndjson", body).await;
+    assert_eq!(status, 200, "{reply}");
+    serde_json::from_value(reply["ids"].clone()).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_daemons_on_one_stream_deliver_every_event_in_one_order() {
+    let mut redis = RedisServer::start();
+    let url = redis.url();
+    let envs = [
+        ("CLAUDE_MPM_EVENTBUS_REDIS_URL", url.as_str()),
+        ("CLAUDE_MPM_EVENTBUS_REDIS_STREAM", "test:events"),
+    ];
+    let a = Daemon::start(&envs);
+    let b = Daemon::start(&envs);
+    let mut sse_a = SseReader::open(&a.url("/events/stream?after=0-0"), None).await;
+    let mut sse_b = SseReader::open(&b.url("/events/stream?after=0-0"), None).await;
+
+    let mut ids = post_n(&a, 0, 3).await;
+    ids.extend(post_n(&b, 3, 5).await);
+    ids.extend(post_n(&a, 5, 6).await);
+    let expected_ids: Vec<String> = (1..=6).map(|n| format!("0-{n}")).collect();
+    assert_eq!(ids, expected_ids, "the stream ids, dense, in posting order");
+    let expected_data: Vec<Value> = (0..6).map(|n| json!(n)).collect();
+
+    for (name, sse) in [("a", &mut sse_a), ("b", &mut sse_b)] {
+        let got = sse.take(6).await;
+        let got_ids: Vec<&str> = got.iter().map(|e| e.0.as_str()).collect();
+        assert_eq!(got_ids, expected_ids, "daemon {name}'s SSE ids");
+        let data: Vec<Value> = got.iter().map(|e| e.2["data"].clone()).collect();
+        assert_eq!(data, expected_data, "daemon {name}'s SSE events");
+    }
+    for (name, daemon) in [("a", &a), ("b", &b)] {
+        let page = get_json(&daemon.url("/events")).await;
+        let events = page["events"].as_array().unwrap();
+        let got_ids: Vec<&str> = events.iter().map(|e| e["id"].as_str().unwrap()).collect();
+        assert_eq!(got_ids, expected_ids, "daemon {name}'s GET /events: {page}");
+        let data: Vec<Value> = events.iter().map(|e| e["data"].clone()).collect();
+        assert_eq!(data, expected_data, "daemon {name}");
+        let after = get_json(&daemon.url("/events?after=0-4")).await;
+        assert_eq!(after["events"][0]["id"], "0-5", "{after}");
+        let stats = get_json(&daemon.url("/stats")).await;
+        assert_eq!(stats["store"]["backend"], "redis", "{stats}");
+    }
+
+    // Redis gone: no 2xx for events it does not have, and the cause is named.
+    redis.kill();
+    let (status, reply) = post(
+        &a.url("/events"),
+        "application/x-ndjson",
+        "{\"type\":\"hook.n\",\"data\":99}\n",
+    )
+    .await;
+    assert_eq!(status, 503, "{reply}");
+    let text = reply.to_string();
+    assert!(
+        text.contains(&format!("Redis at 127.0.0.1:{}", redis.port())),
+        "{text}"
+    );
+}
+
+#[test]
+fn the_config_masks_the_password_and_a_dead_redis_stops_the_start_clearly() {
+    let dead = RedisServer::start();
+    let port = dead.port();
+    drop(dead);
+    let url = format!("redis://:hunter2@127.0.0.1:{port}/0");
+    let envs = [("CLAUDE_MPM_EVENTBUS_REDIS_URL", url.as_str())];
+    let shown = run(&["config"], &envs, None);
+    let stdout = text(&shown.stdout);
+    assert!(shown.status.success(), "{}", text(&shown.stderr));
+    assert!(
+        stdout.contains(&format!("redis://:****@127.0.0.1:{port}/0")),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("hunter2"), "{stdout}");
+
+    let serve = run(
+        &["serve"],
+        &[
+            ("CLAUDE_MPM_EVENTBUS_REDIS_URL", url.as_str()),
+            ("CLAUDE_MPM_EVENTBUS_HTTP_ADDR", "127.0.0.1:0"),
+        ],
+        None,
+    );
+    let stderr = text(&serve.stderr);
+    assert_eq!(serve.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("cannot open the event log on Redis"),
+        "{stderr}"
+    );
+    assert!(stderr.contains(&format!("127.0.0.1:{port}")), "{stderr}");
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+}
