@@ -1,6 +1,8 @@
 //! `cargo xtask bench [--quick]`: bus-core's criterion benchmarks and the same workloads on
 //! pyee, blinker, Node's EventEmitter and EventEmitter2, then the daemon's HTTP ingest and
-//! the relay's rate to python-socketio; writes BENCHMARKS.md at the workspace root.
+//! the relay's rate to python-socketio, the durable log, the hook path, priorities and rate
+//! limits, and the web view in headless Chromium under a 5-minute flood; writes BENCHMARKS.md
+//! at the workspace root.
 
 mod criterion;
 mod hookpath;
@@ -12,6 +14,7 @@ mod rss;
 mod rules;
 mod services;
 mod store;
+mod webview;
 
 use std::time::{Duration, Instant};
 
@@ -63,12 +66,21 @@ pub(crate) fn run(args: &[String]) -> TaskResult {
         eprintln!("xtask: wrote the durable-log section of {}", path.display());
         return result.map(|_| ());
     }
+    if args.iter().any(|a| a == "--webview") {
+        // The web view's memory soak alone, spliced into the existing BENCHMARKS.md.
+        let quick = args.iter().any(|a| a == "--quick");
+        let result = webview::run(quick);
+        let path = workspace_root().join("BENCHMARKS.md");
+        store::splice(&path, &webview::render(&result))?;
+        eprintln!("xtask: wrote the web view section of {}", path.display());
+        return webview::check(&result);
+    }
     let quick = match args {
         [] => false,
         [flag] if flag == "--quick" => true,
         other => {
             return Err(format!(
-                "bench takes --quick, --store, --hook, --limits and --rules, not {other:?}"
+                "bench takes --quick, --store, --hook, --limits, --rules and --webview, not {other:?}"
             ));
         }
     };
@@ -130,12 +142,15 @@ fn measure_and_write(quick: bool) -> TaskResult {
     let hook = hookpath::run();
     eprintln!("xtask: priorities and rate limits");
     let limits = limits::run(quick);
+    eprintln!("xtask: the web view under a flood");
+    let web = webview::run(quick);
     let path = workspace_root().join("BENCHMARKS.md");
     std::fs::write(&path, report::render(&results))
         .map_err(|e| format!("writing {}: {e}", path.display()))?;
     store::splice(&path, &store::render(&store))?;
     store::splice(&path, &hookpath::render(&hook))?;
     store::splice(&path, &limits::render(&limits))?;
+    store::splice(&path, &webview::render(&web))?;
     eprintln!(
         "xtask: wrote {} in {:.0} s",
         path.display(),
@@ -145,6 +160,7 @@ fn measure_and_write(quick: bool) -> TaskResult {
     results.ingest.map_err(|e| format!("daemon ingest: {e}"))?;
     results.relay.map_err(|e| format!("relay: {e}"))?;
     limits::check(&limits).map_err(|e| format!("limits: {e}"))?;
+    webview::check(&web)?;
     Ok(())
 }
 

@@ -22,11 +22,11 @@
 mod durable;
 mod limits;
 mod monitor;
-mod peers;
+pub(crate) mod peers;
 mod run_signals;
 mod scenarios;
 mod store;
-mod webview;
+pub(crate) mod webview;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -47,6 +47,21 @@ pub(crate) struct Env {
     pub(crate) server_script: PathBuf,
     /// A fresh directory for records and logs.
     pub(crate) work: PathBuf,
+}
+
+impl Env {
+    /// What the browser checks alone need (the daemon and a work directory), for
+    /// `cargo xtask bench --webview`: no virtualenv is made, so `python` is the system's
+    /// `python3` and the claude-mpm one is absent; nothing on that path runs either.
+    pub(crate) fn for_browser(eventbus: PathBuf, work: PathBuf) -> Env {
+        Env {
+            python: PathBuf::from("python3"),
+            eventbus,
+            claude_mpm_python: Err("not made for the web view bench".into()),
+            server_script: workspace_root().join("tools/dashboard_server.py"),
+            work,
+        }
+    }
 }
 
 /// A scenario: on success, a one-line summary of what held.

@@ -15,7 +15,7 @@
 //! it started are ended together; the check then looks for any process still using its
 //! profile directory and fails if one is left.
 
-mod driver;
+pub(crate) mod driver;
 mod flood;
 
 use std::path::Path;
@@ -119,7 +119,7 @@ async fn rows_of(client: &Client, prefix: &str) -> Result<u64, String> {
 }
 
 /// The daemon for the checks: no relay, no bus filters, an in-memory log.
-fn daemon(env: &Env, extra: &[(&str, &str)]) -> Result<Daemon, String> {
+pub(crate) fn daemon(env: &Env, extra: &[(&str, &str)]) -> Result<Daemon, String> {
     let mut all = vec![
         ("CLAUDE_MPM_RELAY_ENABLED", "false"),
         ("CLAUDE_MPM_EVENTBUS_FILTERS", ""),

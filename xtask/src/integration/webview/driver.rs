@@ -15,12 +15,12 @@ use super::super::peers::wait_for;
 use crate::proc::Guarded;
 
 /// chromedriver on `port`, the leader of its own process group.
-pub(super) struct Chromedriver {
+pub(crate) struct Chromedriver {
     process: Guarded,
 }
 
 impl Chromedriver {
-    pub(super) fn start(env: &Env, port: u16) -> Result<Self, String> {
+    pub(crate) fn start(env: &Env, port: u16) -> Result<Self, String> {
         use std::os::unix::process::CommandExt;
         let log = env.work.join("chromedriver.log");
         let mut command = Command::new("chromedriver");
@@ -41,7 +41,7 @@ impl Chromedriver {
     }
 
     /// Ends chromedriver and whatever it started: its whole process group.
-    pub(super) fn stop(self) {
+    pub(crate) fn stop(self) {
         let _ = killpg(Pid::from_raw(self.process.pid() as i32), Signal::SIGKILL);
         drop(self.process);
     }
@@ -49,7 +49,7 @@ impl Chromedriver {
 
 /// Pids of processes whose command line names `profile`, after giving them 10 s to exit;
 /// those still there are killed.
-pub(super) fn wait_gone(profile: &Path) -> Vec<i32> {
+pub(crate) fn wait_gone(profile: &Path) -> Vec<i32> {
     let needle = profile.display().to_string();
     let find = || -> Vec<i32> {
         let Ok(entries) = std::fs::read_dir("/proc") else {
@@ -79,7 +79,7 @@ pub(super) fn wait_gone(profile: &Path) -> Vec<i32> {
 
 /// A browser session: headless Chromium with its own profile directory and its console
 /// kept in chromedriver's browser log.
-pub(super) async fn browser(port: u16, profile: &Path) -> Result<Client, String> {
+pub(crate) async fn browser(port: u16, profile: &Path) -> Result<Client, String> {
     let mut caps = serde_json::Map::new();
     caps.insert(
         "goog:chromeOptions".into(),
@@ -91,6 +91,8 @@ pub(super) async fn browser(port: u16, profile: &Path) -> Result<Client, String>
                 "--disable-dev-shm-usage",
                 "--no-first-run",
                 "--window-size=1400,1000",
+                // performance.memory unquantized, for the heap figures of the flood and soak.
+                "--enable-precise-memory-info",
                 format!("--user-data-dir={}", profile.display()),
             ],
         }),
@@ -105,7 +107,7 @@ pub(super) async fn browser(port: u16, profile: &Path) -> Result<Client, String>
 }
 
 /// Runs `script` (a function body) in the page.
-pub(super) async fn js(client: &Client, script: &str) -> Result<Value, String> {
+pub(crate) async fn js(client: &Client, script: &str) -> Result<Value, String> {
     client
         .execute(script, Vec::new())
         .await
@@ -113,7 +115,7 @@ pub(super) async fn js(client: &Client, script: &str) -> Result<Value, String> {
 }
 
 /// Polls `script` every 20 ms until it returns something other than null or false.
-pub(super) async fn wait_js(
+pub(crate) async fn wait_js(
     client: &Client,
     what: &str,
     script: &str,
