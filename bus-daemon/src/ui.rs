@@ -238,9 +238,8 @@ async fn info(State(state): State<AppState>) -> Response {
         axum::Json(serde_json::json!({
             // The page's copy-as-curl adds an Authorization header when this is true.
             "auth": state.token.is_some(),
-            // `?where=` (CEL conditions on the stream) is not served by this daemon yet; the
-            // page shows its condition box only when a daemon says it is.
-            "where": false,
+            // The stream takes `?where=` (a CEL condition): the page shows its condition box.
+            "where": true,
             "version": env!("CARGO_PKG_VERSION"),
         }))
         .into_response(),

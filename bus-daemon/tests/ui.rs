@@ -111,6 +111,7 @@ async fn the_page_and_its_assets_are_served_under_a_strict_policy() {
 
     let info = get_json(&daemon.url("/ui/info")).await;
     assert_eq!(info["auth"], false, "{info}");
+    assert_eq!(info["where"], true, "the stream takes ?where=: {info}");
 
     // The startup line and `eventbus open` name the page.
     let line = daemon.stderr_text();

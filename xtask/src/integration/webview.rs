@@ -209,6 +209,36 @@ async fn open_checks(client: &Client, port: u16, daemon: &Daemon) -> Result<Stri
         ));
     }
 
+    // A CEL condition beside the pattern, applied by the server: only n >= 7 of keep.x.
+    let condition = find(client, "#where").await?;
+    condition
+        .send_keys("data.n >= 7")
+        .await
+        .map_err(|e| format!("typing the condition: {e}"))?;
+    set_filter(client, "keep.*").await?;
+    post(daemon, None, &mixed)?;
+    wait_js(
+        client,
+        "the three keep.x rows with n >= 7",
+        "return document.querySelectorAll('#rows tr[data-type=\"keep.x\"]').length === 3;",
+        PATIENCE,
+    )
+    .await?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (kept, dropped) = (
+        rows_of(client, "keep.").await?,
+        rows_of(client, "drop.").await?,
+    );
+    if (kept, dropped) != (3, 0) {
+        return Err(format!(
+            "the condition data.n >= 7 showed {kept} keep.x and {dropped} drop.x rows (expected 3 and 0)"
+        ));
+    }
+    condition
+        .clear()
+        .await
+        .map_err(|e| format!("clearing the condition: {e}"))?;
+
     // Pause, 50 events, resume: all 50, each once.
     set_filter(client, "pause.*").await?;
     click(client, "#pause").await?;
@@ -343,7 +373,7 @@ async fn open_checks(client: &Client, port: u16, daemon: &Daemon) -> Result<Stri
     let flood = flood::flood(client, daemon).await?;
     no_console_errors(client, port, "under load").await?;
     Ok(format!(
-        "no console errors; shown {} ms after the post; filter, pause/resume (50 of 50), markup as text, totals and consumers live, history; {flood}",
+        "no console errors; shown {} ms after the post; filter and CEL condition (3 of 10), pause/resume (50 of 50), markup as text, totals and consumers live, history; {flood}",
         latency.as_millis()
     ))
 }
