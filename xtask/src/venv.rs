@@ -118,11 +118,13 @@ fn find_python(minimum: (u32, u32)) -> Result<PathBuf, String> {
     let mut seen = Vec::new();
     for candidate in candidates {
         match version_of(&candidate) {
-            Some(version) if version >= minimum => return Ok(candidate),
-            Some((major, minor)) => {
+            Ok(version) if version >= minimum => return Ok(candidate),
+            Ok((major, minor)) => {
                 seen.push(format!("{} is {major}.{minor}", candidate.display()));
             }
-            None => {}
+            Err(Some(why)) => seen.push(format!("{} failed: {why}", candidate.display())),
+            // Not installed under that name.
+            Err(None) => {}
         }
     }
     let found = if seen.is_empty() {
@@ -157,21 +159,28 @@ fn pyenv_pythons() -> Vec<PathBuf> {
     versions.into_iter().map(|(_, python)| python).collect()
 }
 
-/// The (major, minor) version of `python`, if it runs and has the venv module.
-fn version_of(python: &Path) -> Option<(u32, u32)> {
+/// The (major, minor) version of `python`, if it runs and has the venv module. `Err(None)`
+/// when there is no such program; `Err(Some(why))` when it ran and failed, so that a Python
+/// that is there but unusable is named, with its error, in the "not run" reason.
+fn version_of(python: &Path) -> Result<(u32, u32), Option<String>> {
     let out = Command::new(python)
         .args([
             "-c",
             "import sys, venv, ensurepip; print(*sys.version_info[:2])",
         ])
         .output()
-        .ok()?;
+        .map_err(|_| None)?;
     if !out.status.success() {
-        return None;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let last = stderr.lines().last().unwrap_or("").trim();
+        return Err(Some(format!("{} ({last})", out.status)));
     }
     let text = String::from_utf8_lossy(&out.stdout);
     let mut parts = text.split_whitespace().map(|p| p.parse::<u32>().ok());
-    Some((parts.next()??, parts.next()??))
+    match (parts.next().flatten(), parts.next().flatten()) {
+        (Some(major), Some(minor)) => Ok((major, minor)),
+        _ => Err(Some(format!("printed {:?}, not a version", text.trim()))),
+    }
 }
 
 /// The requirements, with the files they include, as one text: the venv is up to date when
@@ -204,6 +213,10 @@ mod tests {
         // python3 itself is installed wherever xtask runs (its own venv needs it).
         let found = find_python((3, 0)).unwrap();
         let (major, _) = version_of(&found).unwrap();
+        assert!(matches!(
+            version_of(Path::new("no-such-python-here")),
+            Err(None)
+        ));
         assert_eq!(major, 3);
     }
 }
