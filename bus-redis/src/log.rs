@@ -336,16 +336,7 @@ impl EventLog for RedisLog {
             }
             from = format!("({}", ids::format(last));
         }
-        let next = if more {
-            events.last().map(|e| e.id)
-        } else {
-            None
-        };
-        Ok(Page {
-            events,
-            next,
-            missed,
-        })
+        Ok(Page::scanned(events, more, missed))
     }
 
     async fn read_last(&self, limit: usize) -> Result<Vec<StoredEvent>, StoreError> {

@@ -155,16 +155,7 @@ impl EventLog for MemoryLog {
                 events.push(event.clone());
             }
         }
-        let next = if more {
-            events.last().map(|e| e.id)
-        } else {
-            None
-        };
-        Ok(Page {
-            events,
-            next,
-            missed,
-        })
+        Ok(Page::scanned(events, more, missed))
     }
 
     async fn read_last(&self, limit: usize) -> Result<Vec<StoredEvent>, StoreError> {

@@ -161,6 +161,23 @@ pub struct Page {
     pub missed: u64,
 }
 
+impl Page {
+    /// The page a backend's scan produced: `more` when it stopped before the end of the log
+    /// (at the limit or the byte cap), so `next` is the last event's id.
+    pub fn scanned(events: Vec<StoredEvent>, more: bool, missed: u64) -> Self {
+        let next = if more {
+            events.last().map(|e| e.id)
+        } else {
+            None
+        };
+        Page {
+            events,
+            next,
+            missed,
+        }
+    }
+}
+
 /// How long events are kept. Trimming always removes the oldest events first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RetentionPolicy {

@@ -107,16 +107,7 @@ fn read_in(tx: &Transaction<'_>, query: &ReadQuery) -> rusqlite::Result<Page> {
             timestamp: from_micros(ts),
         });
     }
-    let next = if more {
-        events.last().map(|e| e.id)
-    } else {
-        None
-    };
-    Ok(Page {
-        events,
-        next,
-        missed,
-    })
+    Ok(Page::scanned(events, more, missed))
 }
 
 /// The newest `limit` stored events (at most [`PAGE_MAX_BYTES`] of data, the newest kept),
