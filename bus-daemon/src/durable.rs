@@ -440,13 +440,8 @@ impl Follower {
     }
 
     fn to_event(&self, stored: &StoredEvent) -> Option<Event> {
-        match stored.data.to_value() {
-            Ok(data) => Some(Event::from_parts(
-                stored.id.0,
-                &stored.event_type,
-                data,
-                stored.timestamp,
-            )),
+        match stored.to_event() {
+            Ok(event) => Some(event),
             Err(error) => {
                 // The log checks JSON on the way in: this means a damaged store.
                 Figures::add(&self.figures.failures, 1);

@@ -7,7 +7,7 @@
 //! | `GET /events?after=ID&limit=N&pattern=P&since=TIME` | stored events from the log, oldest first, paged: `{"events": [...], "next": ID or null}` (see [`read`](crate::read)) |
 //! | `GET /events/stream?pattern=P&after=ID` | Server-Sent Events: stored events after `Last-Event-ID` (or `after`), then live (see [`stream`](crate::stream)) |
 //! | `POST /events/replay?after=ID&since=T&pattern=P&limit=N&dry_run=B` | republishes one page of stored events to the live consumers, marked as replays (see [`replay`](crate::replay)) |
-//! | `GET /events/recent?limit=N` | the newest N stored events (default 10, at most 10,000 and 8 MiB of data), oldest first, read from the log: `[{"id", "type", "data", "timestamp"}, ...]` |
+//! | `GET /events/recent?limit=N` | the newest N stored events (default 10, at most 10,000 and 8 MiB of data), oldest first, read from the log: `[{"id", "type", "data", "timestamp"}, ...]` (and `"priority"` where the publisher gave one) |
 //! | `GET /metrics` | Prometheus text (404 when metrics are off) |
 //! | `GET /healthz` | `{"status": "ok"}` |
 //! | `GET /`, `/ui/...`, `POST /ui/login` | the web view and its session login (see [`ui`](crate::ui)) |

@@ -152,8 +152,8 @@ fn read_failed(e: StoreError) -> ApiError {
     )
 }
 
-/// One stored event as JSON text: `{"id", "type", "data", "timestamp"}`, its data copied
-/// verbatim from the log (not parsed and printed again). This is the read path's inner loop
+/// One stored event as JSON text: `{"id", "type", "data", "timestamp"}` (and `"priority"`
+/// when its publisher gave one), its data copied verbatim from the log (not parsed and printed again). This is the read path's inner loop
 /// (a page is up to 10,000 of these), so it writes straight into `out`.
 pub fn event_json(log: &dyn EventLog, event: &StoredEvent, out: &mut String) {
     out.push_str("{\"id\":");
@@ -164,9 +164,15 @@ pub fn event_json(log: &dyn EventLog, event: &StoredEvent, out: &mut String) {
     out.push_str(event.data.as_str());
     let _ = write!(
         out,
-        ",\"timestamp\":\"{}\"}}",
+        ",\"timestamp\":\"{}\"",
         humantime::format_rfc3339_micros(event.timestamp)
     );
+    if let Some(priority) = event.priority {
+        out.push_str(",\"priority\":\"");
+        out.push_str(priority.as_str());
+        out.push('"');
+    }
+    out.push('}');
 }
 
 /// `text` as a JSON string literal; ids and event types rarely need escapes, so the common

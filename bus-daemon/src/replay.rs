@@ -41,19 +41,15 @@ pub(crate) async fn replay_events(
     let mut replayed = 0u64;
     for stored in &page.events {
         if !dry_run {
-            let data = stored.data.to_value().map_err(|e| {
-                ApiError::new(
-                    axum::http::StatusCode::INTERNAL_SERVER_ERROR,
-                    format!("stored event {} is not JSON: {e}", log.format_id(stored.id)),
-                )
-            })?;
-            let event = bus_core::Event::from_parts(
-                stored.id.0,
-                &stored.event_type,
-                data,
-                stored.timestamp,
-            )
-            .into_replay();
+            let event = stored
+                .to_event()
+                .map_err(|e| {
+                    ApiError::new(
+                        axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                        format!("stored event {} is not JSON: {e}", log.format_id(stored.id)),
+                    )
+                })?
+                .into_replay();
             if state.ingest.republish(event).await.is_err() {
                 continue; // filtered or disabled now: not replayed, not counted
             }

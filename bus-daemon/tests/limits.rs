@@ -74,6 +74,30 @@ async fn ingested_events_take_a_priority_and_a_bad_one_is_refused() {
     .await;
     assert!((200..300).contains(&status), "{status} {reply}");
     assert_eq!(reply["accepted"], 2);
+    // The log keeps each publisher's priority: reads show it (and only where one was given).
+    let (status, _) = post(
+        &daemon.url("/events"),
+        "application/json",
+        r#"{"type": "a.c"}"#,
+    )
+    .await;
+    assert!((200..300).contains(&status));
+    for path in ["/events", "/events/recent"] {
+        let page = get_json(&daemon.url(path)).await;
+        // `GET /events` answers a page, `GET /events/recent` a bare list.
+        let events = page.get("events").unwrap_or(&page);
+        let priorities: Vec<&Value> = events
+            .as_array()
+            .unwrap_or_else(|| panic!("{path}: {page}"))
+            .iter()
+            .map(|e| &e["priority"])
+            .collect();
+        assert_eq!(
+            priorities,
+            [&json!("high"), &json!("low"), &Value::Null],
+            "{path}"
+        );
+    }
     let (status, reply) = post(
         &daemon.url("/events"),
         "application/json",

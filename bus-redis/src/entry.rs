@@ -1,5 +1,6 @@
-//! One event as one stream entry: fields `type`, `data` (the JSON text as given) and `ts`
-//! (microseconds since the Unix epoch, negative before it).
+//! One event as one stream entry: fields `type`, `data` (the JSON text as given), `ts`
+//! (microseconds since the Unix epoch, negative before it) and, only when the publisher gave
+//! one, `priority` (`high`, `normal` or `low`).
 
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
@@ -14,6 +15,7 @@ use crate::ids;
 pub(crate) const TYPE: &str = "type";
 pub(crate) const DATA: &str = "data";
 pub(crate) const TS: &str = "ts";
+pub(crate) const PRIORITY: &str = "priority";
 
 /// Microseconds since the Unix epoch (negative before it), saturating.
 pub(crate) fn to_micros(time: SystemTime) -> i64 {
@@ -34,12 +36,16 @@ pub(crate) fn from_micros(micros: i64) -> SystemTime {
 }
 
 /// The `XADD` arguments after the id for `event`.
-pub(crate) fn fields(event: &NewEvent) -> [(&'static str, String); 3] {
-    [
+pub(crate) fn fields(event: &NewEvent) -> Vec<(&'static str, String)> {
+    let mut fields = vec![
         (TYPE, event.event_type.clone()),
         (DATA, event.data.as_str().to_owned()),
         (TS, to_micros(event.timestamp).to_string()),
-    ]
+    ];
+    if let Some(priority) = event.priority {
+        fields.push((PRIORITY, priority.as_str().to_owned()));
+    }
+    fields
 }
 
 fn text(map: &HashMap<String, Value>, id: &str, field: &str) -> Result<String, StoreError> {
@@ -70,11 +76,24 @@ pub(crate) fn decode(entry: &StreamId) -> Result<StoredEvent, StoreError> {
             entry.id
         ))
     })?;
+    let priority = match entry.map.get(PRIORITY) {
+        None => None,
+        Some(_) => {
+            let text = text(&entry.map, &entry.id, PRIORITY)?;
+            Some(text.parse().map_err(|_| {
+                StoreError::unavailable(format!(
+                    "stream entry {} has priority {text:?}, not high, normal or low",
+                    entry.id
+                ))
+            })?)
+        }
+    };
     Ok(StoredEvent {
         id,
         event_type,
         data,
         timestamp: from_micros(micros),
+        priority,
     })
 }
 
@@ -102,10 +121,22 @@ mod tests {
             ..StreamId::default()
         };
         let stored = decode(&entry).unwrap();
+        assert_eq!(stored.priority, None);
         assert_eq!(stored.id.0, 3);
         assert_eq!(stored.event_type, "hook.pre_tool");
         assert_eq!(stored.data.as_str(), "{\"a\":1}");
         assert_eq!(stored.timestamp, from_micros(to_micros(event.timestamp)));
+
+        let urgent = event.clone().with_priority(bus_store::Priority::High);
+        let mut with_priority = entry.clone();
+        with_priority.map = fields(&urgent)
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), Value::BulkString(v.into_bytes())))
+            .collect();
+        assert_eq!(
+            decode(&with_priority).unwrap().priority,
+            Some(bus_store::Priority::High)
+        );
 
         let mut missing = entry.clone();
         missing.map.remove(TS);

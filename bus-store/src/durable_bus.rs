@@ -141,8 +141,8 @@ impl DurableBus {
     }
 
     /// [`publish_batch`](Self::publish_batch) with the priority each publisher gave its
-    /// event (`None`: the consumers' rules decide). The log keeps no priority: consumers fed
-    /// from it (durable ones, replays) order by their rules alone.
+    /// event (`None`: the consumers' rules decide). The log stores it with the event, so
+    /// consumers fed from the log (durable ones, replays) see it too.
     pub async fn publish_batch_with_priorities(
         &self,
         events: Vec<(String, Value, Option<bus_core::Priority>)>,
@@ -163,10 +163,11 @@ impl DurableBus {
             let now = SystemTime::now();
             let batch = admitted
                 .iter()
-                .map(|(_, event_type, data, _)| NewEvent {
+                .map(|(_, event_type, data, priority)| NewEvent {
                     event_type: event_type.clone(),
                     data: JsonText::from_value(data),
                     timestamp: now,
+                    priority: *priority,
                 })
                 .collect();
             let ids = self.log.append(batch).await?;

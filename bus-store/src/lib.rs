@@ -46,6 +46,8 @@ mod memory;
 mod sqlite;
 mod types;
 
+/// An event's priority, as [`NewEvent::priority`] and [`StoredEvent::priority`] carry it.
+pub use bus_core::Priority;
 pub use durable_bus::{Admission, DurableBus, DurableError};
 pub use error::StoreError;
 pub use log::EventLog;

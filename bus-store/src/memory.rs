@@ -120,6 +120,7 @@ impl EventLog for MemoryLog {
                 data: event.data,
                 // The SQLite backend keeps microseconds: behave the same.
                 timestamp: from_micros(to_micros(event.timestamp)),
+                priority: event.priority,
             });
         }
         state.appended += ids.len() as u64;

@@ -4,6 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use bus_core::Priority;
 use serde::{Deserialize, Serialize};
 
 use crate::StoreError;
@@ -80,16 +81,27 @@ pub struct NewEvent {
     pub data: JsonText,
     /// When the event happened (stored with microsecond precision).
     pub timestamp: SystemTime,
+    /// The priority its publisher gave it (`None`: each consumer's rules decide). Stored with
+    /// the event, so a consumer fed from the log (a durable relay, a replay) orders it as a
+    /// live one would.
+    pub priority: Option<Priority>,
 }
 
 impl NewEvent {
-    /// An event stamped with the current time.
+    /// An event stamped with the current time, with no priority of its own.
     pub fn new(event_type: impl Into<String>, data: JsonText) -> Self {
         Self {
             event_type: event_type.into(),
             data,
             timestamp: SystemTime::now(),
+            priority: None,
         }
+    }
+
+    /// This event with the priority its publisher gives it.
+    pub fn with_priority(mut self, priority: Priority) -> Self {
+        self.priority = Some(priority);
+        self
     }
 }
 
@@ -104,6 +116,25 @@ pub struct StoredEvent {
     pub data: JsonText,
     /// When the event happened, to the microsecond.
     pub timestamp: SystemTime,
+    /// The priority its publisher gave it, as appended.
+    pub priority: Option<Priority>,
+}
+
+impl StoredEvent {
+    /// The bus event it stands for: the log's id, type, data and timestamp, and the
+    /// publisher's priority. Fails only when the data is not JSON (a damaged store).
+    pub fn to_event(&self) -> Result<bus_core::Event, serde_json::Error> {
+        let event = bus_core::Event::from_parts(
+            self.id.0,
+            &self.event_type,
+            self.data.to_value()?,
+            self.timestamp,
+        );
+        Ok(match self.priority {
+            Some(priority) => event.with_priority(priority),
+            None => event,
+        })
+    }
 }
 
 /// The most payload bytes one page holds: a read stops early once its events' data add up

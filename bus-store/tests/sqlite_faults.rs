@@ -263,3 +263,48 @@ async fn a_full_disk_fails_appends_cleanly_and_they_succeed_once_space_returns()
         .collect();
     assert_eq!(ids, (1..=203).collect::<Vec<_>>());
 }
+
+#[tokio::test]
+async fn a_version_1_store_is_upgraded_in_place_and_keeps_its_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.db");
+    // The schema the first release wrote, with two events and a cursor.
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch(
+        "CREATE TABLE events (
+             id INTEGER PRIMARY KEY AUTOINCREMENT,
+             type TEXT NOT NULL, data TEXT NOT NULL, ts INTEGER NOT NULL);
+         CREATE TABLE cursors (name TEXT PRIMARY KEY, id INTEGER NOT NULL);
+         INSERT INTO events (type, data, ts) VALUES ('a', '{\"n\":1}', 1700000000000000);
+         INSERT INTO events (type, data, ts) VALUES ('b', '{\"n\":2}', 1700000000000001);
+         INSERT INTO cursors VALUES ('relay', 1);
+         PRAGMA user_version = 1;",
+    )
+    .unwrap();
+    drop(conn);
+
+    let log = open(&path).unwrap();
+    let page = log.read(ReadQuery::default()).await.unwrap();
+    let old: Vec<(u64, &str, Option<bus_store::Priority>)> = page
+        .events
+        .iter()
+        .map(|e| (e.id.0, e.event_type.as_str(), e.priority))
+        .collect();
+    assert_eq!(old, [(1, "a", None), (2, "b", None)]);
+    assert_eq!(log.cursor("relay").await.unwrap(), Some(LogId(1)));
+    let ids = log
+        .append(vec![event("c", 3).with_priority(bus_store::Priority::High)])
+        .await
+        .unwrap();
+    assert_eq!(ids, [LogId(3)]);
+    let newest = log.read_last(1).await.unwrap();
+    assert_eq!(newest[0].priority, Some(bus_store::Priority::High));
+    log.close().await.unwrap();
+    drop(log);
+
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(version, bus_store::SQLITE_SCHEMA_VERSION);
+}

@@ -12,7 +12,7 @@ use crate::{Durability, StoreError};
 
 /// The schema version this build writes and reads (`PRAGMA user_version`); a store with a
 /// higher one is refused with [`StoreError::NewerSchema`].
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// The first 16 bytes of every SQLite database file.
 const SQLITE_HEADER: &[u8; 16] = b"SQLite format 3\0";
@@ -20,18 +20,26 @@ const SQLITE_HEADER: &[u8; 16] = b"SQLite format 3\0";
 /// How long a connection waits for SQLite's own locks (checkpoints) before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Version 1: ids are AUTOINCREMENT so that they are never reused, even after the newest
-/// events were trimmed; `ts` has no index because reads walk in id order (a `since` filter
-/// cannot use a ts index to find the first matching id, and the index would slow appends).
+/// Ids are AUTOINCREMENT so that they are never reused, even after the newest events were
+/// trimmed; `ts` has no index because reads walk in id order (a `since` filter cannot use a
+/// ts index to find the first matching id, and the index would slow appends). `priority` is
+/// the publisher's (`high`, `normal`, `low`), NULL for the many events that have none.
 const SCHEMA: &str = "
     CREATE TABLE events (
         id INTEGER PRIMARY KEY AUTOINCREMENT,
         type TEXT NOT NULL,
         data TEXT NOT NULL,
-        ts INTEGER NOT NULL
+        ts INTEGER NOT NULL,
+        priority TEXT
     );
     CREATE TABLE cursors (name TEXT PRIMARY KEY, id INTEGER NOT NULL);
-    PRAGMA user_version = 1;
+    PRAGMA user_version = 2;
+";
+
+/// Version 1 to 2: the `priority` column (adding a NULL column rewrites no row).
+const UPGRADE_1_TO_2: &str = "
+    ALTER TABLE events ADD COLUMN priority TEXT;
+    PRAGMA user_version = 2;
 ";
 
 /// The path of the lock file beside a store.
@@ -203,6 +211,9 @@ pub(crate) fn open_writer(path: &Path, durability: Durability) -> Result<Connect
         .map_err(fail)?;
     if version == 0 {
         conn.execute_batch(&format!("BEGIN IMMEDIATE; {SCHEMA} COMMIT;"))
+            .map_err(fail)?;
+    } else if version == 1 {
+        conn.execute_batch(&format!("BEGIN IMMEDIATE; {UPGRADE_1_TO_2} COMMIT;"))
             .map_err(fail)?;
     }
     Ok(conn)

@@ -4,6 +4,8 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
+use bus_core::Priority;
+use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OptionalExtension, Transaction};
 
 use crate::filter::Filter;
@@ -81,8 +83,9 @@ fn read_in(tx: &Transaction<'_>, query: &ReadQuery) -> rusqlite::Result<Page> {
     let after = query
         .after
         .map_or(0, |id| i64::try_from(id.0).unwrap_or(i64::MAX));
-    let mut stmt =
-        tx.prepare_cached("SELECT id, type, data, ts FROM events WHERE id > ?1 ORDER BY id")?;
+    let mut stmt = tx.prepare_cached(
+        "SELECT id, type, data, ts, priority FROM events WHERE id > ?1 ORDER BY id",
+    )?;
     let mut rows = stmt.query([after])?;
     let mut events = Vec::with_capacity(limit.min(4096));
     let mut more = false;
@@ -105,6 +108,7 @@ fn read_in(tx: &Transaction<'_>, query: &ReadQuery) -> rusqlite::Result<Page> {
             event_type: event_type.to_owned(),
             data: JsonText::trusted(data),
             timestamp: from_micros(ts),
+            priority: priority(row.get_ref(4)?),
         });
     }
     Ok(Page::scanned(events, more, missed))
@@ -114,8 +118,9 @@ fn read_in(tx: &Transaction<'_>, query: &ReadQuery) -> rusqlite::Result<Page> {
 /// oldest first.
 pub(crate) fn read_last(conn: &Connection, limit: usize) -> Result<Vec<StoredEvent>, StoreError> {
     let run = || -> rusqlite::Result<Vec<StoredEvent>> {
-        let mut stmt =
-            conn.prepare_cached("SELECT id, type, data, ts FROM events ORDER BY id DESC LIMIT ?1")?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT id, type, data, ts, priority FROM events ORDER BY id DESC LIMIT ?1",
+        )?;
         let mut rows = stmt.query([i64::try_from(limit).unwrap_or(i64::MAX)])?;
         let (mut events, mut bytes) = (Vec::new(), 0usize);
         while let Some(row) = rows.next()? {
@@ -130,12 +135,19 @@ pub(crate) fn read_last(conn: &Connection, limit: usize) -> Result<Vec<StoredEve
                 event_type: row.get_ref(1)?.as_str()?.to_owned(),
                 data: JsonText::trusted(data),
                 timestamp: from_micros(row.get(3)?),
+                priority: priority(row.get_ref(4)?),
             });
         }
         events.reverse();
         Ok(events)
     };
     run().map_err(StoreError::unavailable)
+}
+
+/// A stored priority: NULL (none), or the name this crate wrote (anything else, which only
+/// a hand edit could put there, reads as none).
+fn priority(value: ValueRef<'_>) -> Option<Priority> {
+    value.as_str().ok().and_then(|text| text.parse().ok())
 }
 
 /// A consumer's saved position.

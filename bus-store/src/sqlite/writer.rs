@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant, SystemTime};
 
+use bus_core::Priority;
 use rusqlite::{Connection, TransactionBehavior, params};
 use tokio::sync::{oneshot, watch};
 
@@ -217,8 +218,9 @@ fn write_group(conn: &mut Connection, group: &[Command]) -> rusqlite::Result<Vec
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let mut all = Vec::with_capacity(group.len());
     {
-        let mut insert =
-            tx.prepare_cached("INSERT INTO events (type, data, ts) VALUES (?1, ?2, ?3)")?;
+        let mut insert = tx.prepare_cached(
+            "INSERT INTO events (type, data, ts, priority) VALUES (?1, ?2, ?3, ?4)",
+        )?;
         let mut save = tx.prepare_cached(
             "INSERT INTO cursors (name, id) VALUES (?1, ?2)
              ON CONFLICT (name) DO UPDATE SET id = excluded.id",
@@ -231,7 +233,8 @@ fn write_group(conn: &mut Connection, group: &[Command]) -> rusqlite::Result<Vec
                         insert.execute(params![
                             event.event_type,
                             event.data.as_str(),
-                            to_micros(event.timestamp)
+                            to_micros(event.timestamp),
+                            event.priority.map(Priority::as_str)
                         ])?;
                         ids.push(LogId(tx.last_insert_rowid() as u64));
                     }

@@ -499,3 +499,42 @@ async fn the_newest_events_come_oldest_first() {
         assert!(log.read_last(0).await.unwrap().is_empty(), "{backend}");
     }
 }
+
+#[tokio::test]
+async fn a_publishers_priority_is_stored_with_its_event() {
+    use bus_store::Priority;
+    for backend in BACKENDS {
+        let subject = subject(backend, keep_all());
+        let log = &*subject.log;
+        let ids = log
+            .append(vec![
+                event("t", 0).with_priority(Priority::High),
+                event("t", 1),
+                event("t", 2).with_priority(Priority::Low),
+                event("t", 3).with_priority(Priority::Normal),
+            ])
+            .await
+            .unwrap();
+        let read: Vec<Option<Priority>> = read_all(log, ReadQuery::after(None, 2))
+            .await
+            .iter()
+            .map(|e| e.priority)
+            .collect();
+        let expected = [
+            Some(Priority::High),
+            None,
+            Some(Priority::Low),
+            Some(Priority::Normal),
+        ];
+        assert_eq!(read, expected, "{backend}: paged");
+        let newest: Vec<Option<Priority>> =
+            log.read_last(4).await.unwrap().iter().map(|e| e.priority).collect();
+        assert_eq!(newest, expected, "{backend}: newest");
+        let stored = &read_all(log, ReadQuery::after(Some(ids[0]), 1)).await[1];
+        assert_eq!(
+            stored.to_event().unwrap().priority(),
+            Some(Priority::Low),
+            "{backend}: the bus event carries it"
+        );
+    }
+}

@@ -1,7 +1,9 @@
 //! Issue 13's done-when check: the relay limited to 200/s (`CLAUDE_MPM_RELAY_RATE_LIMIT`)
 //! while a 20,000-event burst is ingested receives within 5% of 200 events a second at the
 //! python-socketio dashboard, and a `hook.error` (high by `CLAUDE_MPM_EVENTBUS_PRIORITIES`)
-//! posted in the middle of the burst reaches the dashboard within 1 s of its `POST` returning.
+//! posted in the middle of the burst reaches the dashboard within 1 s of its `POST` returning,
+//! and so does a `hook.notification` that no rule names but whose publisher marked it
+//! `"priority": "high"` (the log stores that priority, and the relay reads it back).
 //!
 //! The relay is durable: it takes events from the log into its send buffer, where priorities
 //! reorder them. The buffer (`CLAUDE_MPM_RELAY_BUFFER_SIZE=30000`) holds the whole burst, so
@@ -55,6 +57,7 @@ pub(crate) fn check(env: &Env) -> Result<String, String> {
     }
     let started = Instant::now();
     let mut high = None;
+    let mut marked = None;
     let mut at_post = String::new();
     for b in 0..BURST / BATCH {
         let events: Vec<(String, Value)> = (0..BATCH)
@@ -67,6 +70,15 @@ pub(crate) fn check(env: &Env) -> Result<String, String> {
         if b + 1 == BURST / BATCH / 2 {
             let ids = daemon.post_ndjson(&[("hook.error".to_owned(), json!({"error": "boom"}))])?;
             high = Some((ids[0], Instant::now()));
+            let reply: Value = ureq::post(&daemon.url("/events"))
+                .send_json(
+                    json!({"type": "hook.notification", "data": {"n": 1}, "priority": "high"}),
+                )
+                .map_err(|e| format!("POST /events: {e}"))?
+                .body_mut()
+                .read_json()
+                .map_err(|e| format!("POST /events: {e}"))?;
+            marked = Some((super::peers::ids_of(&reply)?[0], Instant::now()));
             at_post = daemon.get_json("/stats")?["durable"].to_string();
         }
     }
@@ -82,6 +94,18 @@ pub(crate) fn check(env: &Env) -> Result<String, String> {
     if high_latency > HIGH_WITHIN {
         return Err(format!(
             "the hook.error took {high_latency:?} to reach the dashboard (at most {HIGH_WITHIN:?}); at its post: {at_post}; ingest took {ingested:?}"
+        ));
+    }
+    let (marked_id, marked_at) = marked.ok_or("the hook.notification was not posted")?;
+    let marked_latency = wait_for("the marked hook.notification at the dashboard", || {
+        let seen = read_record(&record).ok()?;
+        seen.iter()
+            .any(|p| p["event_id"].as_u64() == Some(marked_id))
+            .then(|| marked_at.elapsed())
+    })?;
+    if marked_latency > HIGH_WITHIN {
+        return Err(format!(
+            "the hook.notification marked \"priority\": \"high\" took {marked_latency:?} to reach the dashboard (at most {HIGH_WITHIN:?})"
         ));
     }
     // The rate at the dashboard, from how many it has recorded over the window.
@@ -123,7 +147,7 @@ pub(crate) fn check(env: &Env) -> Result<String, String> {
             .iter()
             .filter_map(|p| p["event_id"].as_u64())
             .collect();
-        (seen.len() as u64 > BURST).then_some(())
+        (seen.len() as u64 >= BURST + 2).then_some(())
     })?;
     let rest = lifted.elapsed();
     let (code, log) = daemon.terminate()?;
@@ -131,10 +155,11 @@ pub(crate) fn check(env: &Env) -> Result<String, String> {
         return Err(format!("the daemon exited with {code:?}:\n{log}"));
     }
     Ok(format!(
-        "{BURST} hook.pre_tool (low) ingested in {:.1} s; the hook.error posted after {} reached the dashboard in {} ms ({behind} events there by then); {rate:.1} events/s received over {:.1} s (limit {RATE}/s, GET /stats: current {current:.1}/s, delayed {}); PATCH /config relay_rate_limit=off: the rest arrived in {:.1} s",
+        "{BURST} hook.pre_tool (low) ingested in {:.1} s; the hook.error posted after {} reached the dashboard in {} ms ({behind} events there by then), a hook.notification marked high by its publisher in {} ms; {rate:.1} events/s received over {:.1} s (limit {RATE}/s, GET /stats: current {current:.1}/s, delayed {}); PATCH /config relay_rate_limit=off: the rest arrived in {:.1} s",
         ingested.as_secs_f64(),
         BURST / 2,
         high_latency.as_millis(),
+        marked_latency.as_millis(),
         (t_1 - t_0).as_secs_f64(),
         limit["delayed"],
         rest.as_secs_f64(),
