@@ -5,7 +5,8 @@
 //! and so does a `hook.notification` that no rule names but whose publisher marked it
 //! `"priority": "high"` (the log stores that priority, and the relay reads it back).
 //!
-//! The relay is durable: it takes events from the log into its send buffer, where priorities
+//! The store runs on its defaults (`full`: an fsync before each POST's answer). The relay is
+//! durable: it takes events from the log into its send buffer, where priorities
 //! reorder them. The buffer (`CLAUDE_MPM_RELAY_BUFFER_SIZE=30000`) holds the whole burst, so
 //! the `hook.error` is in it when posted; with a smaller buffer it would wait until the
 //! follower, which reads the log in order, reaches it.
@@ -46,9 +47,6 @@ pub(crate) fn check(env: &Env) -> Result<String, String> {
                 "hook.error*=high,hook.subagent_stop=high,hook.pre_tool=low",
             ),
             ("CLAUDE_MPM_EVENTBUS_SHUTDOWN_TIMEOUT", "1s"),
-            // What is measured is the relay's pacing and order, not commit durability: an
-            // fsync per POST only adds load to the 2 shared cores the timings run on.
-            ("CLAUDE_MPM_EVENTBUS_STORE_SYNC", "normal"),
         ],
     )?;
     let config = daemon.get_json("/config")?;
