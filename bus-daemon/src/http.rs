@@ -350,11 +350,12 @@ async fn recent_events(
     })?;
     let mut body = String::with_capacity(2 + events.len() * 128);
     body.push('[');
+    let mut writer = read::EventJson::new(log);
     for (i, event) in events.iter().enumerate() {
         if i > 0 {
             body.push(',');
         }
-        read::event_json(log, event, &mut body);
+        writer.write(event, &mut body);
     }
     body.push(']');
     Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())

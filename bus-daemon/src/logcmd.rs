@@ -81,7 +81,7 @@ pub struct ReplayArgs {
 }
 
 /// Events per request.
-const PAGE: usize = 5000;
+const PAGE: usize = 10_000;
 
 /// Percent-encodes a query value (ids, globs and times are short ASCII, but `+`, `&`, `#`,
 /// spaces and `?` must not change the query's meaning).
@@ -141,45 +141,41 @@ struct RawId<'a> {
     id: std::borrow::Cow<'a, str>,
 }
 
+/// One fetched page: its text, where each event's JSON lies in it, and what comes next.
+struct Fetched {
+    text: String,
+    events: Vec<std::ops::Range<usize>>,
+}
+
 /// `eventbus tail`: prints the selected stored events, then (with `-f`) live ones.
 pub fn tail(client: &Client, args: &TailArgs) -> Result<(), PublishError> {
-    let out = std::io::stdout();
-    let mut out = out.lock();
+    // Stdout is line-buffered: without this, every event would be a write of its own.
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
     let write_failed =
         |e: std::io::Error| PublishError::Input(format!("cannot write to stdout: {e}"));
     let mut after = args.selection.after.clone();
     let backlog = !args.follow || after.is_some() || args.selection.since.is_some();
     if backlog {
         let bar = progress(client, &args.selection, "tail");
-        loop {
-            let text = client.call_text(
-                "GET",
-                &format!(
-                    "/events?{}{}",
-                    args.selection.query(after.as_deref(), PAGE),
-                    args.where_param()
-                ),
-                None,
-            )?;
-            let page: RawPage<'_> =
-                serde_json::from_str(&text).map_err(|e| client.unexpected(&e, &text))?;
-            // Each event is printed as the daemon wrote it: no parse and print again.
-            for event in &page.events {
-                writeln!(out, "{}", event.get()).map_err(write_failed)?;
-            }
-            bar.inc(page.events.len() as u64);
-            match page.next {
-                Some(next) => after = Some(next.into_owned()),
-                None => {
-                    if let Some(last) = page.events.last() {
-                        let id: RawId<'_> = serde_json::from_str(last.get())
-                            .map_err(|e| client.unexpected(&e, last.get()))?;
-                        after = Some(id.id.into_owned());
-                    }
-                    break;
+        // The next page is fetched while this one is printed: the daemon reads and the
+        // terminal (or pipe) writes at the same time.
+        let (pages, printed) = std::sync::mpsc::sync_channel::<Result<Fetched, PublishError>>(2);
+        let start = after.clone();
+        after = std::thread::scope(|scope| {
+            let fetcher = scope.spawn(move || fetch_pages(client, args, start, &pages));
+            for page in printed {
+                let page = page?;
+                for range in &page.events {
+                    out.write_all(page.text[range.clone()].as_bytes())
+                        .and_then(|()| out.write_all(b"\n"))
+                        .map_err(write_failed)?;
                 }
+                bar.inc(page.events.len() as u64);
             }
-        }
+            fetcher
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        })?;
         bar.finish_and_clear();
         out.flush().map_err(write_failed)?;
     }
@@ -216,6 +212,69 @@ pub fn tail(client: &Client, args: &TailArgs) -> Result<(), PublishError> {
         }
     }
     Ok(())
+}
+
+/// Fetches the backlog page by page into `pages` until a page has no `next` (or the printer
+/// stops listening); returns the id to follow live from. An error goes to the printer, which
+/// reports it.
+fn fetch_pages(
+    client: &Client,
+    args: &TailArgs,
+    mut after: Option<String>,
+    pages: &std::sync::mpsc::SyncSender<Result<Fetched, PublishError>>,
+) -> Result<Option<String>, PublishError> {
+    loop {
+        let path = format!(
+            "/events?{}{}",
+            args.selection.query(after.as_deref(), PAGE),
+            args.where_param()
+        );
+        let (page, next) = match client.call_text("GET", &path, None).and_then(|text| {
+            let (events, next) = locate(client, &text)?;
+            Ok((Fetched { text, events }, next))
+        }) {
+            Ok(fetched) => fetched,
+            Err(e) => {
+                let _ = pages.send(Err(e));
+                return Ok(after);
+            }
+        };
+        let last_id = match (&next, page.events.last()) {
+            (None, Some(last)) => {
+                let text = &page.text[last.clone()];
+                let id: RawId<'_> =
+                    serde_json::from_str(text).map_err(|e| client.unexpected(&e, text))?;
+                Some(id.id.into_owned())
+            }
+            _ => None,
+        };
+        if pages.send(Ok(page)).is_err() {
+            return Ok(after); // the printer stopped (it reports why)
+        }
+        match next {
+            Some(next) => after = Some(next),
+            None => return Ok(last_id.or(after)),
+        }
+    }
+}
+
+/// Where each event of a `GET /events` page lies in its text, and the page's `next`: the
+/// events are printed as the daemon wrote them, never parsed and printed again.
+fn locate(
+    client: &Client,
+    text: &str,
+) -> Result<(Vec<std::ops::Range<usize>>, Option<String>), PublishError> {
+    let page: RawPage<'_> = serde_json::from_str(text).map_err(|e| client.unexpected(&e, text))?;
+    let base = text.as_ptr() as usize;
+    let events = page
+        .events
+        .iter()
+        .map(|e| {
+            let start = e.get().as_ptr() as usize - base;
+            start..start + e.get().len()
+        })
+        .collect();
+    Ok((events, page.next.map(std::borrow::Cow::into_owned)))
 }
 
 /// `eventbus replay`: republishes the selected stored events, page by page; returns the

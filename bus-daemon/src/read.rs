@@ -11,7 +11,6 @@
 //! trimmed away is a 410 saying how many events were lost.
 
 use std::collections::HashMap;
-use std::fmt::Write;
 use std::time::{Duration, SystemTime};
 
 use axum::extract::{Query, State};
@@ -19,6 +18,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bus_store::{EventLog, LogId, ReadQuery, StoreError, StoredEvent};
 
+pub use crate::event_json::EventJson;
 use crate::http::{ApiError, AppState};
 
 /// Largest page `GET /events` returns.
@@ -153,38 +153,9 @@ fn read_failed(e: StoreError) -> ApiError {
 }
 
 /// One stored event as JSON text: `{"id", "type", "data", "timestamp"}` (and `"priority"`
-/// when its publisher gave one), its data copied verbatim from the log (not parsed and printed again). This is the read path's inner loop
-/// (a page is up to 10,000 of these), so it writes straight into `out`.
+/// when its publisher gave one), appended to `out`. For many, keep one [`EventJson`].
 pub fn event_json(log: &dyn EventLog, event: &StoredEvent, out: &mut String) {
-    out.push_str("{\"id\":");
-    json_string(&log.format_id(event.id), out);
-    out.push_str(",\"type\":");
-    json_string(&event.event_type, out);
-    out.push_str(",\"data\":");
-    out.push_str(event.data.as_str());
-    let _ = write!(
-        out,
-        ",\"timestamp\":\"{}\"",
-        humantime::format_rfc3339_micros(event.timestamp)
-    );
-    if let Some(priority) = event.priority {
-        out.push_str(",\"priority\":\"");
-        out.push_str(priority.as_str());
-        out.push('"');
-    }
-    out.push('}');
-}
-
-/// `text` as a JSON string literal; ids and event types rarely need escapes, so the common
-/// case is a plain copy.
-fn json_string(text: &str, out: &mut String) {
-    if text.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
-        out.push('"');
-        out.push_str(text);
-        out.push('"');
-    } else {
-        out.push_str(&serde_json::Value::String(text.to_owned()).to_string());
-    }
+    EventJson::new(log).write(event, out);
 }
 
 /// `GET /events`.
@@ -204,11 +175,12 @@ pub(crate) async fn list_events(
         .events
         .iter()
         .filter(|e| crate::rules::stored_matches(condition.as_deref(), e));
+    let mut writer = EventJson::new(log);
     for (i, event) in matching.enumerate() {
         if i > 0 {
             body.push(',');
         }
-        event_json(log, event, &mut body);
+        writer.write(event, &mut body);
     }
     body.push_str("],\"next\":");
     match page.next {
@@ -217,27 +189,4 @@ pub(crate) async fn list_events(
     }
     body.push('}');
     Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::json_string;
-
-    #[test]
-    fn json_strings_are_escaped_only_when_needed() {
-        for text in [
-            "hook.pre_tool",
-            "",
-            "a\"b",
-            "back\\slash",
-            "line\nbreak",
-            "tab\t",
-            "é✓",
-        ] {
-            let mut out = String::new();
-            json_string(text, &mut out);
-            let back: String = serde_json::from_str(&out).unwrap();
-            assert_eq!(back, text, "{out}");
-        }
-    }
 }

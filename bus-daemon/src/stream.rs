@@ -26,7 +26,7 @@ use futures_util::stream::{self, Stream};
 use tokio::sync::watch;
 
 use crate::http::{ApiError, AppState};
-use crate::read::{check_after, event_json, parse_pattern};
+use crate::read::{EventJson, check_after, parse_pattern};
 
 /// Events read from the log per wake-up; they leave as one chunk of the body, which is what
 /// lets one client read a backlog at hundreds of thousands of events per second (a body frame
@@ -124,8 +124,9 @@ impl Cursor {
                 self.after = scanned_to;
                 let size: usize = matching.iter().map(|e| e.data.as_str().len() + 160).sum();
                 let mut text = String::with_capacity(size);
+                let mut writer = EventJson::new(self.log.as_ref());
                 for event in matching {
-                    sse_text(self.log.as_ref(), event, &mut text);
+                    sse_text(&mut writer, self.log.as_ref(), event, &mut text);
                 }
                 return Some(Bytes::from(text));
             }
@@ -156,14 +157,14 @@ impl Cursor {
 }
 
 /// One event as SSE: `id:`, `event:`, `data:` (the event's JSON) and the blank line.
-fn sse_text(log: &dyn EventLog, event: &StoredEvent, out: &mut String) {
+fn sse_text(writer: &mut EventJson<'_>, log: &dyn EventLog, event: &StoredEvent, out: &mut String) {
     out.push_str("id: ");
-    out.push_str(&log.format_id(event.id));
+    log.write_id(event.id, out);
     out.push_str("\nevent: ");
     out.push_str(&event.event_type);
     out.push_str("\ndata: ");
     let start = out.len();
-    event_json(log, event, out);
+    writer.write(event, out);
     // Compact JSON has no raw line breaks; should one ever appear, each line gets its own
     // `data:` field so the client's parser reassembles the text unchanged.
     if out[start..].contains('\n') {

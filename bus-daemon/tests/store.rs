@@ -567,3 +567,65 @@ async fn recent_events_come_from_the_log_and_survive_a_restart() {
         "{text}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eventbus_tail_pages_through_a_long_log_in_order_once_and_follows_on_from_its_end() {
+    let daemon = Daemon::start(&[]);
+    let addr = daemon.addr.to_string();
+    // Three pages of tail's 10,000 and a bit.
+    let mut ids: Vec<String> = Vec::new();
+    for chunk in 0..5 {
+        let body: String = (0..5_001)
+            .map(|n| format!("{{\"type\":\"t\",\"data\":{}}}\n", chunk * 5_001 + n))
+            .collect();
+        let (status, reply) = post(&daemon.url("/events"), "application/x-ndjson", body).await;
+        assert_eq!(status, 200, "{reply}");
+        ids.extend(serde_json::from_value::<Vec<String>>(reply["ids"].clone()).unwrap());
+    }
+    let out = run(&["tail", "--addr", &addr], &[], None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let printed: Vec<String> = text(&out.stdout)
+        .lines()
+        .map(|l| {
+            let event: Value = serde_json::from_str(l).unwrap();
+            event["id"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    assert_eq!(printed.len(), ids.len());
+    assert!(printed == ids, "every event once, in log order");
+
+    // -f after a multi-page backlog: the live part starts right after the backlog's end.
+    let mut follow = command(&[])
+        .args(["tail", "-f", "--addr", &addr, "--after", &ids[100]])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = follow.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(line);
+        }
+    });
+    let backlog = ids.len() - 101;
+    for _ in 0..backlog {
+        rx.recv_timeout(Duration::from_secs(30))
+            .expect("the backlog from tail -f");
+    }
+    let (status, reply) = post(
+        &daemon.url("/events"),
+        "application/json",
+        r#"{"type":"t.live","data":1}"#,
+    )
+    .await;
+    assert!((200..300).contains(&status), "{reply}");
+    let live: Value =
+        serde_json::from_str(&rx.recv_timeout(Duration::from_secs(20)).unwrap()).unwrap();
+    assert_eq!(live["type"], "t.live", "no event twice at the seam: {live}");
+    follow.kill().unwrap();
+    let _ = follow.wait();
+}

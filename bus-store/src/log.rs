@@ -53,6 +53,12 @@ pub trait EventLog: Send + Sync + 'static {
         id.0.to_string()
     }
 
+    /// Appends [`format_id`](Self::format_id)'s text to `out`: what read paths call once per
+    /// event, so a backend can write it without allocating. The default allocates.
+    fn write_id(&self, id: LogId, out: &mut String) {
+        out.push_str(&self.format_id(id));
+    }
+
     /// Parses an id that [`format_id`](Self::format_id) produced.
     fn parse_id(&self, text: &str) -> Result<LogId, StoreError> {
         let invalid = || StoreError::InvalidId {

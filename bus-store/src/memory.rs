@@ -101,6 +101,12 @@ impl Default for MemoryLog {
 
 #[async_trait]
 impl EventLog for MemoryLog {
+    fn write_id(&self, id: LogId, out: &mut String) {
+        // Decimal, as the default `format_id`, without the String.
+        use std::fmt::Write;
+        let _ = write!(out, "{}", id.0);
+    }
+
     async fn append(&self, batch: Vec<NewEvent>) -> Result<Vec<LogId>, StoreError> {
         let mut state = self.state();
         if state.closed {

@@ -184,6 +184,12 @@ fn id_or_none(raw: u64) -> Option<LogId> {
 
 #[async_trait]
 impl EventLog for SqliteLog {
+    fn write_id(&self, id: LogId, out: &mut String) {
+        // Decimal, as the default `format_id`, without the String.
+        use std::fmt::Write;
+        let _ = write!(out, "{}", id.0);
+    }
+
     async fn append(&self, batch: Vec<NewEvent>) -> Result<Vec<LogId>, StoreError> {
         if batch.is_empty() {
             return Ok(Vec::new());

@@ -433,6 +433,9 @@ async fn ids_format_and_parse_as_the_backends_text() {
         let subject = subject(backend, keep_all());
         let log = &*subject.log;
         assert_eq!(log.format_id(LogId(42)), id_text(42), "{backend}");
+        let mut written = String::from("x");
+        log.write_id(LogId(42), &mut written);
+        assert_eq!(written, format!("x{}", id_text(42)), "{backend}: write_id");
         assert_eq!(log.parse_id(&id_text(42)).unwrap(), LogId(42));
         assert_eq!(log.parse_id(&id_text(0)).unwrap(), LogId(0));
         for bad in BAD_ID_TEXTS {
