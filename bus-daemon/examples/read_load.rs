@@ -3,13 +3,16 @@
 //! ```text
 //! cargo run --release -p bus-daemon --example read_load -- --addr 127.0.0.1:8770 --mode page
 //! cargo run --release -p bus-daemon --example read_load -- --addr 127.0.0.1:8770 --mode sse --events 1000000
+//! eventbus tail --after 0 | cargo run --release -p bus-daemon --example read_load -- --mode lines
 //! ```
 //!
 //! `page` walks `GET /events` from the start of the log in pages of `--limit` events, passing
 //! each page's `next` back as `after`, until a page has no `next`; `sse` reads
 //! `GET /events/stream?after=0` until `--events` events have arrived. Both check what they
 //! count (every event's JSON is parsed far enough to be counted; ids must increase) and print
-//! one line: `page: N events in S s: R events/s` (or `sse: ...`).
+//! one line: `page: N events in S s: R events/s` (or `sse: ...`). `lines` counts the NDJSON
+//! events on stdin (what `eventbus tail` prints), each line's decimal id checked to increase,
+//! so that a tail is measured without a slow reader behind it.
 
 use std::io::{BufRead, BufReader};
 use std::time::Instant;
@@ -24,7 +27,7 @@ struct Args {
     /// The daemon's address.
     #[arg(long, default_value = "127.0.0.1:8770")]
     addr: String,
-    /// What to read: page (GET /events) or sse (GET /events/stream).
+    /// What to read: page (GET /events), sse (GET /events/stream) or lines (NDJSON on stdin).
     #[arg(long, default_value = "page")]
     mode: String,
     /// Events per page (`page`).
@@ -109,6 +112,28 @@ fn sse_all(args: &Args) -> Result<u64, Failure> {
     Err(format!("the stream ended after {seen} of {} events", args.events).into())
 }
 
+fn lines_on_stdin() -> Result<u64, Failure> {
+    let stdin = std::io::stdin().lock();
+    let reader = BufReader::with_capacity(1 << 20, stdin);
+    let (mut seen, mut last) = (0u64, 0u64);
+    for line in reader.split(b'\n') {
+        let line = line?;
+        let id = line
+            .strip_prefix(b"{\"id\":\"")
+            .and_then(|rest| rest.split(|&b| b == b'"').next())
+            .ok_or_else(|| {
+                format!(
+                    "line {}: not an event: {}",
+                    seen + 1,
+                    String::from_utf8_lossy(&line)
+                )
+            })?;
+        last = increasing(std::str::from_utf8(id)?, last)?;
+        seen += 1;
+    }
+    Ok(seen)
+}
+
 #[allow(clippy::print_stdout)] // a measuring tool reports on stdout
 fn main() -> Result<(), Failure> {
     let args = Args::parse();
@@ -117,7 +142,8 @@ fn main() -> Result<(), Failure> {
         "page" => page_all(&args)?,
         "sse" if args.events > 0 => sse_all(&args)?,
         "sse" => return Err("--mode sse needs --events N (how many to wait for)".into()),
-        other => return Err(format!("--mode {other:?}: expected page or sse").into()),
+        "lines" => lines_on_stdin()?,
+        other => return Err(format!("--mode {other:?}: expected page, sse or lines").into()),
     };
     let seconds = started.elapsed().as_secs_f64();
     println!(

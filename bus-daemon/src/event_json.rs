@@ -73,6 +73,15 @@ impl<'a> EventJson<'a> {
     }
 }
 
+/// About how many bytes [`EventJson::write`] writes for `events`: their data, type and a
+/// generous fixed part (id, timestamp, keys), so a page's text is allocated once.
+pub(crate) fn json_size<'e>(events: impl IntoIterator<Item = &'e StoredEvent>) -> usize {
+    events
+        .into_iter()
+        .map(|e| e.data.as_str().len() + e.event_type.len() + 96)
+        .sum()
+}
+
 /// `text` as a JSON string literal; ids and event types rarely need escapes, so the common
 /// case is a plain copy.
 pub(crate) fn json_string(text: &str, out: &mut String) {

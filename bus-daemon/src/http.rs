@@ -348,7 +348,7 @@ async fn recent_events(
             format!("the event log cannot be read now: {e}"),
         )
     })?;
-    let mut body = String::with_capacity(2 + events.len() * 128);
+    let mut body = String::with_capacity(2 + crate::event_json::json_size(&events));
     body.push('[');
     let mut writer = read::EventJson::new(log);
     for (i, event) in events.iter().enumerate() {

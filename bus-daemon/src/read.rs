@@ -167,7 +167,7 @@ pub(crate) async fn list_events(
     let query = EventsQuery::parse(log, &raw)?;
     let condition = crate::rules::parse_where(&raw)?;
     let page = read_page(log, &query).await?;
-    let mut body = String::with_capacity(64 + page.events.len() * 128);
+    let mut body = String::with_capacity(64 + crate::event_json::json_size(&page.events));
     body.push_str("{\"events\":[");
     // With `where=` a page holds only the matching events of the stretch it read, so it
     // may be shorter than `limit` (even empty) while `next` goes on.

@@ -3,7 +3,6 @@
 //! reading a warm store (`GET /events` paging, `eventbus tail`, one SSE client), and the
 //! daemon's peak RSS at two store sizes.
 
-use std::io::Read;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -151,30 +150,39 @@ fn page_all(daemon: &BenchDaemon) -> Result<(u64, f64), String> {
     read_load(daemon, &["--mode", "page", "--limit", "10000"])
 }
 
-/// `eventbus tail --after 0` into a pipe we drain; returns (lines, seconds).
+/// `eventbus tail --after 0` into a pipe that read_load (release) drains, counting the
+/// events and checking their ids; returns (lines, seconds for the whole pipeline).
 fn tail_all(daemon: &BenchDaemon) -> Result<(u64, f64), String> {
     let started = Instant::now();
-    let mut child = Command::new(built_binary(Profile::Release, DAEMON_BIN)?)
+    let mut tail = Command::new(built_binary(Profile::Release, DAEMON_BIN)?)
         .env_clear()
         .args(["tail", "--addr", &daemon.addr, "--after", "0"])
         .stdout(Stdio::piped())
         .spawn()
         .map_err(|e| format!("eventbus tail: {e}"))?;
-    let mut out = child.stdout.take().ok_or("no stdout")?;
-    let mut buf = vec![0u8; 1 << 20];
-    let mut lines = 0u64;
-    loop {
-        let got = out.read(&mut buf).map_err(|e| e.to_string())?;
-        if got == 0 {
-            break;
-        }
-        lines += buf[..got].iter().filter(|&&b| b == b'\n').count() as u64;
+    let printed = tail.stdout.take().ok_or("no stdout")?;
+    let counted = Command::new(built_example(Profile::Release, "read_load")?)
+        .args(["--mode", "lines"])
+        .stdin(Stdio::from(printed))
+        .output()
+        .map_err(|e| format!("could not run read_load: {e}"));
+    let status = tail.wait().map_err(|e| e.to_string())?;
+    let seconds = started.elapsed().as_secs_f64();
+    let counted = counted?;
+    let stdout = String::from_utf8_lossy(&counted.stdout);
+    if !status.success() || !counted.status.success() {
+        return Err(format!(
+            "eventbus tail exited {status}; read_load --mode lines: {}{stdout}",
+            String::from_utf8_lossy(&counted.stderr)
+        ));
     }
-    let status = child.wait().map_err(|e| e.to_string())?;
-    if !status.success() {
-        return Err(format!("eventbus tail exited {status}"));
-    }
-    Ok((lines, started.elapsed().as_secs_f64()))
+    // `lines: N events in S s: R events/s`
+    let lines = stdout
+        .split_whitespace()
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(|| format!("read_load said {stdout:?}"))?;
+    Ok((lines, seconds))
 }
 
 /// One SSE client from the start of the log until it has `n` events; returns seconds.
@@ -284,7 +292,7 @@ pub(crate) fn render(r: &Result<StoreBench, String>) -> String {
          | NDJSON ingest, SQLite `STORE_SYNC=full` | {} events/s ({ratio:.2}x memory) | >= 0.5x memory | {} |\n\
          | 64 clients, one event per POST, `full` (group commit) | {:.0} events/s | >= 10,000 | {} |\n\
          | `GET /events` paging (10,000 a page) over {} stored events | {} events/s | >= 1 M | {} |\n\
-         | `eventbus tail --after 0` (to a pipe) over {} events | {} events/s | >= 1 M | {} |\n\
+         | `eventbus tail --after 0` (to a pipe, counted by a release reader) over {} events | {} events/s | >= 1 M | {} |\n\
          | one SSE client from the start of the log, {} events | {} events/s | >= 200,000 | {} |\n\
          | daemon peak RSS, {} vs {} events stored (and read back) | {} MiB vs {} MiB ({rss_ratio:.2}x) | within 2x | {} |\n",
         m(r.ndjson_memory),
