@@ -107,7 +107,7 @@ fn measure_and_write(quick: bool) -> TaskResult {
     let loop_events = if quick { 2_000_000 } else { 10_000_000 };
     let loops = vec![
         publish_loop("sync", loop_events)?,
-        publish_loop("async", loop_events / 2)?,
+        publish_loop("async", loop_events)?,
     ];
 
     let plan = peers::Plan {

@@ -279,6 +279,7 @@ fn method(out: &mut String, r: &Results) {
          - exact-1: 1 sync handler; exact-10: 10 sync handlers;\n\
          - wild-100: 100 non-matching `svcN.*` patterns plus `hook.*` (only libraries with wildcards);\n\
          - async-1: 1 async handler, timed until every event is handled (ours: `Overflow::Block`, nothing dropped);\n\
+         - fanout-10: 10 async handlers on the one type, the same way (each handles every event);\n\
          - threads-2: 2 publisher threads on one emitter, 1 handler.\n\n\
          **Ours:** `cargo bench -p bus-core --bench dispatch` (bus-core/benches/dispatch.rs, \
          history 100 and stats on), events/s from criterion's median time per iteration in \
@@ -298,7 +299,18 @@ fn method(out: &mut String, r: &Results) {
          the batch then waits one `setImmediate`). No wildcards. threads-2 is n/a: an emitter \
          belongs to one thread (worker_threads would each need their own).\n\
          - EventEmitter2: `new EventEmitter2({{ wildcard: true }})`; async-1 awaits `emitAsync` \
-         promises per batch of 20,000.\n\n\
+         promises per batch of 20,000.\n\
+         - Rust channels (`xtask/peers/rust`, release build): the main thread sends batches of \
+         20,000 `(sequence number, shared payload)` messages losslessly into a channel of \
+         10,000 (our default queue capacity), receiver tasks on a two-thread tokio runtime (as \
+         the bus's own) count them, and each batch is timed until every receiver handled it; \
+         each receiver checks it saw every sequence number once, in order. \
+         `tokio::sync::broadcast` never waits for room (a full channel overwrites and \
+         receivers lag), so its sender asks `len()` for room once its last known room is used \
+         up and yields while there is none; flume's `send` and async-broadcast's \
+         `broadcast_blocking` wait by themselves. flume has no broadcast (each message goes to \
+         one receiver), so no fanout-10; channels have no sync handlers or patterns, so only \
+         the queued workloads apply.\n\n\
          **Memory:** peak RSS from `getrusage(RUSAGE_CHILDREN)` of a wrapper process whose only \
          child is the measured program (so it covers that program alone); for the daemon, \
          `VmHWM` from /proc while it runs.\n\n\
