@@ -101,6 +101,7 @@ pub(crate) fn run(args: &[String]) -> TaskResult {
 struct Dispatch {
     ours: std::collections::BTreeMap<String, f64>,
     loops: Vec<report::LoopRun>,
+    rss_floor_kb: Result<u64, String>,
     plan: peers::Plan,
     libraries: Vec<peers::Library>,
 }
@@ -120,6 +121,13 @@ fn measure_dispatch(quick: bool) -> Result<Dispatch, String> {
         publish_loop("sync", loop_events)?,
         publish_loop("async", loop_events)?,
     ];
+    let rss_floor_kb = rss::run_measured(
+        std::path::Path::new("true"),
+        &[],
+        &[],
+        Duration::from_secs(30),
+    )
+    .map(|finished| finished.peak_rss_kb);
     let plan = peers::Plan {
         seconds: if quick { 0.5 } else { 2.0 },
         repeats: if quick { 1 } else { 3 },
@@ -131,6 +139,7 @@ fn measure_dispatch(quick: bool) -> Result<Dispatch, String> {
     Ok(Dispatch {
         ours,
         loops,
+        rss_floor_kb,
         plan,
         libraries,
     })
@@ -149,6 +158,7 @@ fn dispatch_only(quick: bool) -> TaskResult {
         load_at_end: machine::load_average(),
         ours: d.ours,
         loops: d.loops,
+        rss_floor_kb: d.rss_floor_kb,
         plan: d.plan,
         libraries: d.libraries,
         ingest: Err(skipped.to_owned()),
@@ -174,6 +184,7 @@ fn measure_and_write(quick: bool) -> TaskResult {
     let Dispatch {
         ours,
         loops,
+        rss_floor_kb,
         plan,
         libraries,
     } = measure_dispatch(quick)?;
@@ -194,6 +205,7 @@ fn measure_and_write(quick: bool) -> TaskResult {
         load_at_end: machine::load_average(),
         ours,
         loops,
+        rss_floor_kb,
         plan,
         libraries,
         ingest,
