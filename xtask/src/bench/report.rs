@@ -53,8 +53,15 @@ pub(crate) fn render(r: &Results) -> String {
     let _ = writeln!(out, "# Benchmarks\n");
     let _ = writeln!(
         out,
-        "Written by `cargo xtask bench{}` ({mode} run) on {}. Do not edit by hand: run it again.\n",
-        r.scope, m.date
+        "Written by `cargo xtask bench{}` ({mode} run) on {}. Do not edit by hand: run it again.{}\n",
+        r.scope,
+        m.date,
+        if r.scope.is_empty() {
+            ""
+        } else {
+            " The sections this run did not measure (the daemon's ingest and relay, and those \
+             of the other flags) are kept from the runs that wrote them."
+        }
     );
     let _ = writeln!(
         out,
