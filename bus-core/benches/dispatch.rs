@@ -6,6 +6,7 @@
 //! - wild-100: 100 non-matching `svcN.*` handlers plus `hook.*`;
 //! - exact-1+10k: exact-1 with 10,000 non-matching subscriptions added;
 //! - async-1: 1 async handler (`Overflow::Block`, nothing dropped), timed until all handled;
+//! - fanout-10: 10 async handlers on the one type, the same way (each gets every event);
 //! - threads-2: 2 publisher threads, 1 sync handler.
 //!
 //! `cargo bench -p bus-core` runs them; the throughput lines are events per second.
@@ -99,7 +100,14 @@ fn sync_workloads(c: &mut Criterion) {
     group.finish();
 }
 
-fn async_workload(c: &mut Criterion) {
+fn async_workloads(c: &mut Criterion) {
+    queued_workload(c, "async-1", 1);
+    queued_workload(c, "fanout-10", 10);
+}
+
+/// `handlers` async handlers (`Overflow::Block`) on one type; batches of 20,000 events, each
+/// timed until every handler has handled every event.
+fn queued_workload(c: &mut Criterion, name: &str, handlers: u64) {
     let data = payload();
     let mut group = c.benchmark_group("dispatch");
     const BATCH: u64 = 20_000;
@@ -110,13 +118,15 @@ fn async_workload(c: &mut Criterion) {
         .build()
         .unwrap();
     let hits = Arc::new(AtomicU64::new(0));
-    let counter = hits.clone();
-    bus.on_async(EVENT, move |_: Event| {
-        counter.fetch_add(1, Ordering::Relaxed);
-        async {}
-    })
-    .unwrap();
-    group.bench_function("async-1", |b| {
+    for _ in 0..handlers {
+        let counter = hits.clone();
+        bus.on_async(EVENT, move |_: Event| {
+            counter.fetch_add(1, Ordering::Relaxed);
+            async {}
+        })
+        .unwrap();
+    }
+    group.bench_function(name, |b| {
         b.iter_custom(|iters| {
             let start = Instant::now();
             for _ in 0..iters {
@@ -130,7 +140,10 @@ fn async_workload(c: &mut Criterion) {
     });
     let stats = bus.stats();
     assert_eq!(stats.events_dropped, 0);
-    assert_eq!(hits.load(Ordering::Relaxed), stats.events_published);
+    assert_eq!(
+        hits.load(Ordering::Relaxed),
+        stats.events_published * handlers
+    );
     group.finish();
 }
 
@@ -177,6 +190,6 @@ criterion_group! {
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2))
         .sample_size(20);
-    targets = sync_workloads, async_workload, threads_workload
+    targets = sync_workloads, async_workloads, threads_workload
 }
 criterion_main!(benches);

@@ -111,6 +111,8 @@ impl EventBusBuilder {
                 name: "the bus default".into(),
             });
         }
+        // The clock's one-off calibration, here rather than in the first publish.
+        crate::clock::warm_up();
         let filters = self
             .filters
             .iter()

@@ -173,6 +173,10 @@ impl Event {
     }
 
     /// When the bus accepted the event, or the time given to [`from_parts`](Self::from_parts).
+    ///
+    /// The bus reads it from the CPU's time-stamp counter, anchored to the system clock at
+    /// most 50 ms earlier: nanosecond resolution, within microseconds of `SystemTime::now()`
+    /// (a system clock step shows within 50 ms). Order events by id, not by timestamp.
     pub fn timestamp(&self) -> SystemTime {
         self.0.timestamp
     }

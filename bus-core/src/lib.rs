@@ -53,6 +53,7 @@
 mod admin;
 mod builder;
 mod bus;
+mod clock;
 mod consumer;
 mod content;
 mod durable;

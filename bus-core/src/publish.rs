@@ -98,7 +98,7 @@ impl EventBus {
             event_type,
             |route| {
                 self.new_event(route, data)
-                    .map(|event| event.with_priority(priority))
+                    .map(|(event, nanos)| (event.with_priority(priority), nanos))
             },
             None,
         )
@@ -169,7 +169,7 @@ impl EventBus {
                     return Err(Refusal::Filtered);
                 }
                 route.history.record(&route.ring, event);
-                Ok(event.clone())
+                Ok((event.clone(), crate::time::unix_nanos(event.timestamp())))
             },
             waiting,
         )
@@ -233,11 +233,12 @@ impl EventBus {
 
     /// Generic over how the accepted event is made, so the counter path pays nothing (not
     /// even a branch) for the given-event path. `make` refuses an invalid payload or one
-    /// the allow-list's condition does not match (counted here as filtered).
+    /// the allow-list's condition does not match (counted here as filtered); it returns the
+    /// event and its timestamp in Unix nanoseconds.
     fn dispatch_with(
         &self,
         event_type: &str,
-        make: impl FnOnce(&Route) -> Result<Event, Refusal>,
+        make: impl FnOnce(&Route) -> Result<(Event, u64), Refusal>,
         mut waiting: Option<&mut Waiting>,
     ) -> Result<Event, Refusal> {
         let flags = &self.inner.flags;
@@ -252,8 +253,8 @@ impl EventBus {
             bump(&route.totals.filtered, route.exclusive);
             return Err(Refusal::Filtered);
         }
-        let event = match make(&route) {
-            Ok(event) => event,
+        let (event, nanos) = match make(&route) {
+            Ok(made) => made,
             Err(refusal) => {
                 if refusal == Refusal::Filtered {
                     bump(&route.totals.filtered, route.exclusive);
@@ -288,7 +289,6 @@ impl EventBus {
             self.call_sync(target, &event, route.exclusive);
         }
         bump(&route.totals.published, route.exclusive);
-        let nanos = crate::time::unix_nanos(event.timestamp());
         route
             .totals
             .last_event_nanos
@@ -296,14 +296,14 @@ impl EventBus {
         Ok(event)
     }
 
-    fn new_event(&self, route: &Route, data: Arc<Value>) -> Result<Event, Refusal> {
+    fn new_event(&self, route: &Route, data: Arc<Value>) -> Result<(Event, u64), Refusal> {
         if let Some(validator) = &route.validator {
             validator
                 .validate(&route.event_type, &data)
                 .map_err(|invalid| Refusal::Invalid(Box::new(invalid)))?;
         }
         let id = self.inner.next_event_id.fetch_add(1, Ordering::Relaxed) + 1;
-        let now = SystemTime::now();
+        let (nanos, now) = crate::clock::now();
         if let Some(condition) = &route.filter_where {
             let view = EventView {
                 event_type: &route.event_type,
@@ -315,9 +315,10 @@ impl EventBus {
                 return Err(Refusal::Filtered);
             }
         }
-        Ok(route
+        let event = route
             .history
-            .record_new(&route.ring, id, &route.event_type, data, now))
+            .record_new(&route.ring, id, &route.event_type, data, now);
+        Ok((event, nanos))
     }
 
     fn validator(&self) -> Option<Arc<dyn Validator>> {

@@ -1,23 +1,22 @@
-//! The bounded queue in front of each async consumer, and its worker task.
+//! The bounded queue in front of each async consumer: what publishers push, flushes and
+//! closing. Its worker's side (taking batches, marking events done) is in [`worker`].
+
+mod worker;
+
+pub(crate) use worker::run_worker;
 
 use std::collections::VecDeque;
 use std::future::Future;
-use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
-use std::time::Instant;
 
-use futures_util::FutureExt;
 use tokio::sync::Notify;
 
 use crate::gate::RateGate;
 use crate::lanes::Lanes;
 use crate::stats::DurationRecorder;
 use crate::{Event, HandlerResult, Overflow, Priority, PriorityRules, RateLimit, Subscriber};
-
-/// Events a worker takes from its queue under one lock.
-const BATCH: usize = 256;
 
 tokio::task_local! {
     /// The queue whose worker is running the current task, so that a handler publishing
@@ -339,74 +338,6 @@ impl SubQueue {
         }
     }
 
-    /// Waits for events; false once the queue is closed and empty. `finished` holds the
-    /// events of the last batch: publishers release them while events keep coming, the
-    /// worker itself when it is about to wait.
-    async fn next_batch(&self, out: &mut Vec<(u64, Event)>, finished: &mut Vec<Event>) -> bool {
-        loop {
-            let releasing;
-            let leftovers;
-            {
-                let mut st = self.lock();
-                if queued(&st) > 0 && st.handled.len() < 2 * BATCH {
-                    st.handled.append(finished);
-                }
-                releasing = std::mem::take(finished);
-                if st.lanes.is_some() && queued(&st) > 0 {
-                    self.preempt.store(false, Ordering::Relaxed);
-                    let first = st.taken + 1;
-                    let State { items, lanes, .. } = &mut *st;
-                    let lanes = lanes.as_mut().expect("checked");
-                    lanes.take_batch(items, out, BATCH, first);
-                    st.batch_start = first;
-                    st.taken = first + out.len() as u64 - 1;
-                    drop(st);
-                    *finished = recycle(releasing);
-                    return true;
-                }
-                if !st.items.is_empty() {
-                    let n = st.items.len().min(BATCH);
-                    out.extend(st.items.drain(..n));
-                    st.batch_start = out[0].0;
-                    st.taken = out[n - 1].0;
-                    drop(st);
-                    *finished = recycle(releasing);
-                    return true;
-                }
-                // Going idle: no publisher may come to release what is left.
-                leftovers = std::mem::take(&mut st.handled);
-                if st.closed {
-                    drop(st);
-                    drop((releasing, leftovers));
-                    return false;
-                }
-                st.worker_idle = true;
-            }
-            drop(leftovers);
-            *finished = recycle(releasing);
-            // A push between the unlock and this await leaves a permit: no lost wakeup.
-            self.work.notified().await;
-        }
-    }
-
-    /// Marks event `seq` handled, which makes room for one more. Blocked publishers are woken
-    /// every `wake_stride` events and at the end of each batch, not per event: a wake is a
-    /// system call, dearer than handling a small event.
-    fn finished(&self, seq: u64, end_of_batch: bool) {
-        self.done.store(seq, Ordering::Release);
-        if !end_of_batch && seq % self.wake_stride != 0 {
-            return;
-        }
-        // Pairs with the publishers' increment-then-check: one of the two sees the other.
-        std::sync::atomic::fence(Ordering::SeqCst);
-        if self.waiting_for_room.load(Ordering::SeqCst) > 0 {
-            // Taking the lock orders this wake after a sync waiter's check of the occupancy.
-            drop(self.lock());
-            self.room_sync.notify_all();
-            self.room_async.notify_waiters();
-        }
-    }
-
     fn wake_flushers(&self) {
         // Orders the worker's progress before the check, as `finished` does.
         std::sync::atomic::fence(Ordering::SeqCst);
@@ -489,34 +420,11 @@ impl SubQueue {
         // The rate limit's own counts are left: exported as counters, they must not go back.
         self.durations.reset();
     }
-
-    /// True (once) when a higher-priority event arrived for the batch in flight.
-    fn take_preempt(&self) -> bool {
-        self.preempt.load(Ordering::Relaxed) && self.preempt.swap(false, Ordering::Relaxed)
-    }
-
-    /// Gives the unhandled rest of the batch in flight back to its lanes; the first of `rest`
-    /// has take sequence number `from_seq`.
-    fn put_back(&self, from_seq: u64, rest: Vec<Event>) {
-        let mut st = self.lock();
-        let from = (from_seq - st.batch_start) as usize;
-        let State { items, lanes, .. } = &mut *st;
-        if let Some(lanes) = lanes.as_mut() {
-            lanes.put_back(items, from, rest);
-            st.taken = from_seq - 1;
-        }
-    }
 }
 
 /// Events waiting in every lane.
 fn queued(st: &State) -> usize {
     st.items.len() + st.lanes.as_ref().map_or(0, |l| l.len())
-}
-
-/// An emptied vector with its capacity, for the next batch's finished events.
-fn recycle(mut events: Vec<Event>) -> Vec<Event> {
-    events.clear();
-    events
 }
 
 /// Decrements a waiter count when a wait ends, however it ends (a dropped future included).
@@ -525,102 +433,6 @@ struct Leave<'a>(&'a AtomicUsize);
 impl Drop for Leave<'_> {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
-/// The worker loop: handles events one at a time, in queue order, until the queue closes.
-pub(crate) async fn run_worker(queue: Arc<SubQueue>, target: Target, name: Arc<str>) {
-    let key = queue.key();
-    CURRENT_QUEUE.scope(key, work(queue, target, name)).await;
-}
-
-async fn work(queue: Arc<SubQueue>, target: Target, name: Arc<str>) {
-    let _exit = WorkerExit(queue.clone());
-    let mut batch = Vec::with_capacity(BATCH);
-    let mut finished = Vec::with_capacity(BATCH);
-    // The rate limit already let the next event through (it was put back for a higher one).
-    let mut prepaid = false;
-    while queue.next_batch(&mut batch, &mut finished).await {
-        let mut events = batch.drain(..);
-        while let Some((seq, event)) = events.next() {
-            if queue.gate.is_active() && !std::mem::take(&mut prepaid) {
-                if !queue.gate.admit(&event).await {
-                    queue.dropped.fetch_add(1, Ordering::Relaxed);
-                    finished.push(event);
-                    queue.finished(seq, events.len() == 0);
-                    continue;
-                }
-                // A higher-priority event that came while this one waited goes first.
-                if queue.take_preempt() {
-                    prepaid = true;
-                    let rest = std::iter::once(event).chain(events.by_ref().map(|(_, e)| e));
-                    queue.put_back(seq, rest.collect());
-                    break;
-                }
-            }
-            let id = event.id();
-            finished.push(event.clone());
-            let started = Instant::now();
-            // A closure may panic before it returns its future (say, unwrapping the payload
-            // ahead of its `async` block): that counts as the handler panicking, too.
-            let call = std::panic::catch_unwind(AssertUnwindSafe(|| match &target {
-                Target::Closure(f) => f(event),
-                Target::Subscriber(s) => s.handle(event),
-            }));
-            let outcome = match call {
-                Ok(future) => AssertUnwindSafe(future).catch_unwind().await,
-                Err(panic) => Err(panic),
-            };
-            queue.durations.record(started.elapsed());
-            match outcome {
-                Ok(Ok(())) => {
-                    queue.delivered.fetch_add(1, Ordering::Relaxed);
-                }
-                Ok(Err(error)) => {
-                    queue.failed.fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!(subscriber = %name, event_id = id, %error, "event handler failed");
-                }
-                Err(panic) => {
-                    queue.failed.fetch_add(1, Ordering::Relaxed);
-                    tracing::error!(subscriber = %name, event_id = id, panic = %crate::panic_message(&panic), "event handler panicked");
-                }
-            }
-            let preempted = events.len() > 0 && queue.take_preempt();
-            queue.finished(seq, events.len() == 0 || preempted);
-            if preempted {
-                queue.put_back(seq + 1, events.by_ref().map(|(_, e)| e).collect());
-                break;
-            }
-        }
-        drop(events);
-        queue.wake_flushers();
-    }
-}
-
-/// Runs when a worker stops, however it stops (drained after a close, aborted at shutdown,
-/// or its runtime shut down): the queue takes no more events and nobody waits on it, so a
-/// `Block` publisher or a `flush` can never hang on a worker that is gone.
-struct WorkerExit(Arc<SubQueue>);
-
-impl Drop for WorkerExit {
-    fn drop(&mut self) {
-        let queue = &self.0;
-        let mut st = queue.lock();
-        st.closed = true;
-        st.worker_idle = true;
-        let orphans = std::mem::take(&mut st.items);
-        let lane_orphans = st.lanes.as_mut().map(|l| l.drain());
-        drop(st);
-        let in_lanes = lane_orphans
-            .as_ref()
-            .map_or(0, |(low, high)| low.len() + high.len());
-        queue
-            .dropped
-            .fetch_add((orphans.len() + in_lanes) as u64, Ordering::Relaxed);
-        drop((orphans, lane_orphans));
-        queue.room_sync.notify_all();
-        queue.room_async.notify_waiters();
-        queue.wake_flushers();
     }
 }
 

@@ -4,7 +4,7 @@
 // Usage: node node_peer.js LIBRARY WORKLOAD SECONDS
 //
 // LIBRARY: events (Node's EventEmitter) or eventemitter2 (EventEmitter2, wildcard: true).
-// WORKLOAD: exact-1, exact-10, wild-100, async-1, threads-2 (as in bus-core's benches).
+// WORKLOAD: exact-1, exact-10, wild-100, async-1, fanout-10, threads-2 (as in bus-core's benches).
 //
 // Every workload emits one prebuilt shared payload. It runs a short untimed warm-up (JIT),
 // then emits in chunks until SECONDS have passed. The JSON says how many events were emitted
@@ -63,12 +63,12 @@ function runSync(library, workload, seconds) {
   return timedLoop(emit, seconds);
 }
 
-// One async handler. With EventEmitter the listener is an async function (its body runs
+// One async handler (async-1) or ten (fanout-10). With EventEmitter the listener is an async function (its body runs
 // inside emit, the returned promise is dropped, as a Node program would do); with
 // EventEmitter2 each batch goes through emitAsync and is awaited, so all are handled.
-async function runAsync(library, seconds) {
+async function runAsync(library, handlers, seconds) {
   const ee = emitter(library);
-  ee.on(EVENT, async () => { counts.delivered++; });
+  for (let h = 0; h < handlers; h++) ee.on(EVENT, async () => { counts.delivered++; });
   const batch = library === 'events'
     ? async () => {
       for (let i = 0; i < ASYNC_BATCH; i++) ee.emit(EVENT, PAYLOAD);
@@ -100,8 +100,8 @@ async function main() {
     process.exit(2);
   }
   let result;
-  if (workload === 'async-1') {
-    result = await runAsync(library, seconds);
+  if (workload === 'async-1' || workload === 'fanout-10') {
+    result = await runAsync(library, workload === 'async-1' ? 1 : 10, seconds);
   } else if (workload === 'threads-2') {
     notApplicable('one emitter lives in one thread in Node (worker_threads would each need their own emitter)');
   } else if (['exact-1', 'exact-10', 'wild-100'].includes(workload)) {

@@ -4,7 +4,7 @@
 Usage: python_peer.py LIBRARY WORKLOAD SECONDS
 
 LIBRARY: pyee (pyee 13 EventEmitter; AsyncIOEventEmitter for async-1) or blinker.
-WORKLOAD: exact-1, exact-10, wild-100, async-1, threads-2 (as in bus-core's benches).
+WORKLOAD: exact-1, exact-10, wild-100, async-1, fanout-10, threads-2 (as in bus-core's benches).
 
 Every workload emits one prebuilt shared payload. It runs a short untimed warm-up, then
 emits in chunks until SECONDS have passed. The JSON says how many events were emitted in the
@@ -112,19 +112,21 @@ def run_sync(library, workload, seconds):
     return sum(r[0] for r in results), elapsed, counter.total(), 0
 
 
-async def async_pyee(seconds):
+async def async_pyee(handlers, seconds):
     from pyee.asyncio import AsyncIOEventEmitter
 
     ee = AsyncIOEventEmitter()
     handled = {"n": 0}
 
-    async def handler(data):
-        handled["n"] += 1
+    for _ in range(handlers):
 
-    ee.on(EVENT, handler)
+        async def handler(data):
+            handled["n"] += 1
+
+        ee.on(EVENT, handler)
 
     async def batch():
-        target = handled["n"] + ASYNC_BATCH
+        target = handled["n"] + ASYNC_BATCH * handlers
         for _ in range(ASYNC_BATCH):
             ee.emit(EVENT, PAYLOAD)
         # Each emit scheduled a task: yield to the loop until every one has run.
@@ -134,16 +136,18 @@ async def async_pyee(seconds):
     return await async_timed(batch, seconds, handled)
 
 
-async def async_blinker(seconds):
+async def async_blinker(handlers, seconds):
     from blinker import Signal
 
     signal = Signal()
     handled = {"n": 0}
 
-    async def handler(sender, **kw):
-        handled["n"] += 1
+    for _ in range(handlers):
 
-    signal.connect(handler, weak=False)
+        async def handler(sender, **kw):
+            handled["n"] += 1
+
+        signal.connect(handler, weak=False)
 
     async def batch():
         for _ in range(ASYNC_BATCH):
@@ -172,9 +176,10 @@ def main():
     library, workload, seconds = sys.argv[1], sys.argv[2], float(sys.argv[3])
     if library not in ("pyee", "blinker"):
         sys.exit(f"unknown library {library!r}")
-    if workload == "async-1":
+    if workload in ("async-1", "fanout-10"):
         runner = async_pyee if library == "pyee" else async_blinker
-        events, elapsed, delivered, wrong = asyncio.run(runner(seconds))
+        handlers = 1 if workload == "async-1" else 10
+        events, elapsed, delivered, wrong = asyncio.run(runner(handlers, seconds))
     elif workload in ("exact-1", "exact-10", "wild-100", "threads-2"):
         events, elapsed, delivered, wrong = run_sync(library, workload, seconds)
     else:

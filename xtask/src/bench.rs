@@ -4,6 +4,7 @@
 //! limits, and the web view in headless Chromium under a 5-minute flood; writes BENCHMARKS.md
 //! at the workspace root.
 
+mod chart;
 mod criterion;
 mod hookpath;
 mod limits;
@@ -33,6 +34,13 @@ pub(crate) fn run(args: &[String]) -> TaskResult {
         store::splice(&path, &hookpath::render(&result))?;
         eprintln!("xtask: wrote the hook-path section of {}", path.display());
         return result.map(|_| ());
+    }
+    if args.iter().any(|a| a == "--dispatch") {
+        // The in-process part alone (ours, the peers, the chart, memory), spliced in.
+        let quick = args.iter().any(|a| a == "--quick");
+        let result = dispatch_only(quick);
+        rss::remove_wrapper_binary();
+        return result;
     }
     if args.iter().any(|a| a == "--limits") {
         // Priorities and rate limits alone, spliced into the existing BENCHMARKS.md.
@@ -80,7 +88,7 @@ pub(crate) fn run(args: &[String]) -> TaskResult {
         [flag] if flag == "--quick" => true,
         other => {
             return Err(format!(
-                "bench takes --quick, --store, --hook, --limits, --rules and --webview, not {other:?}"
+                "bench takes --quick, --dispatch, --store, --hook, --limits, --rules and --webview, not {other:?}"
             ));
         }
     };
@@ -89,11 +97,16 @@ pub(crate) fn run(args: &[String]) -> TaskResult {
     result
 }
 
-fn measure_and_write(quick: bool) -> TaskResult {
-    let started = Instant::now();
-    // Before anything of ours adds to it.
-    let machine = machine::describe();
+/// What the in-process part measured: ours, our long loops, and the peers.
+struct Dispatch {
+    ours: std::collections::BTreeMap<String, f64>,
+    loops: Vec<report::LoopRun>,
+    rss_floor_kb: Result<u64, String>,
+    plan: peers::Plan,
+    libraries: Vec<peers::Library>,
+}
 
+fn measure_dispatch(quick: bool) -> Result<Dispatch, String> {
     crate::cargo(&[
         "build",
         "--release",
@@ -102,19 +115,79 @@ fn measure_and_write(quick: bool) -> TaskResult {
         "--example",
         "publish_loop",
     ])?;
-    services::build()?;
     let ours = criterion::run(quick)?;
     let loop_events = if quick { 2_000_000 } else { 10_000_000 };
     let loops = vec![
         publish_loop("sync", loop_events)?,
-        publish_loop("async", loop_events / 2)?,
+        publish_loop("async", loop_events)?,
     ];
-
+    let rss_floor_kb = rss::run_measured(
+        std::path::Path::new("true"),
+        &[],
+        &[],
+        Duration::from_secs(30),
+    )
+    .map(|finished| finished.peak_rss_kb);
     let plan = peers::Plan {
         seconds: if quick { 0.5 } else { 2.0 },
         repeats: if quick { 1 } else { 3 },
     };
     let libraries = peers::run_all(&plan);
+    let chart = workspace_root().join(chart::PATH);
+    chart::draw(&chart, &ours, &libraries)?;
+    eprintln!("xtask: drew {}", chart.display());
+    Ok(Dispatch {
+        ours,
+        loops,
+        rss_floor_kb,
+        plan,
+        libraries,
+    })
+}
+
+/// `--dispatch`: the in-process sections of BENCHMARKS.md measured again and replaced in
+/// place; the daemon's sections are left as they were.
+fn dispatch_only(quick: bool) -> TaskResult {
+    let machine = machine::describe();
+    let d = measure_dispatch(quick)?;
+    let skipped = "not measured in a --dispatch run";
+    let results = report::Results {
+        quick,
+        scope: " --dispatch",
+        machine,
+        load_at_end: machine::load_average(),
+        ours: d.ours,
+        loops: d.loops,
+        rss_floor_kb: d.rss_floor_kb,
+        plan: d.plan,
+        libraries: d.libraries,
+        ingest: Err(skipped.to_owned()),
+        relay: Err(skipped.to_owned()),
+    };
+    let path = workspace_root().join("BENCHMARKS.md");
+    let old = std::fs::read_to_string(&path).unwrap_or_default();
+    let new = report::replace_sections(
+        &old,
+        &report::render(&results),
+        &["## Daemon HTTP ingest", "## Relay to"],
+    );
+    std::fs::write(&path, new).map_err(|e| format!("writing {}: {e}", path.display()))?;
+    eprintln!("xtask: wrote the dispatch sections of {}", path.display());
+    Ok(())
+}
+
+fn measure_and_write(quick: bool) -> TaskResult {
+    let started = Instant::now();
+    // Before anything of ours adds to it.
+    let machine = machine::describe();
+    services::build()?;
+    let Dispatch {
+        ours,
+        loops,
+        rss_floor_kb,
+        plan,
+        libraries,
+    } = measure_dispatch(quick)?;
 
     eprintln!("xtask: daemon ingest");
     let ingest = services::ingest(if quick { 1.5 } else { 5.0 });
@@ -127,10 +200,12 @@ fn measure_and_write(quick: bool) -> TaskResult {
 
     let results = report::Results {
         quick,
+        scope: "",
         machine,
         load_at_end: machine::load_average(),
         ours,
         loops,
+        rss_floor_kb,
         plan,
         libraries,
         ingest,

@@ -10,11 +10,12 @@ use serde_json::Value;
 use crate::workspace_root;
 
 /// The criterion benchmarks of the `dispatch` group, in report order.
-pub(crate) const BENCHES: [&str; 6] = [
+pub(crate) const BENCHES: [&str; 7] = [
     "exact-1",
     "exact-10",
     "wild-100",
     "async-1",
+    "fanout-10",
     "threads-2",
     "exact-1+10k",
 ];

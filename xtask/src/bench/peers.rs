@@ -1,6 +1,7 @@
 //! The same workloads on other emitters: pyee and blinker (Python), Node's EventEmitter and
-//! EventEmitter2. Each run is a separate process (`xtask/peers/*`) that prints one JSON line;
-//! a run whose delivery count is wrong is invalid and its rate is not reported.
+//! EventEmitter2, and the Rust channels `tokio::sync::broadcast`, flume and async-broadcast
+//! (queued workloads only). Each run is a separate process (`xtask/peers/*`) that prints one
+//! JSON line; a run whose delivery count is wrong is invalid and its rate is not reported.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -12,7 +13,21 @@ use super::rss::{self, Finished};
 use crate::{venv, workspace_root};
 
 /// The workloads every library is asked to run, in report order.
-pub(crate) const WORKLOADS: [&str; 5] = ["exact-1", "exact-10", "wild-100", "async-1", "threads-2"];
+pub(crate) const WORKLOADS: [&str; 6] = [
+    "exact-1",
+    "exact-10",
+    "wild-100",
+    "async-1",
+    "fanout-10",
+    "threads-2",
+];
+
+/// The Rust channels: column title, the name `rust-peers` takes, and the crate it comes from.
+const RUST_PEERS: [(&str, &str, &str); 3] = [
+    ("tokio broadcast", "broadcast", "tokio"),
+    ("flume", "flume", "flume"),
+    ("async-broadcast", "async-broadcast", "async-broadcast"),
+];
 
 /// What became of one library on one workload.
 pub(crate) enum Outcome {
@@ -44,22 +59,22 @@ pub(crate) struct Plan {
     pub(crate) repeats: usize,
 }
 
-/// An interpreter and the peer script it runs.
+/// An interpreter and the peer script it runs (none for a compiled peer).
 struct Runner {
     interpreter: PathBuf,
-    script: PathBuf,
+    script: Option<PathBuf>,
     envs: Vec<(&'static str, String)>,
 }
 
 /// Runs every peer library on every workload.
 pub(crate) fn run_all(plan: &Plan) -> Vec<Library> {
     let peers = workspace_root().join("xtask/peers");
-    let mut libraries = Vec::new();
+    let mut libraries = rust_peers(plan);
     match venv::python() {
         Ok(python) => {
             let runner = Runner {
                 interpreter: python.clone(),
-                script: peers.join("python_peer.py"),
+                script: Some(peers.join("python_peer.py")),
                 envs: Vec::new(),
             };
             let version = |package| python_package_version(&python, package);
@@ -104,7 +119,7 @@ pub(crate) fn run_all(plan: &Plan) -> Vec<Library> {
     };
     let runner = Runner {
         interpreter: PathBuf::from("node"),
-        script: peers.join("node_peer.js"),
+        script: Some(peers.join("node_peer.js")),
         envs: vec![("NODE_PATH", node_modules.display().to_string())],
     };
     let events_title = "Node EventEmitter";
@@ -129,6 +144,43 @@ pub(crate) fn run_all(plan: &Plan) -> Vec<Library> {
         Err(e) => libraries.push(not_run("EventEmitter2 (Node)", &format!("not run: {e}"))),
     }
     libraries
+}
+
+/// The Rust channels, through the release `rust-peers` binary (xtask/peers/rust).
+fn rust_peers(plan: &Plan) -> Vec<Library> {
+    let built = crate::cargo(&["build", "--release", "-p", "rust-peers"])
+        .and_then(|()| crate::paths::built_binary(crate::paths::Profile::Release, "rust-peers"));
+    let program = match built {
+        Ok(program) => program,
+        Err(e) => {
+            let reason = format!("Rust peers not run: {e}");
+            return RUST_PEERS
+                .iter()
+                .map(|(title, ..)| not_run(title, &reason))
+                .collect();
+        }
+    };
+    let runner = Runner {
+        interpreter: program,
+        script: None,
+        envs: Vec::new(),
+    };
+    RUST_PEERS
+        .iter()
+        .map(|(title, library, krate)| {
+            let version = format!("{krate} {}", locked_version(krate));
+            measure(&runner, title, library, version, plan)
+        })
+        .collect()
+}
+
+/// The version of `krate` in the workspace's Cargo.lock (what `rust-peers` was built with).
+fn locked_version(krate: &str) -> String {
+    let lock = std::fs::read_to_string(workspace_root().join("Cargo.lock")).unwrap_or_default();
+    let needle = format!("name = \"{krate}\"\nversion = \"");
+    lock.split_once(&needle)
+        .and_then(|(_, rest)| rest.split_once('"'))
+        .map_or_else(|| "(version unknown)".to_owned(), |(v, _)| v.to_owned())
 }
 
 fn not_run(title: &str, reason: &str) -> Library {
@@ -200,12 +252,12 @@ fn run_once(
     workload: &str,
     seconds: f64,
 ) -> Result<Outcome, String> {
-    let args = [
-        runner.script.display().to_string(),
-        library.to_owned(),
-        workload.to_owned(),
-        seconds.to_string(),
-    ];
+    let mut args: Vec<String> = runner
+        .script
+        .iter()
+        .map(|script| script.display().to_string())
+        .collect();
+    args.extend([library.to_owned(), workload.to_owned(), seconds.to_string()]);
     let timeout = Duration::from_secs_f64(seconds * 20.0 + 60.0);
     let finished = rss::run_measured(&runner.interpreter, &args, &runner.envs, timeout)?;
     match finished.code {
@@ -227,7 +279,11 @@ fn check(finished: &Finished, workload: &str) -> Result<Outcome, String> {
     };
     let (events, seconds) = (number("events")?, number("seconds")?);
     let (delivered, misdelivered) = (number("delivered")?, number("misdelivered")?);
-    let handlers = if workload == "exact-10" { 10.0 } else { 1.0 };
+    let handlers = if workload == "exact-10" || workload == "fanout-10" {
+        10.0
+    } else {
+        1.0
+    };
     if events <= 0.0 || seconds <= 0.0 {
         return Ok(Outcome::Invalid(format!("nothing measured: {line}")));
     }
