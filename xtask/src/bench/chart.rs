@@ -56,10 +56,11 @@ fn plot(path: &Path, series: &[Series]) -> Result<(), Box<dyn std::error::Error>
     if low > high {
         return Err("nothing was measured".into());
     }
-    // Whole decades around the data, so the log axis has round ticks.
+    // Whole decades around the data, so the log axis has round ticks, and one more on top
+    // where the legend sits clear of the bars.
     let (bottom, top) = (
         10f64.powf(low.log10().floor()),
-        10f64.powf(high.log10().ceil()),
+        10f64.powf(high.log10().ceil() + 1.0),
     );
     let root = SVGBackend::new(path, (1100, 560)).into_drawing_area();
     root.fill(&WHITE)?;
