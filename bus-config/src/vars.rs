@@ -216,6 +216,13 @@ pub const VARS: &[VarSpec] = &[
         meaning: "the stream the log is on, with `CLAUDE_MPM_EVENTBUS_REDIS_URL`; cursors go in the hash `<stream>:cursors`",
     },
     VarSpec {
+        name: "CLAUDE_MPM_EVENTBUS_REDIS_MEMBER",
+        key: "store.redis_member",
+        default: "`<hostname>:<HTTP port>`",
+        accepts: "a name without spaces, unique among the daemons on the stream",
+        meaning: "this daemon's name on the Redis stream: its bus resumes after a restart from the cursor `bus@<member>` (every event of the stream reaches its handlers, logging and metrics once, in stream order), and it is its consumer name in `CLAUDE_MPM_RELAY_GROUP`",
+    },
+    VarSpec {
         name: "CLAUDE_MPM_EVENTBUS_SHUTDOWN_TIMEOUT",
         key: "daemon.shutdown_timeout",
         default: "10s",

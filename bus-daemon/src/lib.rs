@@ -82,6 +82,7 @@ pub mod logcmd;
 pub mod read;
 mod replay;
 mod rules;
+pub mod shared;
 pub mod spool;
 pub mod stream;
 pub mod ui;

@@ -107,3 +107,105 @@ fn the_config_masks_the_password_and_a_dead_redis_stops_the_start_clearly() {
     assert!(stderr.contains(&format!("127.0.0.1:{port}")), "{stderr}");
     assert!(!stderr.contains("hunter2"), "{stderr}");
 }
+
+/// The ids (as numbers) and payloads the logging consumer logged, in the order it logged them.
+fn logged(daemon: &Daemon) -> Vec<(u64, Value)> {
+    daemon
+        .stderr
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|l| l["target"] == "eventbus::events")
+        .map(|l| {
+            let data = l["fields"]["data"].as_str().unwrap_or("null");
+            (
+                l["fields"]["event_id"].as_u64().unwrap(),
+                serde_json::from_str(data).unwrap(),
+            )
+        })
+        .collect()
+}
+
+async fn logged_n(daemon: &Daemon, n: usize) -> Vec<(u64, Value)> {
+    eventually(&format!("{n} events logged"), async || {
+        logged(daemon).len() >= n
+    })
+    .await;
+    logged(daemon)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_daemon_s_bus_consumers_get_every_event_in_stream_order_once_and_resume() {
+    let redis = RedisServer::start();
+    let url = redis.url();
+    let envs = |member: &'static str| {
+        vec![
+            ("CLAUDE_MPM_EVENTBUS_REDIS_URL", url.clone()),
+            ("CLAUDE_MPM_EVENTBUS_REDIS_STREAM", "test:fanout".to_owned()),
+            ("CLAUDE_MPM_EVENTBUS_REDIS_MEMBER", member.to_owned()),
+            ("CLAUDE_MPM_EVENTBUS_LOGGING", "true".to_owned()),
+            ("CLAUDE_MPM_EVENTBUS_LOG_FORMAT", "json".to_owned()),
+        ]
+    };
+    let start = |member: &'static str| {
+        let owned = envs(member);
+        let pairs: Vec<(&str, &str)> = owned.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        Daemon::start(&pairs)
+    };
+    let a = start("a");
+    let mut b = start("b");
+
+    // Posted to both, concurrently: each daemon's logging consumer (a bus consumer) logs all
+    // of them, in the stream's order, once.
+    let (ids_a, ids_b) = tokio::join!(post_n(&a, 0, 40), post_n(&b, 100, 140));
+    assert_eq!(ids_a.len() + ids_b.len(), 80);
+    let page = get_json(&a.url("/events?limit=1000")).await;
+    let order: Vec<(u64, Value)> = page["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            let id = e["id"].as_str().unwrap();
+            (id[2..].parse().unwrap(), e["data"].clone())
+        })
+        .collect();
+    assert_eq!(order.len(), 80, "{page}");
+    assert_eq!(
+        logged_n(&a, 80).await,
+        order,
+        "daemon a's bus: the stream's order"
+    );
+    assert_eq!(
+        logged_n(&b, 80).await,
+        order,
+        "daemon b's bus: the stream's order"
+    );
+    let stats = get_json(&b.url("/stats")).await;
+    assert_eq!(stats["feed"]["name"], "bus@b", "{stats}");
+    assert_eq!(stats["feed"]["dispatched"], 80, "{stats}");
+    assert_eq!(stats["feed"]["position"], "0-80", "{stats}");
+    assert_eq!(stats["feed"]["lag"], 0, "{stats}");
+    let metrics = get_text(&b.url("/metrics")).await.1;
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("eventbus_events_total{event_type=\"hook.n\"} 80")),
+        "daemon b counts the events posted to a too:\n{metrics}"
+    );
+
+    // b stops cleanly; what is posted meanwhile reaches its bus after the restart, once.
+    b.sigterm();
+    let (status, stderr) = b.wait_exit(std::time::Duration::from_secs(30));
+    assert!(status.success(), "{stderr}");
+    post_n(&a, 200, 210).await;
+    let b = start("b");
+    let got = logged_n(&b, 10).await;
+    let data: Vec<Value> = got.iter().map(|e| e.1.clone()).collect();
+    assert_eq!(data, (200..210).map(|n| json!(n)).collect::<Vec<_>>());
+    assert_eq!(got[0].0, 81, "resumed right after its cursor");
+    post_n(&b, 300, 301).await;
+    let got = logged_n(&b, 11).await;
+    assert_eq!(got.len(), 11, "none twice: {got:?}");
+    assert_eq!(logged_n(&a, 91).await.len(), 91);
+}
