@@ -92,13 +92,22 @@ impl Daemon {
             ingest = ingest.shared();
         }
         let wired = wire(&bus, &with_durable_consumers(config))?;
-        let followers = Followers::start(ingest.log(), &wired.consumers).await?;
+        let member = config
+            .store
+            .redis
+            .as_ref()
+            .map(|redis| crate::shared::member_name(redis, addr));
+        let group = crate::shared::group_setup(config, member.as_deref())?;
+        let followers = Followers::start(
+            ingest.log(),
+            &wired.consumers,
+            member.as_deref(),
+            group.as_ref(),
+        )
+        .await?;
         // Started once the consumers are wired, so that they get the first event it feeds.
-        let feed = match &config.store.redis {
-            Some(redis) => {
-                let member = crate::shared::member_name(redis, addr);
-                Some(crate::shared::start_feed(&ingest, &member).await?)
-            }
+        let feed = match &member {
+            Some(member) => Some(crate::shared::start_feed(&ingest, member).await?),
             None => None,
         };
         let spool = crate::spool::Intake::start(&ingest, config.daemon.spool.as_deref());

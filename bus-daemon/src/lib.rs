@@ -73,6 +73,7 @@ mod client;
 mod daemon;
 pub mod durable;
 mod error;
+pub mod group;
 mod guard;
 pub mod hook;
 pub mod http;

@@ -33,6 +33,35 @@ fn hostname() -> String {
         .unwrap_or_else(|| "localhost".to_owned())
 }
 
+/// The consumer group the durable consumers join, when `CLAUDE_MPM_RELAY_GROUP` names one;
+/// an error when it does without a Redis log (`member` is `None` then).
+pub fn group_setup(
+    config: &bus_config::Config,
+    member: Option<&str>,
+) -> Result<Option<crate::group::GroupSetup>, WiringError> {
+    let Some(group) = &config.relay.group else {
+        return Ok(None);
+    };
+    let (Some(redis), Some(member)) = (&config.store.redis, member) else {
+        return Err(WiringError {
+            what: "CLAUDE_MPM_RELAY_GROUP",
+            reason: format!(
+                "{group:?} needs the log on Redis: set CLAUDE_MPM_EVENTBUS_REDIS_URL (a consumer group is a Redis stream's)"
+            ),
+        });
+    };
+    Ok(Some(crate::group::GroupSetup {
+        options: bus_redis::RedisOptions {
+            url: redis.url.expose().to_owned(),
+            stream: redis.stream.clone(),
+            retention: config.store.retention,
+        },
+        group: group.clone(),
+        member: member.to_owned(),
+        claim_after: redis.claim_after,
+    }))
+}
+
 /// Starts the feed of `ingest`'s (shared) log into its bus, as `bus@<member>`.
 pub async fn start_feed(ingest: &Ingest, member: &str) -> Result<LogFeed, WiringError> {
     let name = format!("bus@{member}");

@@ -106,6 +106,24 @@ fn the_config_masks_the_password_and_a_dead_redis_stops_the_start_clearly() {
     );
     assert!(stderr.contains(&format!("127.0.0.1:{port}")), "{stderr}");
     assert!(!stderr.contains("hunter2"), "{stderr}");
+
+    // A consumer group is a Redis stream's: without Redis the start stops, naming both.
+    let serve = run(
+        &["serve"],
+        &[
+            ("CLAUDE_MPM_RELAY_GROUP", "dashboards"),
+            ("CLAUDE_MPM_EVENTBUS_STORE", "memory"),
+            ("CLAUDE_MPM_EVENTBUS_HTTP_ADDR", "127.0.0.1:0"),
+        ],
+        None,
+    );
+    let stderr = text(&serve.stderr);
+    assert_eq!(serve.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("CLAUDE_MPM_RELAY_GROUP")
+            && stderr.contains("CLAUDE_MPM_EVENTBUS_REDIS_URL"),
+        "{stderr}"
+    );
 }
 
 /// The ids (as numbers) and payloads the logging consumer logged, in the order it logged them.
