@@ -67,6 +67,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod backend;
 mod bignum;
 pub mod budget;
 mod client;

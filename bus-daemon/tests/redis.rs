@@ -227,3 +227,83 @@ async fn every_daemon_s_bus_consumers_get_every_event_in_stream_order_once_and_r
     assert_eq!(got.len(), 11, "none twice: {got:?}");
     assert_eq!(logged_n(&a, 91).await.len(), 91);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_stats_and_metrics_show_the_connection_and_a_restart_is_a_reconnect() {
+    let mut redis = RedisServer::start();
+    let url = redis.url();
+    let envs = [
+        ("CLAUDE_MPM_EVENTBUS_REDIS_URL", url.as_str()),
+        ("CLAUDE_MPM_EVENTBUS_REDIS_MEMBER", "h"),
+    ];
+    let daemon = Daemon::start(&envs);
+    post_n(&daemon, 0, 3).await;
+    let health = get_json(&daemon.url("/healthz")).await;
+    assert_eq!(health["status"], "ok", "{health}");
+    assert_eq!(health["store"]["state"], "connected", "{health}");
+    assert_eq!(health["store"]["reconnects"], 0, "{health}");
+    let metrics = get_text(&daemon.url("/metrics")).await.1;
+    for line in [
+        "eventbus_store_connected{backend=\"redis\"} 1",
+        "eventbus_store_reconnects_total{backend=\"redis\"} 0",
+        "eventbus_log_lag{reader=\"feed\"} 0",
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "{line} in:\n{metrics}");
+    }
+
+    // Redis down: degraded, with the cause; back (same data, AOF): one reconnect, and the
+    // daemon takes events again after the ones it had.
+    redis.kill();
+    eventually("the daemon to see Redis gone", async || {
+        get_json(&daemon.url("/healthz")).await["status"] == "degraded"
+    })
+    .await;
+    let health = get_json(&daemon.url("/healthz")).await;
+    assert_eq!(health["store"]["state"], "reconnecting", "{health}");
+    let cause = health["store"]["last_error"].as_str().unwrap_or_default();
+    assert!(
+        cause.contains(&format!("Redis at 127.0.0.1:{}", redis.port())),
+        "{health}"
+    );
+    let stats = get_json(&daemon.url("/stats")).await;
+    assert_eq!(stats["store"]["health"]["state"], "reconnecting", "{stats}");
+    let down = get_text(&daemon.url("/metrics")).await.1;
+    assert!(
+        down.contains("eventbus_store_connected{backend=\"redis\"} 0"),
+        "{down}"
+    );
+
+    redis.restart();
+    eventually("the daemon to reconnect", async || {
+        get_json(&daemon.url("/healthz")).await["status"] == "ok"
+    })
+    .await;
+    let health = get_json(&daemon.url("/healthz")).await;
+    assert!(
+        health["store"]["reconnects"].as_u64().unwrap() >= 1,
+        "{health}"
+    );
+    // The first call on a connection broken by the restart may fail (503, never a 2xx) while
+    // the connection manager reconnects; the next ones go through.
+    let mut reply = Value::Null;
+    eventually("a POST to go through again", async || {
+        let (status, body) = post(
+            &daemon.url("/events"),
+            "application/x-ndjson",
+            "{\"type\":\"hook.n\",\"data\":3}\n",
+        )
+        .await;
+        assert!(status == 200 || status == 503, "{status} {body}");
+        reply = body;
+        status == 200
+    })
+    .await;
+    assert_eq!(reply["ids"], json!(["0-4"]), "the stream came back whole");
+    let metrics = get_text(&daemon.url("/metrics")).await.1;
+    assert!(
+        metrics.lines().any(|l| l
+            .starts_with("eventbus_store_reconnects_total{backend=\"redis\"} ")
+            && !l.ends_with(" 0")),
+        "{metrics}"
+    );
+}

@@ -43,6 +43,7 @@
 mod entry;
 mod follower;
 mod group;
+mod health;
 mod ids;
 mod log;
 mod options;
