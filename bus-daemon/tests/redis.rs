@@ -251,6 +251,9 @@ async fn health_stats_and_metrics_show_the_connection_and_a_restart_is_a_reconne
         assert!(metrics.lines().any(|l| l == line), "{line} in:\n{metrics}");
     }
 
+    // An SSE client open across the outage goes on where it was.
+    let mut sse = SseReader::open(&daemon.url("/events/stream?after=0-3"), None).await;
+
     // Redis down: degraded, with the cause; back (same data, AOF): one reconnect, and the
     // daemon takes events again after the ones it had.
     redis.kill();
@@ -299,6 +302,11 @@ async fn health_stats_and_metrics_show_the_connection_and_a_restart_is_a_reconne
     })
     .await;
     assert_eq!(reply["ids"], json!(["0-4"]), "the stream came back whole");
+    let after = sse.take(1).await;
+    assert_eq!(
+        after[0].0, "0-4",
+        "the SSE stream waited for Redis and went on"
+    );
     let metrics = get_text(&daemon.url("/metrics")).await.1;
     assert!(
         metrics.lines().any(|l| l
