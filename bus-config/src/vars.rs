@@ -216,6 +216,20 @@ pub const VARS: &[VarSpec] = &[
         meaning: "the stream the log is on, with `CLAUDE_MPM_EVENTBUS_REDIS_URL`; cursors go in the hash `<stream>:cursors`",
     },
     VarSpec {
+        name: "CLAUDE_MPM_EVENTBUS_REDIS_MEMBER",
+        key: "store.redis_member",
+        default: "`<hostname>:<HTTP port>`",
+        accepts: "a name without spaces, unique among the daemons on the stream",
+        meaning: "this daemon's name on the Redis stream: its bus resumes after a restart from the cursor `bus@<member>` (every event of the stream reaches its handlers, logging and metrics once, in stream order), and it is its consumer name in `CLAUDE_MPM_RELAY_GROUP`",
+    },
+    VarSpec {
+        name: "CLAUDE_MPM_EVENTBUS_REDIS_CLAIM_AFTER",
+        key: "store.redis_claim_after",
+        default: "30s",
+        accepts: "duration above 0, up to 24h, with a unit (`500ms`, `30s`, `2m`)",
+        meaning: "with `CLAUDE_MPM_RELAY_GROUP`: how long an event stays pending with one member (relayed, not yet acknowledged: its daemon died, say) before a live member claims it (`XAUTOCLAIM`) and relays it",
+    },
+    VarSpec {
         name: "CLAUDE_MPM_EVENTBUS_SHUTDOWN_TIMEOUT",
         key: "daemon.shutdown_timeout",
         default: "10s",
@@ -284,6 +298,13 @@ pub const VARS: &[VarSpec] = &[
         default: "false",
         accepts: BOOL,
         meaning: "debug-level log lines, the relay's connection attempts and drops included",
+    },
+    VarSpec {
+        name: "CLAUDE_MPM_RELAY_GROUP",
+        key: "relay.group",
+        default: "unset",
+        accepts: "a consumer group name without spaces; needs `CLAUDE_MPM_EVENTBUS_REDIS_URL`",
+        meaning: "the relays of the daemons that name the same group share the work through a Redis consumer group (`XREADGROUP`/`XACK`): each event is relayed by one of them (at least once when one fails: its pending events are claimed after `CLAUDE_MPM_EVENTBUS_REDIS_CLAIM_AFTER`). Unset: every daemon's relay relays every event of the stream",
     },
     VarSpec {
         name: "CLAUDE_MPM_RELAY_MAX_RETRIES",

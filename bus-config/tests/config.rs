@@ -108,6 +108,9 @@ fn every_variable_is_read() {
             "rediss://bus:pw@redis.example:6380/2",
         ),
         ("CLAUDE_MPM_EVENTBUS_REDIS_STREAM", "team:events"),
+        ("CLAUDE_MPM_EVENTBUS_REDIS_MEMBER", "host-a:8770"),
+        ("CLAUDE_MPM_EVENTBUS_REDIS_CLAIM_AFTER", "2m"),
+        ("CLAUDE_MPM_RELAY_GROUP", "dashboards"),
         ("CLAUDE_MPM_EVENTBUS_SPOOL", "/var/tmp/me/spool.ndjson"),
         (
             "CLAUDE_MPM_EVENTBUS_ALLOWED_ORIGINS",
@@ -191,6 +194,9 @@ fn every_variable_is_read() {
     let redis = c.store.redis.as_ref().expect("the Redis URL is set");
     assert_eq!(redis.url.expose(), "rediss://bus:pw@redis.example:6380/2");
     assert_eq!(redis.stream, "team:events");
+    assert_eq!(redis.member.as_deref(), Some("host-a:8770"));
+    assert_eq!(redis.claim_after, Duration::from_secs(120));
+    assert_eq!(c.relay.group.as_deref(), Some("dashboards"));
     assert_eq!(
         c.daemon.spool.as_deref(),
         Some(std::path::Path::new("/var/tmp/me/spool.ndjson"))

@@ -29,6 +29,8 @@ pub struct Daemon {
     state: AppState,
     wired: Wired,
     followers: Followers,
+    /// With a shared log (Redis): what dispatches the log's events to the bus.
+    feed: Option<bus_store::LogFeed>,
     shutdown_timeout: Duration,
     closing: tokio::sync::watch::Sender<bool>,
     limits: crate::limits::Limits,
@@ -80,14 +82,34 @@ impl Daemon {
             })?;
         let log = open_store(&config.store).await?;
         let debug = DebugSwitch::new(config.bus.debug);
-        let ingest = Ingest::new(
+        let mut ingest = Ingest::new(
             &bus,
             log,
             debug.clone(),
             config.bus.overflow == bus_core::Overflow::Block,
         );
+        if config.store.redis.is_some() {
+            ingest = ingest.shared();
+        }
         let wired = wire(&bus, &with_durable_consumers(config))?;
-        let followers = Followers::start(ingest.log(), &wired.consumers).await?;
+        let member = config
+            .store
+            .redis
+            .as_ref()
+            .map(|redis| crate::shared::member_name(redis, addr));
+        let group = crate::shared::group_setup(config, member.as_deref())?;
+        let followers = Followers::start(
+            ingest.log(),
+            &wired.consumers,
+            member.as_deref(),
+            group.as_ref(),
+        )
+        .await?;
+        // Started once the consumers are wired, so that they get the first event it feeds.
+        let feed = match &member {
+            Some(member) => Some(crate::shared::start_feed(&ingest, member).await?),
+            None => None,
+        };
         let spool = crate::spool::Intake::start(&ingest, config.daemon.spool.as_deref());
         let (closing, closing_rx) = tokio::sync::watch::channel(false);
         let state = AppState {
@@ -106,7 +128,11 @@ impl Daemon {
                 &config.http.allowed_origins,
                 &config.http.allowed_hosts,
             ),
-            consumers: followers.with(spool.with(wired.consumers.clone())).into(),
+            consumers: crate::shared::with_feed(
+                feed.as_ref(),
+                followers.with(spool.with(wired.consumers.clone())),
+            )
+            .into(),
             sessions: crate::ui::Sessions::new(addr.port()),
             streams: Default::default(),
             rules: wired.rules.clone(),
@@ -119,6 +145,7 @@ impl Daemon {
             state,
             wired,
             followers,
+            feed,
             shutdown_timeout: config.daemon.shutdown_timeout,
             closing,
             limits: crate::limits::Limits {
@@ -175,6 +202,17 @@ impl Daemon {
             () = server => {}
             () = grace_over => {
                 tracing::warn!("HTTP connections still open {HTTP_GRACE:?} after the shutdown signal; closing them");
+            }
+        }
+        // What the shared log holds reaches the bus before the bus drains (a share of the
+        // time, so the consumers keep the rest).
+        if let Some(feed) = self.feed {
+            let report = feed.stop(self.shutdown_timeout / 2).await;
+            if report.behind > 0 {
+                tracing::warn!(
+                    behind = report.behind,
+                    "the bus feed stopped before the end of the stream; the rest is dispatched on the next start"
+                );
             }
         }
         // The followers' last cursor saves happen before the log is closed.

@@ -125,6 +125,8 @@ struct Running {
 pub struct Followers {
     running: Vec<Running>,
     stats: Arc<FollowerStats>,
+    /// The consumer groups' figures.
+    extra: Vec<Arc<dyn Attached>>,
 }
 
 impl std::fmt::Debug for Followers {
@@ -135,15 +137,36 @@ impl std::fmt::Debug for Followers {
 }
 
 impl Followers {
-    /// Starts a follower for every consumer that offers a durable side.
+    /// Starts a follower for every consumer that offers a durable side. On a shared log
+    /// (Redis) `member` is this daemon's name there: each consumer's cursor is then
+    /// `<consumer>@<member>`, so the daemons on one stream keep their own positions; with a
+    /// `group` the consumers share the stream in that consumer group instead (see
+    /// [`group`](crate::group)).
     pub async fn start(
         log: &Arc<dyn EventLog>,
         consumers: &[Arc<dyn Attached>],
+        member: Option<&str>,
+        group: Option<&crate::group::GroupSetup>,
     ) -> Result<Followers, WiringError> {
         let mut running = Vec::new();
         let mut entries = Vec::new();
+        let mut extra: Vec<Arc<dyn Attached>> = Vec::new();
         for consumer in consumers.iter().filter_map(|c| c.durable()) {
-            let (follower, figures) = Follower::prepare(log.clone(), consumer).await?;
+            if let Some(setup) = group {
+                let (follower, stats) =
+                    crate::group::GroupFollower::prepare(setup, consumer).await?;
+                extra.push(stats);
+                let (stop, stopped) = watch::channel(None);
+                let name = follower.name().to_owned();
+                let task = tokio::spawn(follower.run(stopped));
+                running.push(Running { name, stop, task });
+                continue;
+            }
+            let cursor = match member {
+                Some(member) => format!("{}@{member}", consumer.name()),
+                None => consumer.name().to_owned(),
+            };
+            let (follower, figures) = Follower::prepare_as(log.clone(), consumer, cursor).await?;
             entries.push((follower.name.clone(), figures));
             running.push(follower.spawn());
         }
@@ -153,15 +176,17 @@ impl Followers {
                 log: log.clone(),
                 entries,
             }),
+            extra,
         })
     }
 
     /// `consumers` with the followers' figures added (under `"durable"` in `GET /stats`) when
     /// there are any.
     pub fn with(&self, mut consumers: Vec<Arc<dyn Attached>>) -> Vec<Arc<dyn Attached>> {
-        if !self.running.is_empty() {
+        if !self.stats.entries.is_empty() {
             consumers.push(self.stats.clone());
         }
+        consumers.extend(self.extra.iter().cloned());
         consumers
     }
 
@@ -239,6 +264,8 @@ pub(crate) struct Follower {
     log: Arc<dyn EventLog>,
     consumer: Arc<dyn DurableSubscriber>,
     name: String,
+    /// The name its cursor is saved under.
+    cursor: String,
     patterns: Vec<Pattern>,
     figures: Arc<Figures>,
     /// The position it resumed from.
@@ -247,9 +274,20 @@ pub(crate) struct Follower {
 
 impl Follower {
     /// Reads (or, for a new consumer, sets and saves) the start position.
+    #[cfg(test)]
     pub(crate) async fn prepare(
         log: Arc<dyn EventLog>,
         consumer: Arc<dyn DurableSubscriber>,
+    ) -> Result<(Follower, Arc<Figures>), WiringError> {
+        let cursor = consumer.name().to_owned();
+        Self::prepare_as(log, consumer, cursor).await
+    }
+
+    /// [`prepare`](Self::prepare) with the cursor saved under `cursor`.
+    pub(crate) async fn prepare_as(
+        log: Arc<dyn EventLog>,
+        consumer: Arc<dyn DurableSubscriber>,
+        cursor: String,
     ) -> Result<(Follower, Arc<Figures>), WiringError> {
         let name = consumer.name().to_owned();
         let failed = |reason: String| WiringError {
@@ -263,7 +301,7 @@ impl Follower {
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| failed(e.to_string()))?;
         let saved = log
-            .cursor(&name)
+            .cursor(&cursor)
             .await
             .map_err(|e| failed(format!("cannot read its cursor: {e}")))?;
         let resume = match saved {
@@ -275,7 +313,7 @@ impl Follower {
                         .first_id()
                         .map_or_else(|| log.last_id().unwrap_or(LogId(0)), |f| LogId(f.0 - 1)),
                 };
-                log.save_cursor(&name, position)
+                log.save_cursor(&cursor, position)
                     .await
                     .map_err(|e| failed(format!("cannot save its first cursor: {e}")))?;
                 position
@@ -284,11 +322,12 @@ impl Follower {
         let figures = Arc::new(Figures::default());
         figures.position.store(resume.0, Ordering::Relaxed);
         figures.read.store(resume.0, Ordering::Relaxed);
-        tracing::info!(consumer = %name, position = resume.0, new = saved.is_none(), "durable consumer follows the event log");
+        tracing::info!(consumer = %name, %cursor, position = resume.0, new = saved.is_none(), "durable consumer follows the event log");
         let follower = Follower {
             log,
             consumer,
             name,
+            cursor,
             patterns,
             figures: figures.clone(),
             resume,
@@ -477,7 +516,7 @@ impl Follower {
             return;
         }
         at.last_save = Instant::now();
-        match self.log.save_cursor(&self.name, position).await {
+        match self.log.save_cursor(&self.cursor, position).await {
             Ok(()) => {
                 at.saved = position;
                 at.next_save = None;

@@ -9,7 +9,7 @@
 //! | `POST /events/replay?after=ID&since=T&pattern=P&limit=N&dry_run=B` | republishes one page of stored events to the live consumers, marked as replays (see [`replay`](crate::replay)) |
 //! | `GET /events/recent?limit=N` | the newest N stored events (default 10, at most 10,000 and 8 MiB of data), oldest first, read from the log: `[{"id", "type", "data", "timestamp"}, ...]` (and `"priority"` where the publisher gave one) |
 //! | `GET /metrics` | Prometheus text (404 when metrics are off) |
-//! | `GET /healthz` | `{"status": "ok"}` |
+//! | `GET /healthz` | `{"status": "ok"}`; on Redis also `"store": {"state": "connected" or "reconnecting", "last_error", ...}`, and `"status": "degraded"` while it reconnects |
 //! | `GET /`, `/ui/...`, `POST /ui/login` | the web view and its session login (see [`ui`](crate::ui)) |
 //! | `GET /config`, `PATCH /config` | the runtime settings; PATCH takes [`RuntimeSettings`] (`{"reload_schemas": true}` reads the schema file again) |
 //!
@@ -155,7 +155,16 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/config", get(get_config).patch(patch_config))
         .merge(crate::ui::routes());
-    for endpoint in state.consumers.iter().flat_map(|c| c.endpoints()) {
+    for mut endpoint in state.consumers.iter().flat_map(|c| c.endpoints()) {
+        if endpoint.path == "/metrics" {
+            // The log's own series follow the bus's.
+            let render = endpoint.render.clone();
+            let log = state.ingest.log().clone();
+            let consumers = state.consumers.clone();
+            endpoint.render = std::sync::Arc::new(move || {
+                render() + &crate::backend::metrics_text(log.as_ref(), &consumers)
+            });
+        }
         router = router.route(endpoint.path, get(move || serve_endpoint(endpoint)));
     }
     if !state
@@ -363,7 +372,11 @@ async fn recent_events(
 
 async fn stats(State(state): State<AppState>) -> Response {
     let mut stats = json!(state.ingest.bus().stats());
-    stats["store"] = json!(state.ingest.log().stats());
+    let log = state.ingest.log();
+    stats["store"] = json!(log.stats());
+    if let Some(health) = log.health() {
+        stats["store"]["health"] = crate::backend::health_json(&log.stats().backend, &health);
+    }
     stats["history_bytes"] = json!(state.ingest.bus().history_bytes());
     stats["body_budget"] = json!({
         "bytes": state.body_budget.total_bytes(),
@@ -393,8 +406,8 @@ async fn metrics_off() -> ApiError {
     )
 }
 
-async fn healthz() -> Response {
-    axum::Json(json!({ "status": "ok" })).into_response()
+async fn healthz(State(state): State<AppState>) -> Response {
+    axum::Json(crate::backend::healthz(state.ingest.log().as_ref())).into_response()
 }
 
 async fn get_config(State(state): State<AppState>) -> Response {

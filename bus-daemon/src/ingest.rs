@@ -226,6 +226,19 @@ impl Ingest {
         }
     }
 
+    /// For a log other daemons append to as well (Redis): publishing only appends, and the
+    /// feed started with [`feed`](Self::feed) dispatches every event of the log to the bus, in
+    /// log order (see [`DurableBus::shared`]).
+    pub fn shared(mut self) -> Self {
+        self.durable = self.durable.shared();
+        self
+    }
+
+    /// Starts the feed of a [shared](Self::shared) log, under the cursor `name`.
+    pub async fn feed(&self, name: &str) -> Result<bus_store::LogFeed, StoreError> {
+        self.durable.feed(name).await
+    }
+
     /// The bus events are published to.
     pub fn bus(&self) -> &EventBus {
         self.durable.bus()

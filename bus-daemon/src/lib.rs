@@ -67,6 +67,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod backend;
 mod bignum;
 pub mod budget;
 mod client;
@@ -74,6 +75,7 @@ mod daemon;
 pub mod durable;
 mod error;
 mod event_json;
+pub mod group;
 mod guard;
 pub mod hook;
 pub mod http;
@@ -83,6 +85,7 @@ pub mod logcmd;
 pub mod read;
 mod replay;
 mod rules;
+pub mod shared;
 pub mod spool;
 pub mod stream;
 pub mod ui;

@@ -9,7 +9,8 @@
 //! proxies and clients from timing out. A client too slow for the retention (its position is
 //! trimmed before it reads it) gets a final `event: error` saying how many events it missed,
 //! and the stream ends; a slow client never holds up the bus or anyone else, since each
-//! stream reads the log at its own pace.
+//! stream reads the log at its own pace. While the log's server is away (Redis restarting) a
+//! stream waits for it, with keep-alives, and goes on from its position once it is back.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -21,7 +22,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use bus_store::{EventLog, LogId, ReadQuery, StoredEvent};
+use bus_store::{EventLog, LogId, ReadQuery, StoreError, StoredEvent};
 use futures_util::stream::{self, Stream};
 use tokio::sync::watch;
 
@@ -34,6 +35,8 @@ use crate::read::{EventJson, check_after, parse_pattern};
 const BATCH: usize = 2000;
 /// How often a keep-alive comment is sent on an idle stream.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
+/// How often a stream reads again while the log's server is away.
+const LOG_RETRY: Duration = Duration::from_millis(250);
 /// The keep-alive: an SSE comment line, which `EventSource` ignores.
 const KEEP_ALIVE_COMMENT: &[u8] = b":\n\n";
 
@@ -72,6 +75,10 @@ struct Cursor {
     appends: watch::Receiver<Option<LogId>>,
     closing: watch::Receiver<bool>,
     done: bool,
+    /// The last read found the log unavailable (its server away).
+    waiting_for_log: bool,
+    /// Reads retried since the stream last sent something.
+    idle_retries: u32,
 }
 
 impl Cursor {
@@ -97,10 +104,31 @@ impl Cursor {
                 .await
             {
                 Ok(page) => page,
+                // A server that went away (Redis restarting): the stream waits for it, so a
+                // client resumes from its position with nothing lost, and keeps the
+                // connection alive meanwhile.
+                Err(e @ StoreError::Unavailable { .. }) => {
+                    if !self.waiting_for_log {
+                        self.waiting_for_log = true;
+                        tracing::debug!(error = %e, "an event stream waits for the event log");
+                    }
+                    tokio::select! {
+                        _ = self.closing.wait_for(|closing| *closing) => return None,
+                        () = tokio::time::sleep(LOG_RETRY) => {}
+                    }
+                    self.idle_retries += 1;
+                    if self.idle_retries * LOG_RETRY >= KEEP_ALIVE {
+                        self.idle_retries = 0;
+                        return Some(Bytes::from_static(KEEP_ALIVE_COMMENT));
+                    }
+                    continue;
+                }
                 Err(e) => {
                     return Some(self.final_error(&format!("the event log cannot be read: {e}")));
                 }
             };
+            self.waiting_for_log = false;
+            self.idle_retries = 0;
             if page.missed > 0 {
                 let message = format!(
                     "this stream fell behind the retention: {} events after id {} were trimmed before it read them; reconnect without Last-Event-ID, or read the oldest stored ones with GET /events",
@@ -214,6 +242,8 @@ pub(crate) async fn stream_events(
         pattern,
         closing: state.closing.clone(),
         done: false,
+        waiting_for_log: false,
+        idle_retries: 0,
     };
     let mut response = Body::from_stream(chunks(cursor)).into_response();
     let headers = response.headers_mut();

@@ -9,6 +9,7 @@ use bus_store::LogId;
 use redis::aio::ConnectionManager;
 use redis::streams::StreamReadReply;
 
+use crate::health::Health;
 use crate::ids;
 use crate::log::snapshot;
 use crate::positions::Positions;
@@ -25,6 +26,7 @@ pub(crate) async fn follow(
     key: String,
     server: String,
     positions: Arc<Positions>,
+    health: Arc<Health>,
 ) {
     let mut failing = false;
     loop {
@@ -50,6 +52,10 @@ pub(crate) async fn follow(
             Ok(_) => Ok(()),
             Err(err) => Err(format!("Redis at {server}: {err}")),
         };
+        match &result {
+            Ok(()) => health.ok(),
+            Err(cause) => health.failed(cause),
+        }
         match result {
             Ok(()) if failing => {
                 failing = false;

@@ -13,6 +13,8 @@
 //! - a task blocked in `XREAD BLOCK` wakes the log's followers when any daemon appends: the
 //!   fan-out that brings every event to every daemon's SSE clients and durable consumers;
 //! - cursors are fields of the hash `<stream>:cursors`;
+//! - [`RedisGroup`] makes consumers of several daemons share the work through a consumer
+//!   group (`XREADGROUP`, `XACK`, `XAUTOCLAIM` for a dead member's pending entries);
 //! - connections reconnect by themselves (redis's connection manager); while Redis cannot be
 //!   reached, calls fail with [`StoreError::Unavailable`](bus_store::StoreError::Unavailable)
 //!   naming the server and the cause, and the daemon answers 503.
@@ -40,6 +42,8 @@
 
 mod entry;
 mod follower;
+mod group;
+mod health;
 mod ids;
 mod log;
 mod options;
@@ -48,6 +52,7 @@ mod scan;
 #[cfg(feature = "test-server")]
 mod test_server;
 
+pub use group::{GroupBatch, GroupRead, MAX_BLOCK, RedisGroup};
 pub use log::RedisLog;
 pub use options::{DEFAULT_STREAM, RedisOptions};
 #[cfg(feature = "test-server")]

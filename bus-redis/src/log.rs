@@ -6,8 +6,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use async_trait::async_trait;
 use bus_store::{
-    EventLog, LogId, NewEvent, PAGE_MAX_BYTES, Page, ReadQuery, RetentionPolicy, StoreError,
-    StoreStats, StoredEvent,
+    BackendHealth, EventLog, LogId, NewEvent, PAGE_MAX_BYTES, Page, ReadQuery, RetentionPolicy,
+    StoreError, StoreStats, StoredEvent,
 };
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::streams::{StreamInfoStreamReply, StreamRangeReply};
@@ -16,6 +16,7 @@ use tokio::sync::watch;
 use tokio::task::AbortHandle;
 use wildmatch::WildMatch;
 
+use crate::health::Health;
 use crate::positions::{Extent, Positions};
 use crate::scan::{SCAN_CHUNK, next_chunk};
 use crate::{RedisOptions, entry, follower, ids};
@@ -41,6 +42,7 @@ pub struct RedisLog {
     appended: AtomicU64,
     commits: AtomicU64,
     last_age_check: Mutex<Option<Instant>>,
+    health: Arc<Health>,
 }
 
 /// The stream's newest issued id and length, in one atomic look (`XINFO STREAM`).
@@ -101,11 +103,13 @@ impl RedisLog {
         .await
         .map_err(|err| unavailable(&server, err))?;
         let positions = Arc::new(Positions::new(extent));
+        let health = Arc::new(Health::new());
         let follower = tokio::spawn(follower::follow(
             follow_conn,
             options.stream.clone(),
             server.clone(),
             Arc::clone(&positions),
+            Arc::clone(&health),
         ))
         .abort_handle();
         Ok(Self {
@@ -120,6 +124,7 @@ impl RedisLog {
             appended: AtomicU64::new(0),
             commits: AtomicU64::new(0),
             last_age_check: Mutex::new(None),
+            health,
         })
     }
 
@@ -129,7 +134,15 @@ impl RedisLog {
     }
 
     fn fail(&self, err: impl std::fmt::Display) -> StoreError {
-        unavailable(&self.server, err)
+        let error = unavailable(&self.server, err);
+        self.health.failed(&error.to_string());
+        error
+    }
+
+    /// Marks a call answered: the connection is up.
+    fn answered<T>(&self, value: T) -> T {
+        self.health.ok();
+        value
     }
 
     fn check_open(&self) -> Result<(), StoreError> {
@@ -154,6 +167,7 @@ impl RedisLog {
             .arg(count)
             .query_async(&mut self.conn.clone())
             .await
+            .map(|r| self.answered(r))
             .map_err(|err| self.fail(err))?;
         reply.ids.iter().map(entry::decode).collect()
     }
@@ -260,6 +274,7 @@ impl EventLog for RedisLog {
         let mut reply: Vec<Value> = pipe
             .query_async(&mut self.conn.clone())
             .await
+            .map(|r| self.answered(r))
             .map_err(|err| self.fail(err))?;
         let stored = match reply.pop() {
             Some(Value::Int(n)) => n.max(0) as u64,
@@ -389,6 +404,7 @@ impl EventLog for RedisLog {
             .arg(ids::format(id))
             .query_async(&mut self.conn.clone())
             .await
+            .map(|r| self.answered(r))
             .map_err(|err| self.fail(err))?;
         Ok(())
     }
@@ -402,6 +418,7 @@ impl EventLog for RedisLog {
             .arg(consumer)
             .query_async(&mut self.conn.clone())
             .await
+            .map(|r| self.answered(r))
             .map_err(|err| self.fail(err))?;
         saved.map(|text| ids::from_redis(&text)).transpose()
     }
@@ -418,6 +435,10 @@ impl EventLog for RedisLog {
             last_id: extent.last(),
             bytes_on_disk: None,
         }
+    }
+
+    fn health(&self) -> Option<BackendHealth> {
+        Some(self.health.get())
     }
 
     async fn close(&self) -> Result<(), StoreError> {

@@ -5,8 +5,9 @@ use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// A running `redis-server` (no RDB snapshots, AOF off, in a temporary directory), killed
-/// when dropped.
+/// A running `redis-server` (no RDB snapshots; AOF on with `appendfsync always`, so a
+/// [`restart`](Self::restart) keeps every write; in a temporary directory), killed when
+/// dropped.
 pub struct RedisServer {
     child: Child,
     port: u16,
@@ -26,27 +27,27 @@ impl RedisServer {
             .and_then(|l| l.local_addr())
             .expect("a free loopback port")
             .port();
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
-            .arg("--dir")
-            .arg(dir.path())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap_or_else(|err| {
-                panic!(
-                    "cannot run redis-server ({err}): install it (`apt-get install -y \
-                     redis-server`; `cargo xtask ci` installs it): the Redis backend's \
-                     tests need a real server"
-                )
-            });
+        let child = spawn(port, dir.path());
         let mut server = Self {
             child,
             port,
             _dir: dir,
         };
+        server.wait_ready();
+        server
+    }
+
+    /// Kills it (SIGKILL) if it runs, and starts it again on the same port and directory:
+    /// its AOF brings back every write it answered.
+    pub fn restart(&mut self) {
+        self.kill();
+        self.child = spawn(self.port, self._dir.path());
+        self.wait_ready();
+    }
+
+    fn wait_ready(&mut self) {
+        let port = self.port;
+        let server = self;
         let deadline = Instant::now() + Duration::from_secs(10);
         while TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_err() {
             if let Ok(Some(status)) = server.child.try_wait() {
@@ -58,7 +59,6 @@ impl RedisServer {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
-        server
     }
 
     /// Its port on 127.0.0.1.
@@ -76,6 +76,26 @@ impl RedisServer {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+fn spawn(port: u16, dir: &std::path::Path) -> Child {
+    Command::new("redis-server")
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args(["--save", "", "--daemonize", "no"])
+        .args(["--appendonly", "yes", "--appendfsync", "always"])
+        .arg("--dir")
+        .arg(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap_or_else(|err| {
+            panic!(
+                "cannot run redis-server ({err}): install it (`apt-get install -y \
+                 redis-server`; `cargo xtask ci` installs it): the Redis backend's \
+                 tests need a real server"
+            )
+        })
 }
 
 impl Drop for RedisServer {

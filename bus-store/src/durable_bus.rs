@@ -8,12 +8,13 @@ use std::time::SystemTime;
 use bus_core::{Event, EventBus, Refusal};
 use serde_json::Value;
 
-use crate::{EventLog, JsonText, LogId, NewEvent, StoreError};
+use crate::{EventLog, JsonText, LogFeed, LogId, NewEvent, StoreError};
 
 /// What became of one event handed to [`DurableBus::publish_batch`].
 #[derive(Clone, Debug)]
 pub enum Admission {
-    /// Committed to the log under `id`. `event` is what the bus dispatched; `None` when the
+    /// Committed to the log under `id`. `event` is what the bus dispatched (with a
+    /// [shared](DurableBus::shared) log: what its feed will dispatch); `None` when the
     /// bus refused it between the check and the dispatch (its filters changed, or it shut
     /// down): it stays in the log, for replay.
     Stored {
@@ -70,6 +71,7 @@ pub struct DurableBus {
     bus: EventBus,
     log: Arc<dyn EventLog>,
     wait_for_room: bool,
+    shared: bool,
 }
 
 impl std::fmt::Debug for DurableBus {
@@ -88,7 +90,30 @@ impl DurableBus {
             bus: bus.clone(),
             log,
             wait_for_room: false,
+            shared: false,
         }
+    }
+
+    /// For a log that other writers append to as well (several daemons on one Redis stream):
+    /// publishing only appends, and a [`LogFeed`] started with [`feed`](Self::feed)
+    /// dispatches every event of the log, this process's and the others', to the bus in log
+    /// order. [`Admission::Stored`] then carries the event as the feed will dispatch it.
+    pub fn shared(mut self) -> Self {
+        self.shared = true;
+        self
+    }
+
+    /// Whether publishing leaves dispatch to a [`LogFeed`] (see [`shared`](Self::shared)).
+    pub fn is_shared(&self) -> bool {
+        self.shared
+    }
+
+    /// Starts the [`LogFeed`] that dispatches the log to the bus, under the cursor `name`
+    /// (one per process on the log: it resumes there after a restart). Must be called inside
+    /// a tokio runtime; an error when the cursor cannot be read or first saved.
+    pub async fn feed(&self, name: &str) -> Result<LogFeed, StoreError> {
+        crate::log::check_consumer_name(name)?;
+        LogFeed::start(name, self.log.clone(), self.bus.clone(), self.wait_for_room).await
     }
 
     /// With consumer queues that block when full ([`Overflow::Block`](bus_core::Overflow)),
@@ -176,10 +201,12 @@ impl DurableBus {
                 if let Some(priority) = priority {
                     event = event.with_priority(priority);
                 }
-                outcome[i] = Some(Admission::Stored {
-                    id,
-                    event: self.redispatch(event).await.ok(),
-                });
+                let event = if self.shared {
+                    Some(event)
+                } else {
+                    self.redispatch(event).await.ok()
+                };
+                outcome[i] = Some(Admission::Stored { id, event });
             }
         }
         Ok(outcome.into_iter().flatten().collect())

@@ -11,7 +11,10 @@
 //! - [`MemoryLog`]: the same in memory, for tests and `CLAUDE_MPM_EVENTBUS_STORE=memory`.
 //!
 //! [`DurableBus`] puts a log in front of a program's own [`bus_core::EventBus`]: the same
-//! guarantee and the same ids as the daemon's.
+//! guarantee and the same ids as the daemon's. When other processes append to the same log
+//! (several daemons on one Redis stream), a [shared](DurableBus::shared) `DurableBus` and its
+//! [`LogFeed`] bring every event of the log, whoever appended it, to the program's bus in log
+//! order: a bus bridged to the shared stream, without the daemon.
 //!
 //! Ids ([`LogId`]) are dense and never reused, so a consumer whose saved position was trimmed
 //! away by retention learns exactly how many events it missed ([`Page::missed`]).
@@ -40,7 +43,9 @@
 
 mod durable_bus;
 mod error;
+mod feed;
 mod filter;
+mod health;
 mod log;
 mod memory;
 mod sqlite;
@@ -50,6 +55,8 @@ mod types;
 pub use bus_core::Priority;
 pub use durable_bus::{Admission, DurableBus, DurableError};
 pub use error::StoreError;
+pub use feed::{FeedReport, FeedStatus, LogFeed, SAVE_INTERVAL as FEED_SAVE_INTERVAL};
+pub use health::BackendHealth;
 pub use log::EventLog;
 pub use memory::MemoryLog;
 pub use sqlite::{SQLITE_SCHEMA_VERSION, SqliteLog, SqliteOptions};

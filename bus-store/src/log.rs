@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use tokio::sync::watch;
 
-use crate::{LogId, NewEvent, Page, ReadQuery, StoreError, StoreStats, StoredEvent};
+use crate::{BackendHealth, LogId, NewEvent, Page, ReadQuery, StoreError, StoreStats, StoredEvent};
 
 /// A durable, ordered, trimmable log of events: what the daemon appends to before it
 /// acknowledges, and what streams, paging and durable consumers read from.
@@ -43,6 +43,12 @@ pub trait EventLog: Send + Sync + 'static {
 
     /// Counters and positions.
     fn stats(&self) -> StoreStats;
+
+    /// The connection's state, for a backend on a server that can go away (Redis); `None`
+    /// (the default) for local ones.
+    fn health(&self) -> Option<BackendHealth> {
+        None
+    }
 
     /// Finishes pending writes and stops accepting new ones; later appends get
     /// [`StoreError::Closed`]. Calling it again does nothing.

@@ -23,6 +23,7 @@ mod durable;
 mod limits;
 mod monitor;
 pub(crate) mod peers;
+mod redis;
 mod run_signals;
 mod scenarios;
 mod store;
@@ -103,7 +104,7 @@ pub(crate) fn run(only: Option<&str>) -> TaskResult {
         server_script: root.join("tools/dashboard_server.py"),
         work,
     };
-    let scenarios: [(&str, Scenario); 11] = [
+    let scenarios: [(&str, Scenario); 14] = [
         (
             "10,000 HTTP + 1,000 CLI events, hook.* relayed",
             scenarios::full_flow,
@@ -142,6 +143,18 @@ pub(crate) fn run(only: Option<&str>) -> TaskResult {
             store::corrupted_file,
         ),
         (webview::NAME, webview::check),
+        (
+            "redis: three daemons on one stream, every SSE client in one order",
+            redis::three_daemons,
+        ),
+        (
+            "redis: SIGSTOP 5 s then SIGKILL and restart mid-ingest, nothing acknowledged lost",
+            redis::redis_outage,
+        ),
+        (
+            "redis: two relays in one group, one dashboard, one daemon SIGKILLed",
+            redis::relay_group,
+        ),
     ];
     let selected = |name: &str| only.is_none_or(|o| name.contains(o));
     let mut rows = Vec::new();

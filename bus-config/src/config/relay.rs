@@ -12,6 +12,9 @@ pub struct RelaySettings {
     pub enabled: bool,
     /// `CLAUDE_MPM_RELAY_DEBUG`: debug-level log lines (the relay's connection attempts).
     pub debug: bool,
+    /// `CLAUDE_MPM_RELAY_GROUP`: the Redis consumer group the relay shares its work with
+    /// (each event relayed by one daemon of the group); `None`: this relay relays everything.
+    pub group: Option<String>,
     /// The relay's settings, from the other relay variables.
     #[cfg(feature = "relay")]
     pub config: relay_socketio::RelayConfig,
@@ -21,6 +24,21 @@ impl RelaySettings {
     pub(crate) fn read(r: &mut Reader) -> Result<Self, ConfigError> {
         let enabled = r.flag("CLAUDE_MPM_RELAY_ENABLED", false);
         let debug = r.flag("CLAUDE_MPM_RELAY_DEBUG", false);
+        let group = r.value(
+            "CLAUDE_MPM_RELAY_GROUP",
+            None,
+            |s| {
+                if s.is_empty() || s.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                    Err("a consumer group name without spaces, such as dashboard".to_owned())
+                } else {
+                    Ok(Some(s.to_owned()))
+                }
+            },
+            |g| {
+                g.as_ref()
+                    .map_or(serde_json::Value::Null, |g| g.as_str().into())
+            },
+        );
         #[cfg(feature = "relay")]
         {
             let config = read_relay_config(r);
@@ -28,6 +46,7 @@ impl RelaySettings {
             Ok(RelaySettings {
                 enabled,
                 debug,
+                group,
                 config,
             })
         }
@@ -36,7 +55,11 @@ impl RelaySettings {
             for var in RELAY_CONFIG_VARS {
                 r.unchecked(var);
             }
-            Ok(RelaySettings { enabled, debug })
+            Ok(RelaySettings {
+                enabled,
+                debug,
+                group,
+            })
         }
     }
 }

@@ -1,5 +1,6 @@
 //! The durable log's section: `CLAUDE_MPM_EVENTBUS_STORE`, `_STORE_SYNC`,
-//! `_RETENTION_EVENTS`, `_RETENTION_AGE`, `_REDIS_URL`, `_REDIS_STREAM`. The settings types
+//! `_RETENTION_EVENTS`, `_RETENTION_AGE`, `_REDIS_URL`, `_REDIS_STREAM`, `_REDIS_MEMBER`,
+//! `_REDIS_CLAIM_AFTER`. The settings types
 //! are bus-store's own.
 
 use std::path::PathBuf;
@@ -80,7 +81,16 @@ pub struct RedisSettings {
     pub url: RedisUrl,
     /// `CLAUDE_MPM_EVENTBUS_REDIS_STREAM`.
     pub stream: String,
+    /// `CLAUDE_MPM_EVENTBUS_REDIS_MEMBER`: this daemon's name on the stream (its bus feed's
+    /// cursor, its consumer name in groups); `None`: `<hostname>:<HTTP port>`.
+    pub member: Option<String>,
+    /// `CLAUDE_MPM_EVENTBUS_REDIS_CLAIM_AFTER`: how long an entry of a consumer group stays
+    /// pending with one member before a live member claims it (`XAUTOCLAIM`).
+    pub claim_after: Duration,
 }
+
+/// The default of `CLAUDE_MPM_EVENTBUS_REDIS_CLAIM_AFTER`.
+pub const DEFAULT_CLAIM_AFTER: Duration = Duration::from_secs(30);
 
 /// The durable log's settings.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -176,9 +186,31 @@ impl StoreSettings {
             },
             |s| Value::from(s.as_str()),
         );
+        let member = r.value(
+            "CLAUDE_MPM_EVENTBUS_REDIS_MEMBER",
+            None,
+            |s| {
+                if s.is_empty() || s.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                    Err("a name without spaces, such as host-a:8770".to_owned())
+                } else {
+                    Ok(Some(s.to_owned()))
+                }
+            },
+            |m| m.as_ref().map_or(Value::Null, |m| Value::from(m.as_str())),
+        );
+        let claim_after = r.positive_duration(
+            "CLAUDE_MPM_EVENTBUS_REDIS_CLAIM_AFTER",
+            DEFAULT_CLAIM_AFTER,
+            Duration::from_secs(24 * 3600),
+        );
         StoreSettings {
             location,
-            redis: redis_url.map(|url| RedisSettings { url, stream }),
+            redis: redis_url.map(|url| RedisSettings {
+                url,
+                stream,
+                member,
+                claim_after,
+            }),
             durability,
             retention: RetentionPolicy {
                 max_events,
