@@ -1,9 +1,11 @@
-//! An event's variables, answered only when the interpreter asks for them.
+//! An event's variables, answered when the interpreter asks for them.
 //!
-//! Nothing is converted before it is read: `type` borrows the event's type, and a field
-//! chain (`data.tool_name`, or its slot, see `rewrite`) is answered with that one JSON
-//! value, converted alone, strings borrowed. `data` itself (for `has(data.x)`,
-//! `size(data)`, a missing field) is converted at most once per event.
+//! No payload is converted whole unless the expression needs it whole: `type` borrows the
+//! event's type, and a field chain (`data.tool_name`, or its slot, see `rewrite`) is
+//! answered with that one JSON value, converted alone, strings borrowed. The first few
+//! slots are looked up as the variables are made (a scalar converted in place, a list or
+//! map when read). `data` itself (for `has(data.x)`, `size(data)`, a missing field) is
+//! converted at most once per event.
 
 use std::sync::OnceLock;
 use std::time::SystemTime;
