@@ -5,10 +5,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
 
 use bus_core::{Condition, EventView};
-use cel::common::types::{CelString, CelUInt};
-use cel::{Context, Program, Value as Cel};
+use cel::common::types::CelBool;
+use cel::{Context, IdedExpr, Program, Value as Cel};
 
-use crate::convert::{to_cel, to_cel_fields};
+use crate::rewrite::{Rewritten, rewrite};
+use crate::vars::{EventVars, Plan};
 
 /// An expression that does not compile: where, and what was expected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -44,22 +45,14 @@ pub enum CelError {
 /// A compiled CEL condition over `type`, `id`, `timestamp` and `data`.
 pub struct CelCondition {
     source: String,
+    /// The expression as written: what an event the rewritten one fails on is given.
     program: Program,
-    // Only the variables the expression names are computed per event.
-    uses: Uses,
-    /// The top-level `data` fields read, when it reads nothing else of `data`.
-    fields: Option<Vec<String>>,
+    /// The expression as each event evaluates it, see `rewrite`.
+    expression: IdedExpr,
+    plan: Plan,
     root: Context<'static, 'static>,
     errors: AtomicU64,
     last_error: Mutex<Option<String>>,
-}
-
-#[derive(Clone, Copy, Debug, Default)]
-struct Uses {
-    event_type: bool,
-    id: bool,
-    timestamp: bool,
-    data: bool,
 }
 
 impl std::fmt::Debug for CelCondition {
@@ -85,21 +78,24 @@ impl CelCondition {
                 message: first.map_or_else(|| errors.to_string(), |e| e.msg.clone()),
             }
         })?;
-        let references = program.references();
-        let uses = Uses {
-            event_type: references.has_variable("type"),
-            id: references.has_variable("id"),
-            timestamp: references.has_variable("timestamp"),
-            data: references.has_variable("data"),
-        };
         let fields =
             crate::fields::data_fields(program.expression()).map(|f| f.into_iter().collect());
+        let root = Context::default();
+        let Rewritten {
+            expression,
+            constants,
+            slots,
+        } = rewrite(program.expression(), &root);
         let condition = CelCondition {
             source: source.to_owned(),
             program,
-            uses,
-            fields,
-            root: Context::default(),
+            expression,
+            plan: Plan {
+                fields,
+                constants,
+                slots,
+            },
+            root,
             errors: AtomicU64::new(0),
             last_error: Mutex::new(None),
         };
@@ -138,6 +134,17 @@ impl CelCondition {
     /// Evaluates the condition: `Ok(true)` on a match, `Err` with the reason when it cannot
     /// be evaluated for this event (not counted; [`Condition::matches`] counts).
     pub fn evaluate(&self, event: EventView<'_>) -> Result<bool, String> {
+        let vars = EventVars::new(event, &self.plan);
+        let root: &Context<'_, '_> = &self.root;
+        let mut ctx = root.new_inner_scope();
+        ctx.set_variable_resolver(&vars);
+        if let Ok(value) = Cel::resolve_val(&self.expression, &ctx) {
+            if let Some(b) = value.downcast_ref::<CelBool>() {
+                return Ok(*b.inner());
+            }
+        }
+        // The rewritten expression fails exactly where the written one does, with errors
+        // of its own making (a slot with no value): the reason is the written one's.
         match self.run(event) {
             Ok(Cel::Bool(b)) => Ok(b),
             Ok(other) => Err(format!(
@@ -148,30 +155,12 @@ impl CelCondition {
         }
     }
 
+    /// Runs the expression as written on `event`.
     fn run(&self, event: EventView<'_>) -> cel::ResolveResult {
-        let mut ctx = self.root.new_inner_scope();
-        if self.uses.event_type {
-            ctx.add_variable_as_val(
-                "type",
-                Box::new(CelString::from(event.event_type.to_owned())),
-            );
-        }
-        if self.uses.id {
-            ctx.add_variable_as_val("id", Box::new(CelUInt::from(event.id)));
-        }
-        if self.uses.timestamp {
-            ctx.add_variable_as_val(
-                "timestamp",
-                Box::new(CelString::from(rfc3339(event.timestamp))),
-            );
-        }
-        if self.uses.data {
-            let data = match (&self.fields, event.data) {
-                (Some(fields), serde_json::Value::Object(map)) => to_cel_fields(map, fields),
-                _ => to_cel(event.data),
-            };
-            ctx.add_variable_as_val("data", data);
-        }
+        let vars = EventVars::new(event, &self.plan);
+        let root: &Context<'_, '_> = &self.root;
+        let mut ctx = root.new_inner_scope();
+        ctx.set_variable_resolver(&vars);
         self.program.execute(&ctx)
     }
 }
@@ -195,9 +184,4 @@ impl Condition for CelCondition {
     fn source(&self) -> &str {
         &self.source
     }
-}
-
-/// As the event's JSON shows it: RFC 3339, UTC, microseconds.
-fn rfc3339(t: SystemTime) -> String {
-    humantime::format_rfc3339_micros(t).to_string()
 }

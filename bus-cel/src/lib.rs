@@ -38,6 +38,8 @@
 mod condition;
 mod convert;
 mod fields;
+mod rewrite;
+mod vars;
 
 pub use condition::{CelCondition, CelError};
 
