@@ -456,15 +456,7 @@ impl Follower {
             .collect();
         if let Some(last) = batch.last().map(Event::id) {
             let count = batch.len() as u64;
-            let consumer = self.consumer.clone();
-            // Its own task, so a panic in the consumer is a failure, not the follower's end.
-            let taken = tokio::spawn(async move { consumer.handle_batch(batch).await }).await;
-            let refused = match taken {
-                Ok(Ok(())) => None,
-                Ok(Err(error)) => Some(error.to_string()),
-                Err(join) => Some(format!("it panicked: {join}")),
-            };
-            if let Some(reason) = refused {
+            if let Some(reason) = hand_over(&self.consumer, batch).await {
                 Figures::add(&self.figures.failures, 1);
                 tracing::warn!(consumer = %self.name, %reason, "durable consumer refused a batch of {count}; offering it again in {RETRY_PAUSE:?}");
                 return Err(());
@@ -579,3 +571,17 @@ struct Place {
 #[cfg(test)]
 #[path = "durable_tests.rs"]
 mod tests;
+
+/// Hands `batch` to `consumer` in a task of its own, so that a panic in the consumer is a
+/// refusal, not the end of whoever feeds it; `Some(reason)` when the batch was refused.
+pub(crate) async fn hand_over(
+    consumer: &Arc<dyn DurableSubscriber>,
+    batch: Vec<Event>,
+) -> Option<String> {
+    let consumer = consumer.clone();
+    match tokio::spawn(async move { consumer.handle_batch(batch).await }).await {
+        Ok(Ok(())) => None,
+        Ok(Err(error)) => Some(error.to_string()),
+        Err(join) => Some(format!("it panicked: {join}")),
+    }
+}

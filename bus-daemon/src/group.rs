@@ -342,24 +342,16 @@ impl GroupFollower {
         }
         let batch: Vec<Event> = wanted
             .iter()
-            .filter_map(|e| match e.data.to_value() {
-                Ok(data) => Some(Event::from_parts(e.id.0, &e.event_type, data, e.timestamp)),
+            .filter_map(|e| match e.to_event() {
+                Ok(event) => Some(event),
                 Err(error) => {
                     tracing::warn!(consumer = %self.name, id = e.id.0, %error, "durable consumer: skipping a stored event whose data is not JSON");
                     None
                 }
             })
             .collect();
-        let consumer = self.consumer.clone();
         let count = batch.len() as u64;
-        // Its own task, so a panic in the consumer is a failure, not the follower's end.
-        let taken = tokio::spawn(async move { consumer.handle_batch(batch).await }).await;
-        let refused = match taken {
-            Ok(Ok(())) => None,
-            Ok(Err(error)) => Some(error.to_string()),
-            Err(join) => Some(format!("it panicked: {join}")),
-        };
-        if let Some(reason) = refused {
+        if let Some(reason) = crate::durable::hand_over(&self.consumer, batch).await {
             add(&self.figures.failures, 1);
             tracing::warn!(consumer = %self.name, %reason, "durable consumer refused a batch of {count}; offering it again in {RETRY_PAUSE:?}");
             return Err(wanted);

@@ -412,22 +412,7 @@ async fn eventbus_tail_prints_the_log_and_follows_and_replay_republishes_marked(
     );
 
     // -f: the backlog after --after, then live.
-    let mut follow = command(&[])
-        .args(["tail", "-f", "--addr", &addr, "--after", &ids[27]])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = follow.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        use std::io::BufRead;
-        for line in std::io::BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-        {
-            let _ = tx.send(line);
-        }
-    });
+    let (mut follow, rx) = tail_follow(&addr, &ids[27]);
     let mut seen = Vec::new();
     let next = |rx: &std::sync::mpsc::Receiver<String>| -> Value {
         serde_json::from_str(
@@ -595,22 +580,7 @@ async fn eventbus_tail_pages_through_a_long_log_in_order_once_and_follows_on_fro
     assert!(printed == ids, "every event once, in log order");
 
     // -f after a multi-page backlog: the live part starts right after the backlog's end.
-    let mut follow = command(&[])
-        .args(["tail", "-f", "--addr", &addr, "--after", &ids[100]])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = follow.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        use std::io::BufRead;
-        for line in std::io::BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-        {
-            let _ = tx.send(line);
-        }
-    });
+    let (mut follow, rx) = tail_follow(&addr, &ids[100]);
     let backlog = ids.len() - 101;
     for _ in 0..backlog {
         rx.recv_timeout(Duration::from_secs(30))
@@ -628,4 +598,28 @@ async fn eventbus_tail_pages_through_a_long_log_in_order_once_and_follows_on_fro
     assert_eq!(live["type"], "t.live", "no event twice at the seam: {live}");
     follow.kill().unwrap();
     let _ = follow.wait();
+}
+
+/// `eventbus tail -f --after AFTER`, and the lines it prints as they come.
+fn tail_follow(
+    addr: &str,
+    after: &str,
+) -> (std::process::Child, std::sync::mpsc::Receiver<String>) {
+    let mut follow = command(&[])
+        .args(["tail", "-f", "--addr", addr, "--after", after])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = follow.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(line);
+        }
+    });
+    (follow, rx)
 }

@@ -19,6 +19,7 @@
 //! check sends SIGTERM and SIGINT to `cargo xtask run` and sees the daemon stop and xtask exit
 //! 0. A table of what held is printed at the end.
 
+mod delivery;
 mod durable;
 mod limits;
 mod monitor;

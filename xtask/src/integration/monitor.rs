@@ -21,8 +21,8 @@ use nix::sys::signal::Signal;
 use serde_json::{Value, json};
 
 use super::Env;
+use super::delivery::{count, relay_moment, relay_stats, wait_relay_settled};
 use super::peers::{Daemon, PATIENCE, free_port, wait_for};
-use super::scenarios::{count, relay_moment, relay_stats, wait_relay_settled};
 use crate::proc::Guarded;
 use crate::workspace_root;
 
