@@ -294,12 +294,7 @@ impl Follower {
             what: "a durable consumer",
             reason: format!("{name}: {reason}"),
         };
-        let patterns = consumer
-            .patterns()
-            .iter()
-            .map(|p| Pattern::new(p))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| failed(e.to_string()))?;
+        let patterns = patterns_of(consumer.as_ref()).map_err(|e| failed(e.to_string()))?;
         let saved = log
             .cursor(&cursor)
             .await
@@ -584,4 +579,15 @@ pub(crate) async fn hand_over(
         Ok(Err(error)) => Some(error.to_string()),
         Err(join) => Some(format!("it panicked: {join}")),
     }
+}
+
+/// The compiled type patterns a durable consumer asks for.
+pub(crate) fn patterns_of(
+    consumer: &dyn DurableSubscriber,
+) -> Result<Vec<Pattern>, bus_core::BusError> {
+    consumer
+        .patterns()
+        .iter()
+        .map(|p| Pattern::new(p))
+        .collect()
 }

@@ -131,12 +131,8 @@ impl GroupFollower {
             what: "a durable consumer in a Redis consumer group",
             reason: format!("{name} in group {}: {reason}", setup.group),
         };
-        let patterns = consumer
-            .patterns()
-            .iter()
-            .map(|p| Pattern::new(p))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| failed(e.to_string()))?;
+        let patterns =
+            crate::durable::patterns_of(consumer.as_ref()).map_err(|e| failed(e.to_string()))?;
         let redis = RedisGroup::join(&setup.options, &setup.group, &setup.member)
             .await
             .map_err(|e| failed(format!("cannot join it: {e}")))?;

@@ -148,6 +148,24 @@ fn producer(
     })
 }
 
+/// One SSE reader per daemon, reading until the shared target count (unbounded until it is
+/// set), given a moment to connect before anything is posted.
+#[allow(clippy::type_complexity)]
+fn sse_readers(
+    daemons: &[Daemon],
+) -> (
+    Arc<AtomicU64>,
+    Vec<thread::JoinHandle<Result<Vec<u64>, String>>>,
+) {
+    let target = Arc::new(AtomicU64::new(u64::MAX));
+    let readers = daemons
+        .iter()
+        .map(|d| sse_reader(d, target.clone()))
+        .collect();
+    thread::sleep(Duration::from_millis(300));
+    (target, readers)
+}
+
 fn start_daemons(env: &Env, redis: &Redis) -> Result<Vec<Daemon>, String> {
     let url = redis.url();
     (0..DAEMONS)
@@ -233,12 +251,7 @@ fn check_readers(
 pub(crate) fn three_daemons(env: &Env) -> Result<String, String> {
     let redis = Redis::start(&env.work.join("redis-three"), free_port()?)?;
     let daemons = start_daemons(env, &redis)?;
-    let target = Arc::new(AtomicU64::new(u64::MAX));
-    let readers: Vec<_> = daemons
-        .iter()
-        .map(|d| sse_reader(d, target.clone()))
-        .collect();
-    thread::sleep(Duration::from_millis(300));
+    let (target, readers) = sse_readers(&daemons);
     let started = Instant::now();
     let never = Arc::new(AtomicBool::new(false));
     let producers: Vec<_> = daemons
@@ -275,12 +288,7 @@ pub(crate) fn redis_outage(env: &Env) -> Result<String, String> {
     let port = free_port()?;
     let mut redis = Redis::start(&dir, port)?;
     let daemons = start_daemons(env, &redis)?;
-    let target = Arc::new(AtomicU64::new(u64::MAX));
-    let readers: Vec<_> = daemons
-        .iter()
-        .map(|d| sse_reader(d, target.clone()))
-        .collect();
-    thread::sleep(Duration::from_millis(300));
+    let (target, readers) = sse_readers(&daemons);
     let stop = Arc::new(AtomicBool::new(false));
     let producers: Vec<_> = daemons
         .iter()
