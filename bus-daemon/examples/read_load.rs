@@ -7,7 +7,8 @@
 //! ```
 //!
 //! `page` walks `GET /events` from the start of the log in pages of `--limit` events, passing
-//! each page's `next` back as `after`, until a page has no `next`; `sse` reads
+//! each page's `next` back as `after`, until a page has no `next` (fetching the next page
+//! while it parses one, as `eventbus tail` does); `sse` reads
 //! `GET /events/stream?after=0` until `--events` events have arrived. Both check what they
 //! count (every event's JSON is parsed far enough to be counted; ids must increase) and print
 //! one line: `page: N events in S s: R events/s` (or `sse: ...`). `lines` counts the NDJSON
@@ -63,22 +64,43 @@ fn increasing(id: &str, last: u64) -> Result<u64, Failure> {
 }
 
 fn page_all(args: &Args) -> Result<u64, Failure> {
-    let agent = ureq::Agent::new_with_defaults();
-    let mut after = "0".to_owned();
+    // As `eventbus tail` does: each page's `next` is read from the end of its text, so the
+    // next request goes out while this page is parsed and checked.
+    let (pages, fetched) = std::sync::mpsc::sync_channel::<Result<String, Failure>>(2);
+    let (addr, limit) = (args.addr.clone(), args.limit);
+    let fetcher = std::thread::spawn(move || {
+        let agent = ureq::Agent::new_with_defaults();
+        let mut after = "0".to_owned();
+        loop {
+            let url = format!("http://{addr}/events?limit={limit}&after={after}");
+            let text = agent
+                .get(&url)
+                .call()
+                .and_then(|mut reply| {
+                    reply
+                        .body_mut()
+                        .with_config()
+                        .limit(1 << 31)
+                        .read_to_string()
+                })
+                .map_err(Failure::from);
+            let next = text.as_deref().ok().map(bus_daemon::read::page_next);
+            if pages.send(text).is_err() {
+                return;
+            }
+            match next {
+                Some(Some(Some(next))) => after = next,
+                _ => return,
+            }
+        }
+    });
     let (mut seen, mut last) = (0u64, 0u64);
-    loop {
-        let url = format!(
-            "http://{}/events?limit={}&after={after}",
-            args.addr, args.limit
-        );
-        let text = agent
-            .get(&url)
-            .call()?
-            .body_mut()
-            .with_config()
-            .limit(1 << 31)
-            .read_to_string()?;
+    for text in fetched {
+        let text = text?;
         let page: Page<'_> = serde_json::from_str(&text)?;
+        if bus_daemon::read::page_next(&text) != Some(page.next.clone()) {
+            return Err(format!("a page's next was not its last field: {text}").into());
+        }
         // The first and last ids of each page are checked; the daemon's own tests check
         // the order within a page.
         if let (Some(first), Some(end)) = (page.events.first(), page.events.last()) {
@@ -86,11 +108,12 @@ fn page_all(args: &Args) -> Result<u64, Failure> {
             last = last.max(serde_json::from_str::<Id<'_>>(end.get())?.id.parse()?);
         }
         seen += page.events.len() as u64;
-        match page.next {
-            Some(next) => after = next,
-            None => return Ok(seen),
+        if page.next.is_none() {
+            break;
         }
     }
+    fetcher.join().map_err(|_| "the fetching thread panicked")?;
+    Ok(seen)
 }
 
 fn sse_all(args: &Args) -> Result<u64, Failure> {

@@ -92,6 +92,15 @@ impl Client {
         }
     }
 
+    /// A 2xx answer that is not what the route answers.
+    pub(crate) fn unexpected_text(&self, text: &str) -> PublishError {
+        PublishError::Refused {
+            addr: self.addr,
+            status: 200,
+            message: format!("unexpected answer: {text}"),
+        }
+    }
+
     /// Like [`call_json`](Self::call_json), but returns the 2xx answer's text unparsed, for
     /// callers that parse it their own (cheaper) way.
     pub fn call_text(

@@ -5,27 +5,27 @@
 use std::fmt::Write;
 use std::time::{Duration, SystemTime};
 
-use bus_store::{EventLog, StoredEvent};
+use bus_store::{EventLog, EventRef, StoredEvent};
 
 /// Writes stored events as `{"id", "type", "data", "timestamp"}` (and `"priority"` when the
 /// publisher gave one). Keep one per page: events of one second share its date text.
-pub struct EventJson<'a> {
-    log: &'a dyn EventLog,
+#[derive(Debug, Default)]
+pub struct EventJson {
     /// The whole second last formatted, and its text without the `Z` (`2026-12-03T13:58:08`).
     second: Option<(u64, String)>,
 }
 
-impl<'a> EventJson<'a> {
-    /// A writer for events of `log` (whose id text it uses).
-    pub fn new(log: &'a dyn EventLog) -> Self {
-        Self { log, second: None }
+impl EventJson {
+    /// A writer with nothing cached yet.
+    pub fn new() -> Self {
+        Self::default()
     }
 
-    /// Appends `event`'s JSON to `out`.
-    pub fn write(&mut self, event: &StoredEvent, out: &mut String) {
+    /// Appends `event`'s JSON to `out`, its id as `log` writes ids.
+    pub fn write(&mut self, log: &dyn EventLog, event: EventRef<'_>, out: &mut String) {
         out.push_str("{\"id\":\"");
         let start = out.len();
-        self.log.write_id(event.id, out);
+        log.write_id(event.id, out);
         if !plain(&out[start..]) {
             // Never for the built-in backends' ids; a backend's own id text might need it.
             let id = out.split_off(start);
@@ -35,9 +35,9 @@ impl<'a> EventJson<'a> {
             out.push('"');
         }
         out.push_str(",\"type\":");
-        json_string(&event.event_type, out);
+        json_string(event.event_type, out);
         out.push_str(",\"data\":");
-        out.push_str(event.data.as_str());
+        out.push_str(event.data);
         out.push_str(",\"timestamp\":\"");
         self.timestamp(event.timestamp, out);
         out.push('"');
@@ -69,7 +69,13 @@ impl<'a> EventJson<'a> {
             }
         };
         out.push_str(date);
-        let _ = write!(out, ".{:06}Z", since_epoch.subsec_micros());
+        let micros = since_epoch.subsec_micros();
+        let mut fraction = *b".000000Z";
+        for (i, digit) in fraction[1..7].iter_mut().rev().enumerate() {
+            *digit = b'0' + (micros / 10u32.pow(i as u32) % 10) as u8;
+        }
+        // Only ASCII digits, a dot and a Z were written.
+        out.push_str(std::str::from_utf8(&fraction).unwrap_or(".000000Z"));
     }
 }
 
@@ -123,8 +129,7 @@ mod tests {
 
     #[test]
     fn timestamps_match_humantime_across_seconds_and_dates() {
-        let log = bus_store::MemoryLog::new(bus_store::RetentionPolicy::default());
-        let mut writer = EventJson::new(&log);
+        let mut writer = EventJson::new();
         let base = SystemTime::UNIX_EPOCH + Duration::from_secs(1_764_763_199);
         // Within one second, across it, across midnight and a year, and far apart.
         let offsets_micros = [

@@ -359,12 +359,12 @@ async fn recent_events(
     })?;
     let mut body = String::with_capacity(2 + crate::event_json::json_size(&events));
     body.push('[');
-    let mut writer = read::EventJson::new(log);
+    let mut writer = read::EventJson::new();
     for (i, event) in events.iter().enumerate() {
         if i > 0 {
             body.push(',');
         }
-        writer.write(event, &mut body);
+        writer.write(log, event.borrowed(), &mut body);
     }
     body.push(']');
     Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())

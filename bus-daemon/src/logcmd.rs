@@ -141,10 +141,10 @@ struct RawId<'a> {
     id: std::borrow::Cow<'a, str>,
 }
 
-/// One fetched page: its text, where each event's JSON lies in it, and what comes next.
+/// One fetched page: its text and its `next`, read from the text's end.
 struct Fetched {
     text: String,
-    events: Vec<std::ops::Range<usize>>,
+    next: Option<String>,
 }
 
 /// `eventbus tail`: prints the selected stored events, then (with `-f`) live ones.
@@ -157,24 +157,37 @@ pub fn tail(client: &Client, args: &TailArgs) -> Result<(), PublishError> {
     let backlog = !args.follow || after.is_some() || args.selection.since.is_some();
     if backlog {
         let bar = progress(client, &args.selection, "tail");
-        // The next page is fetched while this one is printed: the daemon reads and the
-        // terminal (or pipe) writes at the same time.
+        // The next page is fetched while this one is parsed and printed: the daemon reads
+        // while this process parses and the terminal (or pipe) writes.
         let (pages, printed) = std::sync::mpsc::sync_channel::<Result<Fetched, PublishError>>(2);
         let start = after.clone();
         after = std::thread::scope(|scope| {
-            let fetcher = scope.spawn(move || fetch_pages(client, args, start, &pages));
+            scope.spawn(move || fetch_pages(client, args, start, &pages));
+            let mut follow_from = after.clone();
             for page in printed {
                 let page = page?;
-                for range in &page.events {
+                let (events, next) = locate(client, &page.text)?;
+                if next != page.next {
+                    return Err(client.unexpected_text(&page.text));
+                }
+                for range in &events {
                     out.write_all(page.text[range.clone()].as_bytes())
                         .and_then(|()| out.write_all(b"\n"))
                         .map_err(write_failed)?;
                 }
-                bar.inc(page.events.len() as u64);
+                bar.inc(events.len() as u64);
+                follow_from = match (next, events.last()) {
+                    (Some(next), _) => Some(next),
+                    (None, Some(last)) => {
+                        let text = &page.text[last.clone()];
+                        let id: RawId<'_> =
+                            serde_json::from_str(text).map_err(|e| client.unexpected(&e, text))?;
+                        Some(id.id.into_owned())
+                    }
+                    (None, None) => follow_from,
+                };
             }
-            fetcher
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            Ok::<_, PublishError>(follow_from)
         })?;
         bar.finish_and_clear();
         out.flush().map_err(write_failed)?;
@@ -214,46 +227,33 @@ pub fn tail(client: &Client, args: &TailArgs) -> Result<(), PublishError> {
     Ok(())
 }
 
-/// Fetches the backlog page by page into `pages` until a page has no `next` (or the printer
-/// stops listening); returns the id to follow live from. An error goes to the printer, which
-/// reports it.
+/// Fetches the backlog page by page into `pages` until a page has no `next`, an error (sent
+/// on for the printer to report), or the printer stops listening. Each page's `next` is read
+/// from the end of its text, so the next request goes out before this page is parsed.
 fn fetch_pages(
     client: &Client,
     args: &TailArgs,
     mut after: Option<String>,
     pages: &std::sync::mpsc::SyncSender<Result<Fetched, PublishError>>,
-) -> Result<Option<String>, PublishError> {
+) {
     loop {
         let path = format!(
             "/events?{}{}",
             args.selection.query(after.as_deref(), PAGE),
             args.where_param()
         );
-        let (page, next) = match client.call_text("GET", &path, None).and_then(|text| {
-            let (events, next) = locate(client, &text)?;
-            Ok((Fetched { text, events }, next))
-        }) {
-            Ok(fetched) => fetched,
-            Err(e) => {
-                let _ = pages.send(Err(e));
-                return Ok(after);
-            }
-        };
-        let last_id = match (&next, page.events.last()) {
-            (None, Some(last)) => {
-                let text = &page.text[last.clone()];
-                let id: RawId<'_> =
-                    serde_json::from_str(text).map_err(|e| client.unexpected(&e, text))?;
-                Some(id.id.into_owned())
-            }
-            _ => None,
-        };
-        if pages.send(Ok(page)).is_err() {
-            return Ok(after); // the printer stopped (it reports why)
+        let fetched = client.call_text("GET", &path, None).and_then(|text| {
+            let next =
+                crate::read::page_next(&text).ok_or_else(|| client.unexpected_text(&text))?;
+            Ok(Fetched { text, next })
+        });
+        let next = fetched.as_ref().ok().and_then(|page| page.next.clone());
+        if pages.send(fetched).is_err() {
+            return; // the printer stopped (it reports why)
         }
         match next {
             Some(next) => after = Some(next),
-            None => return Ok(last_id.or(after)),
+            None => return,
         }
     }
 }

@@ -11,12 +11,13 @@
 //! trimmed away is a 410 saying how many events were lost.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use axum::extract::{Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use bus_store::{EventLog, LogId, ReadQuery, StoreError, StoredEvent};
+use bus_store::{EventLog, LogId, ReadQuery, Render, StoreError, StoredEvent};
 
 pub use crate::event_json::EventJson;
 use crate::http::{ApiError, AppState};
@@ -121,28 +122,37 @@ pub async fn read_page(
     log: &dyn EventLog,
     query: &EventsQuery,
 ) -> Result<bus_store::Page, ApiError> {
-    let page = log
-        .read(ReadQuery {
-            after: query.after,
-            since: query.since,
-            pattern: query.pattern.clone(),
-            limit: query.limit,
-        })
-        .await
-        .map_err(read_failed)?;
-    if page.missed > 0 {
-        return Err(ApiError::new(
-            StatusCode::GONE,
-            format!(
-                "after={}: {} events after it were trimmed by the retention (CLAUDE_MPM_EVENTBUS_RETENTION_EVENTS/_AGE); the oldest stored id is {}; start again without after=, or after it",
-                query.after.map_or(String::new(), |a| log.format_id(a)),
-                page.missed,
-                log.first_id()
-                    .map_or("none".to_owned(), |f| log.format_id(f)),
-            ),
-        ));
-    }
+    let page = log.read(query.to_read()).await.map_err(read_failed)?;
+    check_missed(log, query, page.missed)?;
     Ok(page)
+}
+
+impl EventsQuery {
+    /// The store's query for this page.
+    fn to_read(&self) -> ReadQuery {
+        ReadQuery {
+            after: self.after,
+            since: self.since,
+            pattern: self.pattern.clone(),
+            limit: self.limit,
+        }
+    }
+}
+
+/// A 410 when `missed` events after the query's `after` were trimmed away.
+fn check_missed(log: &dyn EventLog, query: &EventsQuery, missed: u64) -> Result<(), ApiError> {
+    if missed == 0 {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        StatusCode::GONE,
+        format!(
+            "after={}: {missed} events after it were trimmed by the retention (CLAUDE_MPM_EVENTBUS_RETENTION_EVENTS/_AGE); the oldest stored id is {}; start again without after=, or after it",
+            query.after.map_or(String::new(), |a| log.format_id(a)),
+            log.first_id()
+                .map_or("none".to_owned(), |f| log.format_id(f)),
+        ),
+    ))
 }
 
 fn read_failed(e: StoreError) -> ApiError {
@@ -152,41 +162,82 @@ fn read_failed(e: StoreError) -> ApiError {
     )
 }
 
+/// The `next` of a `GET /events` reply, read from the end of its text without parsing its
+/// events, so a client can ask for the following page while it still parses this one. The
+/// daemon writes `next` last; `None` when the text does not end that way (parse it whole
+/// to learn why). A string cannot hold an unescaped `"`, so the last `,"next":` is the key.
+pub fn page_next(text: &str) -> Option<Option<String>> {
+    let body = text.trim_end().strip_suffix('}')?;
+    let at = body.rfind(",\"next\":")?;
+    serde_json::from_str(&body[at + ",\"next\":".len()..]).ok()
+}
+
 /// One stored event as JSON text: `{"id", "type", "data", "timestamp"}` (and `"priority"`
 /// when its publisher gave one), appended to `out`. For many, keep one [`EventJson`].
 pub fn event_json(log: &dyn EventLog, event: &StoredEvent, out: &mut String) {
-    EventJson::new(log).write(event, out);
+    EventJson::new().write(log, event.borrowed(), out);
 }
 
-/// `GET /events`.
+/// `GET /events`: the page is rendered by the store as it reads it (no event is built).
 pub(crate) async fn list_events(
     State(state): State<AppState>,
     Query(raw): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
-    let log = state.ingest.log().as_ref();
-    let query = EventsQuery::parse(log, &raw)?;
+    let log = Arc::clone(state.ingest.log());
+    let query = EventsQuery::parse(log.as_ref(), &raw)?;
     let condition = crate::rules::parse_where(&raw)?;
-    let page = read_page(log, &query).await?;
-    let mut body = String::with_capacity(64 + crate::event_json::json_size(&page.events));
+    let mut body = String::with_capacity(64 + query.limit.min(MAX_PAGE) * 128);
     body.push_str("{\"events\":[");
+    let opened = body.len();
+    let mut writer = EventJson::new();
+    let ids = Arc::clone(&log);
     // With `where=` a page holds only the matching events of the stretch it read, so it
     // may be shorter than `limit` (even empty) while `next` goes on.
-    let matching = page
-        .events
-        .iter()
-        .filter(|e| crate::rules::stored_matches(condition.as_deref(), e));
-    let mut writer = EventJson::new(log);
-    for (i, event) in matching.enumerate() {
-        if i > 0 {
-            body.push(',');
+    let render: Render = Box::new(move |event, out: &mut String| {
+        if crate::rules::stored_matches(condition.as_deref(), event) {
+            if out.len() > opened {
+                out.push(',');
+            }
+            writer.write(ids.as_ref(), event, out);
         }
-        writer.write(event, &mut body);
-    }
+    });
+    let page = log
+        .read_rendered(query.to_read(), body, render)
+        .await
+        .map_err(read_failed)?;
+    check_missed(log.as_ref(), &query, page.missed)?;
+    let mut body = page.text;
     body.push_str("],\"next\":");
     match page.next {
-        Some(next) => body.push_str(&serde_json::Value::String(log.format_id(next)).to_string()),
+        Some(next) => crate::event_json::json_string(&log.format_id(next), &mut body),
         None => body.push_str("null"),
     }
     body.push('}');
     Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::page_next;
+
+    #[test]
+    fn a_pages_next_is_read_from_its_end() {
+        let page =
+            r#"{"events":[{"id":"1","type":"t","data":{"next":"9",",\"next\":":"x"}}],"next":"1"}"#;
+        assert_eq!(page_next(page), Some(Some("1".to_owned())));
+        assert_eq!(page_next(r#"{"events":[],"next":null}"#), Some(None));
+        assert_eq!(
+            page_next(r#"{"events":[],"next":"0-1\",\"next\":\"2"}"#),
+            Some(Some(r#"0-1","next":"2"#.to_owned()))
+        );
+        for not_a_page in [
+            "",
+            "{}",
+            r#"{"events":[]}"#,
+            r#"{"error":"x"}"#,
+            r#"{"next":5}"#,
+        ] {
+            assert_eq!(page_next(not_a_page), None, "{not_a_page}");
+        }
+    }
 }

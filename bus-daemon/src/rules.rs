@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use bus_cel::CelCondition;
 use bus_config::rules::Rules;
 use bus_core::{Condition, EventBus, EventView, Invalid};
-use bus_store::StoredEvent;
+use bus_store::EventRef;
 use serde_json::{Value, json};
 
 use crate::http::ApiError;
@@ -29,13 +29,13 @@ pub(crate) fn parse_where(
 
 /// Whether a stored event passes `condition` (none: every event). A payload the log holds
 /// is JSON it wrote itself; one that does not parse fails the condition like a missing field.
-pub(crate) fn stored_matches(condition: Option<&CelCondition>, event: &StoredEvent) -> bool {
+pub(crate) fn stored_matches(condition: Option<&CelCondition>, event: EventRef<'_>) -> bool {
     let Some(condition) = condition else {
         return true;
     };
-    let data = event.data.to_value().unwrap_or(Value::Null);
+    let data = serde_json::from_str(event.data).unwrap_or(Value::Null);
     condition.matches(EventView {
-        event_type: &event.event_type,
+        event_type: event.event_type,
         id: event.id.0,
         timestamp: event.timestamp,
         data: &data,

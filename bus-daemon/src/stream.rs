@@ -142,7 +142,7 @@ impl Cursor {
             let matching: Vec<_> = page
                 .events
                 .iter()
-                .filter(|e| crate::rules::stored_matches(self.condition.as_deref(), e))
+                .filter(|e| crate::rules::stored_matches(self.condition.as_deref(), e.borrowed()))
                 .collect();
             if !page.events.is_empty() && matching.is_empty() {
                 self.after = scanned_to;
@@ -152,7 +152,7 @@ impl Cursor {
                 self.after = scanned_to;
                 let size: usize = matching.iter().map(|e| e.data.as_str().len() + 160).sum();
                 let mut text = String::with_capacity(size);
-                let mut writer = EventJson::new(self.log.as_ref());
+                let mut writer = EventJson::new();
                 for event in matching {
                     sse_text(&mut writer, self.log.as_ref(), event, &mut text);
                 }
@@ -185,14 +185,14 @@ impl Cursor {
 }
 
 /// One event as SSE: `id:`, `event:`, `data:` (the event's JSON) and the blank line.
-fn sse_text(writer: &mut EventJson<'_>, log: &dyn EventLog, event: &StoredEvent, out: &mut String) {
+fn sse_text(writer: &mut EventJson, log: &dyn EventLog, event: &StoredEvent, out: &mut String) {
     out.push_str("id: ");
     log.write_id(event.id, out);
     out.push_str("\nevent: ");
     out.push_str(&event.event_type);
     out.push_str("\ndata: ");
     let start = out.len();
-    writer.write(event, out);
+    writer.write(log, event.borrowed(), out);
     // Compact JSON has no raw line breaks; should one ever appear, each line gets its own
     // `data:` field so the client's parser reassembles the text unchanged.
     if out[start..].contains('\n') {

@@ -4,3 +4,4 @@
 mod common;
 
 include!("../../bus-store/tests/contract/cases.rs");
+include!("../../bus-store/tests/contract/render_cases.rs");

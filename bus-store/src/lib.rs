@@ -48,6 +48,7 @@ mod filter;
 mod health;
 mod log;
 mod memory;
+mod render;
 mod sqlite;
 mod types;
 
@@ -59,6 +60,7 @@ pub use feed::{FeedReport, FeedStatus, LogFeed, SAVE_INTERVAL as FEED_SAVE_INTER
 pub use health::BackendHealth;
 pub use log::EventLog;
 pub use memory::MemoryLog;
+pub use render::{EventRef, Render, RenderedPage};
 pub use sqlite::{SQLITE_SCHEMA_VERSION, SqliteLog, SqliteOptions};
 pub use types::{
     Durability, JsonText, LogId, NewEvent, PAGE_MAX_BYTES, Page, ReadQuery, RetentionPolicy,

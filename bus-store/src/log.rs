@@ -3,7 +3,10 @@
 use async_trait::async_trait;
 use tokio::sync::watch;
 
-use crate::{BackendHealth, LogId, NewEvent, Page, ReadQuery, StoreError, StoreStats, StoredEvent};
+use crate::{
+    BackendHealth, LogId, NewEvent, Page, ReadQuery, Render, RenderedPage, StoreError, StoreStats,
+    StoredEvent,
+};
 
 /// A durable, ordered, trimmable log of events: what the daemon appends to before it
 /// acknowledges, and what streams, paging and durable consumers read from.
@@ -17,6 +20,28 @@ pub trait EventLog: Send + Sync + 'static {
 
     /// Reads one page of events, oldest first; see [`ReadQuery`] and [`Page`].
     async fn read(&self, query: ReadQuery) -> Result<Page, StoreError>;
+
+    /// Reads the page [`read`](Self::read) would, handing each of its events to `render`,
+    /// which appends their text to `out`: what the read routes serve. The default renders
+    /// the events of [`read`](Self::read); a backend that can lend events from its own read
+    /// buffer (SQLite does) overrides it to skip building them.
+    async fn read_rendered(
+        &self,
+        query: ReadQuery,
+        mut out: String,
+        mut render: Render,
+    ) -> Result<RenderedPage, StoreError> {
+        let page = self.read(query).await?;
+        for event in &page.events {
+            render(event.borrowed(), &mut out);
+        }
+        Ok(RenderedPage {
+            text: out,
+            events: page.events.len(),
+            next: page.next,
+            missed: page.missed,
+        })
+    }
 
     /// The newest `limit` stored events, oldest first (what `GET /events/recent` shows); like a
     /// page, it holds at most [`PAGE_MAX_BYTES`](crate::PAGE_MAX_BYTES) of data, keeping the

@@ -103,8 +103,7 @@ impl Default for MemoryLog {
 impl EventLog for MemoryLog {
     fn write_id(&self, id: LogId, out: &mut String) {
         // Decimal, as the default `format_id`, without the String.
-        use std::fmt::Write;
-        let _ = write!(out, "{}", id.0);
+        out.push_str(itoa::Buffer::new().format(id.0));
     }
 
     async fn append(&self, batch: Vec<NewEvent>) -> Result<Vec<LogId>, StoreError> {

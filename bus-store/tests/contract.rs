@@ -4,3 +4,4 @@
 mod common;
 
 include!("contract/cases.rs");
+include!("contract/render_cases.rs");

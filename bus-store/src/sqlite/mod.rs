@@ -16,8 +16,8 @@ use tokio::sync::{oneshot, watch};
 
 use crate::log::check_consumer_name;
 use crate::{
-    Durability, EventLog, LogId, NewEvent, Page, ReadQuery, RetentionPolicy, StoreError,
-    StoreStats, StoredEvent,
+    Durability, EventLog, LogId, NewEvent, Page, ReadQuery, Render, RenderedPage, RetentionPolicy,
+    StoreError, StoreStats, StoredEvent,
 };
 use reader::ReaderPool;
 use writer::{Command, Shared, Writer, WriterConfig};
@@ -186,8 +186,7 @@ fn id_or_none(raw: u64) -> Option<LogId> {
 impl EventLog for SqliteLog {
     fn write_id(&self, id: LogId, out: &mut String) {
         // Decimal, as the default `format_id`, without the String.
-        use std::fmt::Write;
-        let _ = write!(out, "{}", id.0);
+        out.push_str(itoa::Buffer::new().format(id.0));
     }
 
     async fn append(&self, batch: Vec<NewEvent>) -> Result<Vec<LogId>, StoreError> {
@@ -201,6 +200,16 @@ impl EventLog for SqliteLog {
 
     async fn read(&self, query: ReadQuery) -> Result<Page, StoreError> {
         self.on_reader(move |conn| reader::read_page(conn, &query))
+            .await
+    }
+
+    async fn read_rendered(
+        &self,
+        query: ReadQuery,
+        out: String,
+        render: Render,
+    ) -> Result<RenderedPage, StoreError> {
+        self.on_reader(move |conn| reader::render_page(conn, &query, out, render))
             .await
     }
 

@@ -10,7 +10,10 @@ use rusqlite::{Connection, OptionalExtension, Transaction};
 
 use crate::filter::Filter;
 use crate::types::{from_micros, missed_after};
-use crate::{JsonText, LogId, PAGE_MAX_BYTES, Page, ReadQuery, StoreError, StoredEvent};
+use crate::{
+    EventRef, JsonText, LogId, PAGE_MAX_BYTES, Page, ReadQuery, Render, RenderedPage, StoreError,
+    StoredEvent,
+};
 
 /// A few read connections; a reader takes a free one, or waits its turn on one.
 pub(crate) struct ReaderPool {
@@ -69,13 +72,64 @@ pub(crate) fn bounds(conn: &Connection) -> rusqlite::Result<(Option<LogId>, Opti
 
 /// Reads one page.
 pub(crate) fn read_page(conn: &mut Connection, query: &ReadQuery) -> Result<Page, StoreError> {
-    let tx = conn.transaction().map_err(StoreError::unavailable)?;
-    let page = read_in(&tx, query).map_err(StoreError::unavailable)?;
-    tx.finish().map_err(StoreError::unavailable)?;
-    Ok(page)
+    let mut events = Vec::with_capacity(query.limit.clamp(1, 4096));
+    let end = in_transaction(conn, |tx| {
+        scan(tx, query, |event| {
+            events.push(StoredEvent {
+                id: event.id,
+                event_type: event.event_type.to_owned(),
+                data: JsonText::trusted(event.data),
+                timestamp: event.timestamp,
+                priority: event.priority,
+            });
+        })
+    })?;
+    Ok(Page {
+        events,
+        next: end.next,
+        missed: end.missed,
+    })
 }
 
-fn read_in(tx: &Transaction<'_>, query: &ReadQuery) -> rusqlite::Result<Page> {
+/// Reads one page, each event rendered onto `out` straight from the row.
+pub(crate) fn render_page(
+    conn: &mut Connection,
+    query: &ReadQuery,
+    mut out: String,
+    mut render: Render,
+) -> Result<RenderedPage, StoreError> {
+    let end = in_transaction(conn, |tx| scan(tx, query, |event| render(event, &mut out)))?;
+    Ok(RenderedPage {
+        text: out,
+        events: end.events,
+        next: end.next,
+        missed: end.missed,
+    })
+}
+
+fn in_transaction<R>(
+    conn: &mut Connection,
+    work: impl FnOnce(&Transaction<'_>) -> rusqlite::Result<R>,
+) -> Result<R, StoreError> {
+    let tx = conn.transaction().map_err(StoreError::unavailable)?;
+    let result = work(&tx).map_err(StoreError::unavailable)?;
+    tx.finish().map_err(StoreError::unavailable)?;
+    Ok(result)
+}
+
+/// How a page's scan ended.
+struct ScanEnd {
+    events: usize,
+    next: Option<LogId>,
+    missed: u64,
+}
+
+/// Visits the events of one page, borrowed from SQLite's row buffer.
+fn scan(
+    tx: &Transaction<'_>,
+    query: &ReadQuery,
+    mut visit: impl FnMut(EventRef<'_>),
+) -> rusqlite::Result<ScanEnd> {
     let (first, last) = bounds(tx)?;
     let missed = missed_after(query.after, first, last);
     let filter = Filter::new(query);
@@ -87,11 +141,10 @@ fn read_in(tx: &Transaction<'_>, query: &ReadQuery) -> rusqlite::Result<Page> {
         "SELECT id, type, data, ts, priority FROM events WHERE id > ?1 ORDER BY id",
     )?;
     let mut rows = stmt.query([after])?;
-    let mut events = Vec::with_capacity(limit.min(4096));
+    let (mut events, mut bytes, mut last_seen) = (0usize, 0usize, None);
     let mut more = false;
-    let mut bytes = 0usize;
     while let Some(row) = rows.next()? {
-        if events.len() == limit || bytes >= PAGE_MAX_BYTES {
+        if events == limit || bytes >= PAGE_MAX_BYTES {
             more = true;
             break;
         }
@@ -100,18 +153,24 @@ fn read_in(tx: &Transaction<'_>, query: &ReadQuery) -> rusqlite::Result<Page> {
         if !filter.accepts(event_type, ts) {
             continue;
         }
-        let id: i64 = row.get(0)?;
+        let id = LogId(row.get::<_, i64>(0)? as u64);
         let data = row.get_ref(2)?.as_str()?;
         bytes += data.len();
-        events.push(StoredEvent {
-            id: LogId(id as u64),
-            event_type: event_type.to_owned(),
-            data: JsonText::trusted(data),
+        events += 1;
+        last_seen = Some(id);
+        visit(EventRef {
+            id,
+            event_type,
+            data,
             timestamp: from_micros(ts),
             priority: priority(row.get_ref(4)?),
         });
     }
-    Ok(Page::scanned(events, more, missed))
+    Ok(ScanEnd {
+        events,
+        next: if more { last_seen } else { None },
+        missed,
+    })
 }
 
 /// The newest `limit` stored events (at most [`PAGE_MAX_BYTES`] of data, the newest kept),
