@@ -286,7 +286,9 @@ pub(crate) fn render(r: &Result<StoreBench, String>) -> String {
          daemon as a process on loopback, logging and history off, relay off; the load from \
          `bus-daemon/examples/ingest_load.rs` (raw HTTP/1.1 keep-alive connections, every accepted \
          event counted back from `/stats`), the reads from `bus-daemon/examples/read_load.rs` \
-         (release build; ids checked in order) and `eventbus tail`. Side by side in one run.\n\n\
+         (release build; ids checked in order; like `eventbus tail`, it reads each page's `next` from \
+         the end of its text and asks for the following page while it parses this one, so the \
+         daemon serves one page after another while the client parses) and `eventbus tail`. Side by side in one run.\n\n\
          | measurement | result | target | |\n|---|---|---|---|\n\
          | NDJSON ingest (4 connections, batches of 5,000), `memory` | {} events/s | | |\n\
          | NDJSON ingest, SQLite `STORE_SYNC=full` | {} events/s ({ratio:.2}x memory) | >= 0.5x memory | {} |\n\
