@@ -86,6 +86,11 @@ pub(crate) fn since(start: u64) -> Duration {
     clock.delta(start, clock.raw())
 }
 
+/// The time between two readings of [`start`].
+pub(crate) fn between(start: u64, end: u64) -> Duration {
+    anchored().clock.delta(start, end)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
