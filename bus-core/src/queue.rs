@@ -99,9 +99,6 @@ pub(crate) struct SubQueue {
     /// rest of that batch back and takes again, so the new event goes next.
     preempt: std::sync::atomic::AtomicBool,
     wake_stride: u64,
-    /// A copy of `State::pushed`, written under the lock and read without it by a worker
-    /// that found the queue empty and looks again for a moment before it goes idle.
-    pushed_hint: AtomicU64,
     work: Notify,
     room_async: Notify,
     room_sync: Condvar,
@@ -146,7 +143,6 @@ impl SubQueue {
             gate: RateGate::new(rate_limit),
             preempt: std::sync::atomic::AtomicBool::new(false),
             wake_stride: (capacity as u64 / 8).max(1),
-            pushed_hint: AtomicU64::new(0),
             work: Notify::new(),
             room_async: Notify::new(),
             room_sync: Condvar::new(),
@@ -273,7 +269,6 @@ impl SubQueue {
         }
         st.pushed += 1;
         let seq = st.pushed;
-        self.pushed_hint.store(seq, Ordering::Release);
         let worker_busy = !st.worker_idle;
         let State { items, lanes, .. } = &mut *st;
         let lanes = lanes.as_mut().expect("created above");
@@ -310,7 +305,6 @@ impl SubQueue {
     fn enqueue(&self, mut st: MutexGuard<'_, State>, event: Event) {
         st.pushed += 1;
         let seq = st.pushed;
-        self.pushed_hint.store(seq, Ordering::Release);
         st.items.push_back((seq, event));
         let wake = std::mem::take(&mut st.worker_idle);
         // Two per push outpace the worker's one per event, so `handled` stays short.

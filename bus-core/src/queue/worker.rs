@@ -14,23 +14,14 @@ use crate::shard::bump;
 /// Events a worker takes from its queue under one lock.
 pub(super) const BATCH: usize = 256;
 
-/// How long a worker that found its queue empty keeps looking for more before it goes idle
-/// and needs a wake-up: a few times what a publisher takes per event, far less than a wake-up.
-const LINGER: std::time::Duration = std::time::Duration::from_micros(20);
-
-/// Spin-loop hints between two looks at the queue while lingering.
-const SPINS_PER_LOOK: usize = 32;
-
 impl SubQueue {
     /// Waits for events; false once the queue is closed and empty. `finished` holds the
     /// events of the last batch: publishers release them while events keep coming, the
     /// worker itself when it is about to wait.
     async fn next_batch(&self, out: &mut Vec<(u64, Event)>, finished: &mut Vec<Event>) -> bool {
-        let mut lingered = false;
         loop {
             let releasing;
             let leftovers;
-            let linger_from;
             {
                 let mut st = self.lock();
                 if queued(&st) > 0 && st.handled.len() < 2 * BATCH {
@@ -58,53 +49,19 @@ impl SubQueue {
                     *finished = recycle(releasing);
                     return true;
                 }
+                // Going idle: no publisher may come to release what is left.
+                leftovers = std::mem::take(&mut st.handled);
                 if st.closed {
-                    leftovers = std::mem::take(&mut st.handled);
                     drop(st);
                     drop((releasing, leftovers));
                     return false;
                 }
-                if lingered {
-                    // Going idle: no publisher may come to release what is left.
-                    leftovers = std::mem::take(&mut st.handled);
-                    st.worker_idle = true;
-                    linger_from = None;
-                } else {
-                    leftovers = Vec::new();
-                    linger_from = Some(st.pushed);
-                }
-            }
-            if let Some(seen) = linger_from {
-                // A publisher a little slower than this worker would otherwise find it idle
-                // after nearly every batch, and pay a wake-up (a system call, and often a
-                // context switch) for a handful of events.
-                lingered = true;
-                *finished = releasing;
-                self.linger(seen).await;
-                continue;
+                st.worker_idle = true;
             }
             drop(leftovers);
             *finished = recycle(releasing);
             // A push between the unlock and this await leaves a permit: no lost wakeup.
             self.work.notified().await;
-        }
-    }
-
-    /// Waits, without going idle, until a publisher pushes past `seen` or [`LINGER`] has
-    /// passed. It yields to the runtime between looks, so other workers on this thread run.
-    async fn linger(&self, seen: u64) {
-        let start = crate::clock::start();
-        loop {
-            for _ in 0..SPINS_PER_LOOK {
-                if self.pushed_hint.load(Ordering::Acquire) != seen {
-                    return;
-                }
-                std::hint::spin_loop();
-            }
-            if crate::clock::since(start) >= LINGER {
-                return;
-            }
-            tokio::task::yield_now().await;
         }
     }
 
