@@ -75,15 +75,14 @@ pub(crate) fn now() -> (u64, SystemTime) {
     (unix, UNIX_EPOCH + Duration::from_nanos(unix))
 }
 
-/// A raw reading, for [`since`]: the counter itself, not yet scaled to nanoseconds.
+/// A raw reading, for [`between`]: the counter itself, not yet scaled to nanoseconds.
 pub(crate) fn start() -> u64 {
     anchored().clock.raw()
 }
 
-/// The time since `start` (a reading of [`start`]).
-pub(crate) fn since(start: u64) -> Duration {
-    let clock = &anchored().clock;
-    clock.delta(start, clock.raw())
+/// The time between two readings of [`start`].
+pub(crate) fn between(start: u64, end: u64) -> Duration {
+    anchored().clock.delta(start, end)
 }
 
 #[cfg(test)]
@@ -108,7 +107,7 @@ mod tests {
     fn durations_measure_elapsed_time() {
         let t = start();
         std::thread::sleep(Duration::from_millis(20));
-        let elapsed = since(t);
+        let elapsed = between(t, start());
         assert!(elapsed >= Duration::from_millis(19), "{elapsed:?}");
         assert!(elapsed < Duration::from_secs(5), "{elapsed:?}");
     }

@@ -7,7 +7,6 @@ pub(crate) use worker::run_worker;
 
 use std::collections::VecDeque;
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 
@@ -16,7 +15,10 @@ use tokio::sync::Notify;
 use crate::gate::RateGate;
 use crate::lanes::Lanes;
 use crate::stats::DurationRecorder;
-use crate::{Event, HandlerResult, Overflow, Priority, PriorityRules, RateLimit, Subscriber};
+use crate::{
+    Event, HandlerResult, IntoHandlerResult, Overflow, Priority, PriorityRules, RateLimit,
+    Subscriber,
+};
 
 tokio::task_local! {
     /// The queue whose worker is running the current task, so that a handler publishing
@@ -24,14 +26,32 @@ tokio::task_local! {
     static CURRENT_QUEUE: usize;
 }
 
-/// A boxed async closure, as registered with `on_async`.
-pub(crate) type AsyncFn =
-    dyn Fn(Event) -> Pin<Box<dyn Future<Output = HandlerResult> + Send>> + Send + Sync;
+/// What a worker calls for each event. Each worker is built for its own target type, so an
+/// `on_async` closure's future is awaited where it is, not boxed per event.
+pub(crate) trait Target: Send + Sync + 'static {
+    /// Starts handling `event`; a panic here counts as the handler panicking.
+    fn call(&self, event: Event) -> impl Future<Output = HandlerResult> + Send;
+}
 
-/// What a worker calls for each event.
-pub(crate) enum Target {
-    Closure(Arc<AsyncFn>),
-    Subscriber(Arc<dyn Subscriber>),
+/// An async closure, as registered with `on_async`.
+pub(crate) struct Closure<F>(pub(crate) F);
+
+impl<F, Fut> Target for Closure<F>
+where
+    F: Fn(Event) -> Fut + Send + Sync + 'static,
+    Fut: Future + Send + 'static,
+    Fut::Output: IntoHandlerResult,
+{
+    fn call(&self, event: Event) -> impl Future<Output = HandlerResult> + Send {
+        let future = (self.0)(event);
+        async move { future.await.into_handler_result() }
+    }
+}
+
+impl Target for Arc<dyn Subscriber> {
+    fn call(&self, event: Event) -> impl Future<Output = HandlerResult> + Send {
+        self.handle(event)
+    }
 }
 
 /// Result of offering an event to a queue.

@@ -112,15 +112,21 @@ pub(crate) struct DurationRecorder {
 }
 
 impl DurationRecorder {
+    /// Adds one duration. Only the queue's worker records, so plain stores do (a concurrent
+    /// `reset` may lose its zeroing of a cell being written at that instant, never a count).
     pub(crate) fn record(&self, elapsed: Duration) {
         let secs = elapsed.as_secs_f64();
         let bucket = DURATION_BUCKETS
             .iter()
             .position(|&le| secs <= le)
             .unwrap_or(DURATION_BUCKETS.len());
-        self.counts[bucket].fetch_add(1, Ordering::Relaxed);
+        crate::shard::bump(&self.counts[bucket], true);
         let nanos = elapsed.as_nanos().min(u128::from(u64::MAX)) as u64;
-        self.sum_nanos.fetch_add(nanos, Ordering::Relaxed);
+        let sum = &self.sum_nanos;
+        sum.store(
+            sum.load(Ordering::Relaxed).wrapping_add(nanos),
+            Ordering::Relaxed,
+        );
     }
 
     pub(crate) fn snapshot(&self) -> DurationHistogram {

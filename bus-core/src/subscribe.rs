@@ -4,7 +4,7 @@ use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use crate::queue::{AsyncFn, SubQueue, Target, run_worker};
+use crate::queue::{Closure, SubQueue, Target, run_worker};
 use crate::shard::Sharded;
 use crate::stats::SubscriberKind;
 use crate::subscription::{Delivery, QueueOptions, Subscription, SyncFn, SyncHandler};
@@ -111,7 +111,7 @@ impl EventBus {
             patterns,
             None,
             delivery,
-            None,
+            NO_WORKER,
         )
     }
 
@@ -148,7 +148,7 @@ impl EventBus {
             fired: once.then(|| AtomicBool::new(false)),
             counters: Sharded::default(),
         });
-        self.register(None, prefix, kind, patterns, condition, delivery, None)
+        self.register(None, prefix, kind, patterns, condition, delivery, NO_WORKER)
     }
 
     /// Runs the async `handler` for every event matching `pattern`, on its own worker task
@@ -190,10 +190,6 @@ impl EventBus {
         Fut::Output: IntoHandlerResult,
     {
         let patterns = vec![Pattern::new(pattern)?];
-        let call: Arc<AsyncFn> = Arc::new(move |e: Event| {
-            let fut = handler(e);
-            Box::pin(async move { fut.await.into_handler_result() })
-        });
         let queue = self.new_queue("async", options)?;
         let delivery = Delivery::Queued {
             queue,
@@ -206,7 +202,7 @@ impl EventBus {
             patterns,
             condition,
             delivery,
-            Some(Target::Closure(call)),
+            Some(Closure(handler)),
         )
     }
 
@@ -242,7 +238,7 @@ impl EventBus {
             patterns,
             subscriber.condition(),
             delivery,
-            Some(Target::Subscriber(subscriber)),
+            Some(subscriber),
         )
     }
 
@@ -263,7 +259,7 @@ impl EventBus {
 
     // Private, with one caller per subscription kind; each names every part.
     #[allow(clippy::too_many_arguments)]
-    fn register(
+    fn register<T: Target>(
         &self,
         name: Option<String>,
         prefix: &str,
@@ -271,7 +267,7 @@ impl EventBus {
         patterns: Vec<Pattern>,
         condition: Option<Arc<dyn Condition>>,
         delivery: Delivery,
-        target: Option<Target>,
+        target: Option<T>,
     ) -> Result<SubscriptionId, BusError> {
         let mut reg = self.inner.lock();
         if self.inner.flags.closed.load(Ordering::Relaxed) {
@@ -316,3 +312,7 @@ impl EventBus {
         true
     }
 }
+
+/// The `target` of a subscription without a worker (a sync handler), typed so `register`
+/// knows which worker it would have built.
+const NO_WORKER: Option<Arc<dyn Subscriber>> = None;

@@ -9,6 +9,7 @@ use futures_util::FutureExt;
 
 use super::{CURRENT_QUEUE, State, SubQueue, Target, queued};
 use crate::Event;
+use crate::shard::bump;
 
 /// Events a worker takes from its queue under one lock.
 pub(super) const BATCH: usize = 256;
@@ -107,12 +108,12 @@ fn recycle(mut events: Vec<Event>) -> Vec<Event> {
 }
 
 /// The worker loop: handles events one at a time, in queue order, until the queue closes.
-pub(crate) async fn run_worker(queue: Arc<SubQueue>, target: Target, name: Arc<str>) {
+pub(crate) async fn run_worker<T: Target>(queue: Arc<SubQueue>, target: T, name: Arc<str>) {
     let key = queue.key();
     CURRENT_QUEUE.scope(key, work(queue, target, name)).await;
 }
 
-async fn work(queue: Arc<SubQueue>, target: Target, name: Arc<str>) {
+async fn work<T: Target>(queue: Arc<SubQueue>, target: T, name: Arc<str>) {
     let _exit = WorkerExit(queue.clone());
     let mut batch = Vec::with_capacity(BATCH);
     let mut finished = Vec::with_capacity(BATCH);
@@ -120,9 +121,14 @@ async fn work(queue: Arc<SubQueue>, target: Target, name: Arc<str>) {
     let mut prepaid = false;
     while queue.next_batch(&mut batch, &mut finished).await {
         let mut events = batch.drain(..);
+        // One clock reading per event: the end of one handler call starts the next one's
+        // time (the few bookkeeping steps between them count towards it).
+        let mut started = crate::clock::start();
         while let Some((seq, event)) = events.next() {
             if queue.gate.is_active() && !std::mem::take(&mut prepaid) {
-                if !queue.gate.admit(&event).await {
+                let admitted = queue.gate.admit(&event).await;
+                started = crate::clock::start();
+                if !admitted {
                     queue.dropped.fetch_add(1, Ordering::Relaxed);
                     finished.push(event);
                     queue.finished(seq, events.len() == 0);
@@ -138,28 +144,27 @@ async fn work(queue: Arc<SubQueue>, target: Target, name: Arc<str>) {
             }
             let id = event.id();
             finished.push(event.clone());
-            let started = crate::clock::start();
             // A closure may panic before it returns its future (say, unwrapping the payload
             // ahead of its `async` block): that counts as the handler panicking, too.
-            let call = std::panic::catch_unwind(AssertUnwindSafe(|| match &target {
-                Target::Closure(f) => f(event),
-                Target::Subscriber(s) => s.handle(event),
-            }));
+            let call = std::panic::catch_unwind(AssertUnwindSafe(|| target.call(event)));
             let outcome = match call {
                 Ok(future) => AssertUnwindSafe(future).catch_unwind().await,
                 Err(panic) => Err(panic),
             };
-            queue.durations.record(crate::clock::since(started));
+            let ended = crate::clock::start();
+            queue
+                .durations
+                .record(crate::clock::between(started, ended));
+            started = ended;
+            // This worker is the only writer of these counters.
             match outcome {
-                Ok(Ok(())) => {
-                    queue.delivered.fetch_add(1, Ordering::Relaxed);
-                }
+                Ok(Ok(())) => bump(&queue.delivered, true),
                 Ok(Err(error)) => {
-                    queue.failed.fetch_add(1, Ordering::Relaxed);
+                    bump(&queue.failed, true);
                     tracing::warn!(subscriber = %name, event_id = id, %error, "event handler failed");
                 }
                 Err(panic) => {
-                    queue.failed.fetch_add(1, Ordering::Relaxed);
+                    bump(&queue.failed, true);
                     tracing::error!(subscriber = %name, event_id = id, panic = %crate::panic_message(&panic), "event handler panicked");
                 }
             }
