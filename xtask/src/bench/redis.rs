@@ -21,6 +21,8 @@ const XADDS: u64 = 1_000_000;
 const RATE: u64 = 10_000;
 const BATCH: u64 = 10;
 const TICK: Duration = Duration::from_millis(1);
+/// Threads posting, each its share of the rate.
+const POSTERS: u64 = 4;
 /// Events at the start of the latency run left out of the percentiles (connections warming).
 const WARMUP: usize = 1_000;
 
@@ -245,7 +247,7 @@ fn now_us() -> u64 {
         .map_or(0, |d| d.as_micros() as u64)
 }
 
-/// Posts `BATCH` events every `TICK` to daemon A for `seconds`, each stamped with the wall
+/// Posts `RATE` events/s to daemon A for `seconds` (`POSTERS` threads), each stamped with the wall
 /// clock when its POST is sent; an SSE client of daemon B takes the difference on arrival.
 fn latency(redis: &Redis, seconds: u64) -> Result<RedisBench, String> {
     let stream = "bench:latency";
@@ -280,8 +282,10 @@ fn latency(redis: &Redis, seconds: u64) -> Result<RedisBench, String> {
             ) else {
                 continue;
             };
-            latencies.push(arrived.saturating_sub(sent));
-            if seq + 1 == total {
+            if seq < total {
+                latencies.push(arrived.saturating_sub(sent));
+            }
+            if latencies.len() as u64 == total {
                 break;
             }
         }
@@ -292,35 +296,54 @@ fn latency(redis: &Redis, seconds: u64) -> Result<RedisBench, String> {
         .map_err(|_| "the SSE client of daemon B did not connect within 30 s".to_owned())?;
     // The stream is open; let the daemon's feed settle before the clock starts.
     thread::sleep(Duration::from_millis(300));
-    let agent = ureq::Agent::config_builder()
-        .timeout_global(Some(Duration::from_secs(30)))
-        .build()
-        .new_agent();
+    // POSTERS threads, each `BATCH` events every `TICK * POSTERS` (staggered by `TICK`): a
+    // POST that takes longer than one tick does not hold up the others.
     let post_url = a.url("/events?ids=false");
     let started = Instant::now();
-    let mut next = started;
-    let mut seq = 0;
-    while seq < total {
-        let now = Instant::now();
-        if next > now {
-            thread::sleep(next - now);
-        }
-        next += TICK;
-        let sent = now_us();
-        let body: String = (seq..seq + BATCH)
-            .map(|i| {
-                format!(
-                    "{}\n",
-                    serde_json::json!({"type": "bench.latency", "data": {"seq": i, "sent_us": sent}})
-                )
+    let per_poster = total / POSTERS;
+    let posters: Vec<_> = (0..POSTERS)
+        .map(|p| {
+            let post_url = post_url.clone();
+            thread::spawn(move || -> Result<(), String> {
+                let agent = ureq::Agent::config_builder()
+                    .timeout_global(Some(Duration::from_secs(30)))
+                    .build()
+                    .new_agent();
+                let mut next = started + TICK * p as u32;
+                let mut sent_here = 0;
+                while sent_here < per_poster {
+                    let now = Instant::now();
+                    if next > now {
+                        thread::sleep(next - now);
+                    }
+                    next += TICK * POSTERS as u32;
+                    let sent = now_us();
+                    // Sequence numbers interleave: poster p's k-th batch holds
+                    // (k * POSTERS + p) * BATCH ..
+                    let first = ((sent_here / BATCH) * POSTERS + p) * BATCH;
+                    let body: String = (first..first + BATCH)
+                        .map(|i| {
+                            format!(
+                                "{}\n",
+                                serde_json::json!({"type": "bench.latency", "data": {"seq": i, "sent_us": sent}})
+                            )
+                        })
+                        .collect();
+                    agent
+                        .post(&post_url)
+                        .content_type("application/x-ndjson")
+                        .send(body.as_str())
+                        .map_err(|e| format!("POST {post_url}: {e}"))?;
+                    sent_here += BATCH;
+                }
+                Ok(())
             })
-            .collect();
-        agent
-            .post(&post_url)
-            .content_type("application/x-ndjson")
-            .send(body.as_str())
-            .map_err(|e| format!("POST {post_url}: {e}"))?;
-        seq += BATCH;
+        })
+        .collect();
+    for poster in posters {
+        poster
+            .join()
+            .map_err(|_| "a poster panicked".to_owned())??;
     }
     let posted_per_s = total as f64 / started.elapsed().as_secs_f64();
     let mut latencies = reader
@@ -375,7 +398,7 @@ pub(crate) fn render(r: &Result<RedisBench, String>) -> String {
          | measurement | result | target | |\n|---|---|---|---|\n\
          | `redis-benchmark -P 64 -n {n} XADD bench:xadd 0-* type .. data ..` | {xadd:.0} entries/s | | |\n\
          | NDJSON ingest through one daemon into Redis (`ingest_load`, 4 connections, batches of 5,000; counted against `store.appended` and `XLEN`) | {ingest:.0} events/s ({ratio:.2}x redis-benchmark) | >= 0.5x | {m1} |\n\
-         | latency, POST to daemon A -> SSE client of daemon B (same stream), {posted} events at {rate:.0} events/s (batches of {BATCH} every {tick} ms), p50 | {p50:.2} ms | reported | |\n\
+         | latency, POST to daemon A -> SSE client of daemon B (same stream), {posted} events at {rate:.0} events/s ({POSTERS} posters, each a batch of {BATCH} every {tick} ms), p50 | {p50:.2} ms | reported | |\n\
          | the same, p99 (max {max:.1} ms; the first {WARMUP} events left out) | {p99:.2} ms | < 10 ms | {m2} |\n",
         version = redis_version(),
         load = r.load,
@@ -385,7 +408,7 @@ pub(crate) fn render(r: &Result<RedisBench, String>) -> String {
         m1 = mark(ratio >= 0.5),
         posted = r.posted,
         rate = r.posted_per_s,
-        tick = TICK.as_millis(),
+        tick = (TICK * POSTERS as u32).as_millis(),
         p50 = r.p50_ms,
         p99 = r.p99_ms,
         max = r.max_ms,
