@@ -69,6 +69,7 @@ mod priority;
 mod publish;
 mod queue;
 mod rate;
+pub mod reconnect;
 mod registry;
 mod routing;
 mod runtime;
@@ -93,6 +94,7 @@ pub use pattern::Pattern;
 pub use priority::{LOWER_SHARE, Priority, PriorityRules};
 pub use publish::Refusal;
 pub use rate::{ACCEPTED_FORMS, RateLimit, RatePolicy, RateUnit};
+pub use reconnect::ReconnectPolicy;
 pub use stats::{BusStats, DURATION_BUCKETS, DurationHistogram, SubscriberKind, SubscriberStats};
 pub use subscribe::SubscriptionId;
 pub use subscriber::{

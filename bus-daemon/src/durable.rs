@@ -136,6 +136,26 @@ impl std::fmt::Debug for Followers {
     }
 }
 
+/// Before per-member cursors a consumer on a shared log kept its position under its bare
+/// name (`socketio-relay`): when the member's cursor `new` is missing and that `old` one
+/// exists, the member starts from it (saved under `new`) instead of from its start position,
+/// so an upgrade neither skips nor replays the stream. Answers the adopted position.
+pub(crate) async fn adopt_old_cursor(
+    log: &dyn EventLog,
+    old: &str,
+    new: &str,
+) -> Result<Option<LogId>, bus_store::StoreError> {
+    if log.cursor(new).await?.is_some() {
+        return Ok(None);
+    }
+    let Some(position) = log.cursor(old).await? else {
+        return Ok(None);
+    };
+    log.save_cursor(new, position).await?;
+    tracing::info!(cursor = %new, from = %old, position = position.0, "durable consumer takes over the cursor saved before cursors were per member");
+    Ok(Some(position))
+}
+
 impl Followers {
     /// Starts a follower for every consumer that offers a durable side. On a shared log
     /// (Redis) `member` is this daemon's name there: each consumer's cursor is then
@@ -163,7 +183,16 @@ impl Followers {
                 continue;
             }
             let cursor = match member {
-                Some(member) => format!("{}@{member}", consumer.name()),
+                Some(member) => {
+                    let cursor = format!("{}@{member}", consumer.name());
+                    adopt_old_cursor(log.as_ref(), consumer.name(), &cursor)
+                        .await
+                        .map_err(|e| WiringError {
+                            what: "a durable consumer",
+                            reason: format!("{}: cannot read its cursor: {e}", consumer.name()),
+                        })?;
+                    cursor
+                }
                 None => consumer.name().to_owned(),
             };
             let (follower, figures) = Follower::prepare_as(log.clone(), consumer, cursor).await?;

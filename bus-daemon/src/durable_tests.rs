@@ -203,6 +203,31 @@ async fn cursor(log: &dyn EventLog) -> Option<u64> {
 }
 
 #[tokio::test]
+async fn a_member_without_a_cursor_takes_over_the_one_saved_under_the_bare_name() {
+    let log = MemoryLog::new(RetentionPolicy::default());
+    // Nothing saved under either name: nothing to adopt (the start position decides).
+    assert_eq!(
+        adopt_old_cursor(&log, "held", "held@a").await.unwrap(),
+        None
+    );
+    assert_eq!(log.cursor("held@a").await.unwrap(), None);
+    log.save_cursor("held", LogId(7)).await.unwrap();
+    assert_eq!(
+        adopt_old_cursor(&log, "held", "held@a").await.unwrap(),
+        Some(LogId(7))
+    );
+    assert_eq!(log.cursor("held@a").await.unwrap(), Some(LogId(7)));
+    // The member's own cursor, once it has one, wins over the old one.
+    log.save_cursor("held@a", LogId(9)).await.unwrap();
+    log.save_cursor("held", LogId(3)).await.unwrap();
+    assert_eq!(
+        adopt_old_cursor(&log, "held", "held@a").await.unwrap(),
+        None
+    );
+    assert_eq!(log.cursor("held@a").await.unwrap(), Some(LogId(9)));
+}
+
+#[tokio::test]
 async fn a_new_consumer_starts_at_the_end_saved_at_once_and_gets_later_events_in_order() {
     let log: Arc<dyn EventLog> = Arc::new(MemoryLog::default());
     append(&*log, &["hook.old"; 5]).await;

@@ -48,7 +48,8 @@ pub struct GroupSetup {
 /// acknowledgements are due sooner).
 const IDLE_WAIT: Duration = Duration::from_millis(500);
 const BUSY_WAIT: Duration = Duration::from_millis(20);
-/// The pause after a failed Redis call or a refused batch.
+/// The pause after the consumer refused a batch (a failed Redis call waits by
+/// [`bus_store::LOG_RECONNECT`] instead).
 const RETRY_PAUSE: Duration = Duration::from_millis(500);
 /// The most often pending entries are looked at for claiming.
 const MAX_CLAIM_INTERVAL: Duration = Duration::from_secs(5);
@@ -169,6 +170,7 @@ impl GroupFollower {
         let mut pending_after = Some(LogId(0));
         let mut next_claim = Instant::now();
         let mut retry_at: Option<Instant> = None;
+        let mut backoff = bus_store::LOG_RECONNECT.backoff();
         let mut offer: Vec<StoredEvent> = Vec::new();
         let mut drain_end: Option<Instant> = None;
         let mut deadline: Option<Instant> = None;
@@ -205,6 +207,7 @@ impl GroupFollower {
                     next_claim = now + claim_every;
                     match self.redis.claim(self.claim_after, room.max(1)).await {
                         Ok(batch) => {
+                            backoff.reset();
                             let got = batch.events.len() as u64;
                             if got > 0 {
                                 add(&self.figures.claimed, got);
@@ -222,7 +225,7 @@ impl GroupFollower {
                         }
                         Err(error) => {
                             self.failed("cannot claim pending events", &error);
-                            retry_at = Some(now + RETRY_PAUSE);
+                            retry_at = Some(now + backoff.next_delay());
                             continue;
                         }
                     }
@@ -239,6 +242,7 @@ impl GroupFollower {
                     };
                     match self.redis.read(what, room).await {
                         Ok(batch) => {
+                            backoff.reset();
                             if let GroupRead::Pending { .. } = what {
                                 let last = batch
                                     .events
@@ -262,7 +266,7 @@ impl GroupFollower {
                         }
                         Err(error) => {
                             self.failed("cannot read the consumer group", &error);
-                            retry_at = Some(Instant::now() + RETRY_PAUSE);
+                            retry_at = Some(Instant::now() + backoff.next_delay());
                             continue;
                         }
                     }
@@ -297,7 +301,7 @@ impl GroupFollower {
 
     fn failed(&self, what: &str, error: &bus_store::StoreError) {
         add(&self.figures.failures, 1);
-        tracing::warn!(consumer = %self.name, group = %self.redis.group(), %error, "durable consumer: {what}; trying again in {RETRY_PAUSE:?}");
+        tracing::warn!(consumer = %self.name, group = %self.redis.group(), %error, "durable consumer: {what}; trying again with backoff");
     }
 
     /// Acknowledges trimmed pending entries (nothing left to deliver) and counts them.

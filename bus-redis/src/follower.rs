@@ -17,9 +17,6 @@ use crate::positions::Positions;
 /// How long one `XREAD` blocks; the connection's response timeout must exceed it.
 pub(crate) const BLOCK: Duration = Duration::from_secs(2);
 
-/// The pause after a failure before asking again (the connection manager reconnects).
-const RETRY: Duration = Duration::from_millis(500);
-
 /// Runs until aborted (the log's drop or close).
 pub(crate) async fn follow(
     mut conn: ConnectionManager,
@@ -29,6 +26,8 @@ pub(crate) async fn follow(
     health: Arc<Health>,
 ) {
     let mut failing = false;
+    // The pause after a failure before asking again (the connection manager reconnects).
+    let mut backoff = bus_store::LOG_RECONNECT.backoff();
     loop {
         let from = ids::format(LogId(positions.get().last));
         let read: Result<Option<StreamReadReply>, _> = redis::cmd("XREAD")
@@ -59,6 +58,7 @@ pub(crate) async fn follow(
         match result {
             Ok(()) if failing => {
                 failing = false;
+                backoff.reset();
                 tracing::info!(stream = %key, %server, "following the Redis stream again");
             }
             Ok(()) => {}
@@ -67,7 +67,7 @@ pub(crate) async fn follow(
                     tracing::warn!(stream = %key, %cause, "cannot follow the Redis stream; retrying");
                 }
                 failing = true;
-                tokio::time::sleep(RETRY).await;
+                tokio::time::sleep(backoff.next_delay()).await;
             }
         }
     }

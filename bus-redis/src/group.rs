@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use bus_store::{LogId, StoreError, StoredEvent};
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::ConnectionManager;
 use redis::streams::{StreamAutoClaimReply, StreamId, StreamReadReply};
 
 use crate::{RedisOptions, entry, ids};
@@ -74,11 +74,7 @@ impl RedisGroup {
         let client = redis::Client::open(options.url.as_str())
             .map_err(|err| StoreError::unavailable(format!("invalid Redis URL: {err}")))?;
         let server = client.get_connection_info().addr().to_string();
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(5)))
-            .set_response_timeout(Some(MAX_BLOCK + Duration::from_secs(5)))
-            .set_number_of_retries(2)
-            .set_max_delay(Duration::from_secs(2));
+        let config = crate::log::manager_config(MAX_BLOCK + Duration::from_secs(5));
         let mut conn = ConnectionManager::new_with_config(client, config)
             .await
             .map_err(|err| unavailable(&server, err))?;

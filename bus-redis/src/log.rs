@@ -72,12 +72,22 @@ fn unavailable(server: &str, err: impl std::fmt::Display) -> StoreError {
     StoreError::unavailable(format!("Redis at {server}: {err}"))
 }
 
-fn manager_config(response_timeout: Duration) -> ConnectionManagerConfig {
+/// Connection attempts one reconnect of the connection manager makes before the call that
+/// waits on it fails (then the caller's own backoff takes over): few, so that a publish
+/// answers 503 promptly while Redis is away.
+const MANAGER_ATTEMPTS: usize = 2;
+
+/// A connection manager's settings: its reconnects wait by [`bus_store::LOG_RECONNECT`]'s
+/// doubling delays and cap (the manager's backon, whose jitter adds 0-100 % of a wait).
+pub(crate) fn manager_config(response_timeout: Duration) -> ConnectionManagerConfig {
+    let policy = bus_store::LOG_RECONNECT;
     ConnectionManagerConfig::new()
         .set_connection_timeout(Some(Duration::from_secs(5)))
         .set_response_timeout(Some(response_timeout))
-        .set_number_of_retries(2)
-        .set_max_delay(Duration::from_secs(2))
+        .set_number_of_retries(MANAGER_ATTEMPTS)
+        .set_min_delay(policy.first_delay)
+        .set_exponent_base(2.0)
+        .set_max_delay(policy.cooldown)
 }
 
 impl RedisLog {

@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
+use bus_core::reconnect::Backoff;
 use bus_core::{Event, EventBus, Refusal};
 use serde_json::{Value, json};
 use tokio::sync::watch;
@@ -30,9 +31,6 @@ pub const SAVE_INTERVAL: Duration = Duration::from_millis(100);
 
 /// Events read from the log per step.
 const BATCH: usize = 1000;
-
-/// How long a feed waits before reading again after the log failed.
-const RETRY_PAUSE: Duration = Duration::from_millis(250);
 
 /// A feed's counters, for `GET /stats` (see [`LogFeed::to_json`]).
 #[derive(Debug, Default)]
@@ -225,11 +223,12 @@ impl Runner {
         let mut appends = self.log.subscribe_appends();
         let mut at = resume;
         let mut saved = resume;
+        let mut backoff = crate::LOG_RECONNECT.backoff();
         let mut last_save = Instant::now();
         loop {
             // Seen before reading: an append during the read still wakes the wait below.
             appends.borrow_and_update();
-            let more = match self.step(&mut at).await {
+            let more = match self.step(&mut at, &mut backoff, &mut stop).await {
                 Ok(more) => more,
                 Err(Stop) => break,
             };
@@ -263,10 +262,18 @@ impl Runner {
     }
 
     /// Reads one page after `at` and dispatches it. `Ok(true)` when the log holds more.
-    async fn step(&self, at: &mut LogId) -> Result<bool, Stop> {
+    /// A failed read waits by `backoff` ([`LOG_RECONNECT`](crate::LOG_RECONNECT)), or until
+    /// a stop is asked for.
+    async fn step(
+        &self,
+        at: &mut LogId,
+        backoff: &mut Backoff,
+        stop: &mut watch::Receiver<Option<Instant>>,
+    ) -> Result<bool, Stop> {
         let page = match self.log.read(ReadQuery::after(Some(*at), BATCH)).await {
             Ok(page) => {
                 if self.failing.swap(false, Ordering::Relaxed) {
+                    backoff.reset();
                     tracing::info!(feed = %self.name, "the bus feed reads the event log again");
                 }
                 page
@@ -274,9 +281,12 @@ impl Runner {
             Err(error) => {
                 add(&self.figures.failures, 1);
                 if !self.failing.swap(true, Ordering::Relaxed) {
-                    tracing::warn!(feed = %self.name, %error, "the bus feed cannot read the event log; trying again every {RETRY_PAUSE:?}");
+                    tracing::warn!(feed = %self.name, %error, "the bus feed cannot read the event log; trying again with backoff");
                 }
-                tokio::time::sleep(RETRY_PAUSE).await;
+                tokio::select! {
+                    () = tokio::time::sleep(backoff.next_delay()) => {}
+                    changed = stop.changed() => if changed.is_err() { return Err(Stop) },
+                }
                 return Ok(true);
             }
         };

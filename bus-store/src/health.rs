@@ -1,9 +1,20 @@
 //! [`BackendHealth`]: what a networked backend (Redis) says about its connection, for
 //! `/healthz`, `/stats` and `/metrics`.
 
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
+use bus_core::ReconnectPolicy;
 use serde::{Deserialize, Serialize};
+
+/// How readers of a networked log wait between attempts while its server is away (the Redis
+/// log's follower and connections, the bus feed, a consumer group's follower): 0.1 s doubled
+/// for 4 retries (0.1, 0.2, 0.4, 0.8 s), then every 2 s, each ±20 % jitter; a success starts
+/// again from 0.1 s. The same policy (and crate, backon) as the Socket.IO relay's reconnects.
+pub const LOG_RECONNECT: ReconnectPolicy = ReconnectPolicy {
+    retries: 4,
+    first_delay: Duration::from_millis(100),
+    cooldown: Duration::from_secs(2),
+};
 
 /// The connection state of a backend whose server can go away.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -57,7 +57,7 @@ pub use bus_core::Priority;
 pub use durable_bus::{Admission, DurableBus, DurableError};
 pub use error::StoreError;
 pub use feed::{FeedReport, FeedStatus, LogFeed, SAVE_INTERVAL as FEED_SAVE_INTERVAL};
-pub use health::BackendHealth;
+pub use health::{BackendHealth, LOG_RECONNECT};
 pub use log::EventLog;
 pub use memory::MemoryLog;
 pub use render::{EventRef, Render, RenderedPage};

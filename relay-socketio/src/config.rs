@@ -133,6 +133,16 @@ impl RelayConfig {
         }
     }
 
+    /// The waits between connection attempts: `retry_delay` doubled for `max_retries`
+    /// attempts, then `connection_cooldown`, each ±20 % jitter.
+    pub fn reconnect_policy(&self) -> bus_core::ReconnectPolicy {
+        bus_core::ReconnectPolicy {
+            retries: self.max_retries,
+            first_delay: self.retry_delay,
+            cooldown: self.connection_cooldown,
+        }
+    }
+
     /// Checks every field; the error names the culprit.
     pub fn validate(&self) -> Result<(), RelayError> {
         let invalid =
@@ -204,6 +214,29 @@ mod tests {
         assert_eq!(c.connection_cooldown, Duration::from_secs(5));
         c.validate().unwrap();
         assert_eq!(RelayConfig::for_port(9000).url, "http://localhost:9000");
+    }
+
+    #[test]
+    fn reconnects_double_the_retry_delay_then_keep_to_the_cooldown() {
+        let config = RelayConfig {
+            retry_delay: Duration::from_millis(100),
+            max_retries: 3,
+            connection_cooldown: Duration::from_secs(5),
+            ..RelayConfig::default()
+        };
+        let mut backoff = config.reconnect_policy().backoff();
+        let mut bases = Vec::new();
+        for _ in 0..5 {
+            let waited = backoff.next_delay();
+            let base = backoff.last_base();
+            assert!(waited >= base.mul_f64(0.8) && waited <= base.mul_f64(1.2));
+            bases.push((base.as_secs_f64() * 1000.0).round() as u64);
+        }
+        assert_eq!(bases, vec![100, 200, 400, 5000, 5000]);
+        // A healthy session resets it (pump.rs): the next failure waits the first delay again.
+        backoff.reset();
+        backoff.next_delay();
+        assert_eq!(backoff.last_base(), Duration::from_millis(100));
     }
 
     #[test]

@@ -10,7 +10,8 @@
 //! oldest is dropped, and counted, when it is full); whatever was not confirmed is resent
 //! after a reconnect or an ack timeout, so delivery is at-least-once and each payload carries
 //! the bus `event_id` for de-duplication. Reconnection uses exponential backoff from
-//! `retry_delay` for `max_retries` attempts, then one attempt per `connection_cooldown`.
+//! `retry_delay` for `max_retries` attempts, then one attempt per `connection_cooldown`, each
+//! wait ±20 % jitter ([`bus_core::reconnect`], the workspace's one reconnect policy).
 //!
 //! The relay is also a [`bus_core::DurableSubscriber`]: a host with a durable event log (the
 //! eventbus daemon, with [`RelayConfig::durable`]) feeds it from the log in batches within its
@@ -59,7 +60,6 @@
 
 #![forbid(unsafe_code)]
 
-mod backoff;
 mod buffer;
 mod config;
 mod connection;

@@ -6,7 +6,6 @@ use std::sync::atomic::Ordering;
 
 use tokio::time::{Instant, sleep_until};
 
-use crate::backoff::Backoff;
 use bus_core::Verdict;
 
 use crate::buffer::{Marked, NextUnsent};
@@ -28,7 +27,7 @@ enum SessionEnd {
 pub(crate) async fn run(shared: Arc<Shared>) {
     let config = &shared.config;
     let counters = &shared.counters;
-    let mut backoff = Backoff::new(config);
+    let mut backoff = config.reconnect_policy().backoff();
     let mut failing = false;
     while !shared.should_exit() {
         Counters::bump(&counters.connection_attempts, 1);

@@ -1,7 +1,8 @@
 //! `cargo xtask bench [--quick]`: bus-core's criterion benchmarks and the same workloads on
 //! pyee, blinker, Node's EventEmitter and EventEmitter2, then the daemon's HTTP ingest and
 //! the relay's rate to python-socketio, the durable log, the hook path, priorities and rate
-//! limits, and the web view in headless Chromium under a 5-minute flood; writes BENCHMARKS.md
+//! limits, the Redis backend (redis-benchmark, ingest, latency across daemons), and the web
+//! view in headless Chromium under a 5-minute flood; writes BENCHMARKS.md
 //! at the workspace root.
 
 mod chart;
@@ -10,6 +11,7 @@ mod hookpath;
 mod limits;
 mod machine;
 mod peers;
+mod redis;
 mod report;
 mod rss;
 mod rules;
@@ -74,6 +76,16 @@ pub(crate) fn run(args: &[String]) -> TaskResult {
         eprintln!("xtask: wrote the durable-log section of {}", path.display());
         return result.map(|_| ());
     }
+    if args.iter().any(|a| a == "--redis") {
+        // The Redis backend alone (redis-benchmark, ingest, latency), spliced in.
+        services::build()?;
+        let quick = args.iter().any(|a| a == "--quick");
+        let result = redis::run(quick);
+        let path = workspace_root().join("BENCHMARKS.md");
+        store::splice(&path, &redis::render(&result))?;
+        eprintln!("xtask: wrote the Redis section of {}", path.display());
+        return redis::check(&result);
+    }
     if args.iter().any(|a| a == "--webview") {
         // The web view's memory soak alone, spliced into the existing BENCHMARKS.md.
         let quick = args.iter().any(|a| a == "--quick");
@@ -88,7 +100,7 @@ pub(crate) fn run(args: &[String]) -> TaskResult {
         [flag] if flag == "--quick" => true,
         other => {
             return Err(format!(
-                "bench takes --quick, --dispatch, --store, --hook, --limits, --rules and --webview, not {other:?}"
+                "bench takes --quick, --dispatch, --store, --redis, --hook, --limits, --rules and --webview, not {other:?}"
             ));
         }
     };
@@ -213,6 +225,8 @@ fn measure_and_write(quick: bool) -> TaskResult {
     };
     eprintln!("xtask: the durable log");
     let store = store::run(quick);
+    eprintln!("xtask: the Redis backend");
+    let redis = redis::run(quick);
     eprintln!("xtask: the hook path");
     let hook = hookpath::run();
     eprintln!("xtask: priorities and rate limits");
@@ -223,6 +237,7 @@ fn measure_and_write(quick: bool) -> TaskResult {
     std::fs::write(&path, report::render(&results))
         .map_err(|e| format!("writing {}: {e}", path.display()))?;
     store::splice(&path, &store::render(&store))?;
+    store::splice(&path, &redis::render(&redis))?;
     store::splice(&path, &hookpath::render(&hook))?;
     store::splice(&path, &limits::render(&limits))?;
     store::splice(&path, &webview::render(&web))?;
@@ -235,6 +250,7 @@ fn measure_and_write(quick: bool) -> TaskResult {
     results.ingest.map_err(|e| format!("daemon ingest: {e}"))?;
     results.relay.map_err(|e| format!("relay: {e}"))?;
     limits::check(&limits).map_err(|e| format!("limits: {e}"))?;
+    redis::check(&redis).map_err(|e| format!("redis: {e}"))?;
     webview::check(&web)?;
     Ok(())
 }

@@ -2,7 +2,7 @@
 //! `pkg-config` and `libssl-dev` (rust_socketio uses openssl through native-tls), the
 //! Python venv module (`python3-venv`) for the integration peers, and `cargo-hack` (every
 //! feature combination is checked in CI), `redis-server` (the Redis backend's tests start
-//! their own on a loopback port); for the web view's browser check, headless
+//! their own on a loopback port) and `redis-tools` (`redis-benchmark`, for `cargo xtask bench`); for the web view's browser check, headless
 //! Chromium and its WebDriver (`chromium`, `chromium-driver`).
 
 use std::process::{Command, Stdio};
@@ -21,6 +21,10 @@ pub(crate) fn ensure_system_packages(need_python: bool) -> TaskResult {
     }
     if !succeeds("redis-server", &["--version"]) {
         missing.push("redis-server");
+    }
+    // `cargo xtask bench` compares the daemon's Redis ingest with Redis's own XADD rate.
+    if !succeeds("redis-benchmark", &["--version"]) {
+        missing.push("redis-tools");
     }
     if need_python {
         if !succeeds("python3", &["--version"]) {

@@ -1,0 +1,430 @@
+//! The Redis backend's speed, side by side in one run on one real redis-server (a free
+//! loopback port, a fresh directory, `--save '' --appendonly yes`): what `redis-benchmark -P
+//! 64` does with `XADD` (Redis's own ceiling on this machine), NDJSON ingest through one
+//! daemon on `CLAUDE_MPM_EVENTBUS_REDIS_URL` into the same server, and the end-to-end latency
+//! from a POST to daemon A to an SSE client of daemon B on the same stream at 10,000 events/s.
+
+use std::io::BufRead;
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use super::services::{counted_line, first_line_after};
+use crate::paths::{DAEMON_BIN, Profile, built_binary, built_example, in_target};
+use crate::proc::Guarded;
+
+/// Entries `redis-benchmark` adds.
+const XADDS: u64 = 1_000_000;
+/// The latency run's rate, and how it is posted: `BATCH` events every `TICK`.
+const RATE: u64 = 10_000;
+const BATCH: u64 = 10;
+const TICK: Duration = Duration::from_millis(1);
+/// Threads posting, each its share of the rate.
+const POSTERS: u64 = 4;
+/// Events at the start of the latency run left out of the percentiles (connections warming).
+const WARMUP: usize = 1_000;
+
+/// What the Redis bench measured.
+pub(crate) struct RedisBench {
+    /// `redis-benchmark -P 64 XADD`, entries/s, and how many it added.
+    pub(crate) xadd_per_s: f64,
+    pub(crate) xadds: u64,
+    /// NDJSON ingest through one daemon into Redis, events/s.
+    pub(crate) ingest_per_s: f64,
+    /// The latency run: events posted (all received by the SSE client), the achieved rate.
+    pub(crate) posted: u64,
+    pub(crate) posted_per_s: f64,
+    /// Latency percentiles, milliseconds.
+    pub(crate) p50_ms: f64,
+    pub(crate) p99_ms: f64,
+    pub(crate) max_ms: f64,
+    /// `/proc/loadavg` when the run ended.
+    pub(crate) load: String,
+}
+
+/// A redis-server of the bench's own, killed when dropped.
+struct Redis {
+    _process: Guarded,
+    port: u16,
+    dir: PathBuf,
+}
+
+impl Redis {
+    fn start() -> Result<Redis, String> {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .map_err(|e| format!("no free port: {e}"))?;
+        let dir = in_target(&format!("xtask-bench-redis-{port}"))?;
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+        let mut command = Command::new("redis-server");
+        command
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "yes", "--daemonize", "no"])
+            .arg("--dir")
+            .arg(&dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let process = Guarded::spawn("redis-server (apt-get install -y redis-server)", command)?;
+        let started = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if started.elapsed() > Duration::from_secs(30) {
+                return Err(format!(
+                    "redis-server did not listen on port {port} within 30 s"
+                ));
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+        Ok(Redis {
+            _process: process,
+            port,
+            dir,
+        })
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/0", self.port)
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A release daemon on the Redis stream, logging and relay off.
+struct Daemon {
+    _process: Guarded,
+    addr: String,
+}
+
+impl Daemon {
+    fn start(redis: &Redis, stream: &str, member: &str) -> Result<Daemon, String> {
+        let mut command = Command::new(built_binary(Profile::Release, DAEMON_BIN)?);
+        command
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("CLAUDE_MPM_EVENTBUS_HTTP_ADDR", "127.0.0.1:0")
+            .env("CLAUDE_MPM_EVENTBUS_REDIS_URL", redis.url())
+            .env("CLAUDE_MPM_EVENTBUS_REDIS_STREAM", stream)
+            .env("CLAUDE_MPM_EVENTBUS_REDIS_MEMBER", member)
+            .env("CLAUDE_MPM_EVENTBUS_RETENTION_EVENTS", "100000000")
+            .env("CLAUDE_MPM_RELAY_ENABLED", "false")
+            .env("CLAUDE_MPM_EVENTBUS_LOGGING", "false")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let mut process = Guarded::spawn("eventbus daemon on Redis", command)?;
+        let stderr = process.child_mut().stderr.take();
+        let line = first_line_after(stderr, "listening on http://", Duration::from_secs(60))
+            .map_err(|e| format!("eventbus daemon on Redis: {e}"))?;
+        let addr = line
+            .split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        Ok(Daemon {
+            _process: process,
+            addr,
+        })
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+}
+
+/// Runs the three measurements on one redis-server.
+pub(crate) fn run(quick: bool) -> Result<RedisBench, String> {
+    // redis-server, and redis-benchmark (Debian's redis-tools, which redis-server pulls in).
+    crate::setup::ensure_system_packages(false)?;
+    let redis = Redis::start()?;
+    eprintln!("xtask: redis-benchmark -P 64 XADD");
+    let xadds = if quick { XADDS / 5 } else { XADDS };
+    let xadd_per_s = redis_benchmark(&redis, xadds)?;
+    eprintln!("xtask: NDJSON ingest through a daemon into Redis");
+    let ingest_per_s = ingest(&redis, if quick { 1.5 } else { 5.0 })?;
+    eprintln!("xtask: latency, a POST to daemon A -> an SSE client of daemon B");
+    let latency = latency(&redis, if quick { 3 } else { 10 })?;
+    Ok(RedisBench {
+        xadd_per_s,
+        xadds,
+        ingest_per_s,
+        load: super::machine::load_average(),
+        ..latency
+    })
+}
+
+/// `redis-benchmark -P 64 -n <n> --csv XADD ...`: entries of the shape the daemon writes
+/// (`0-*` ids, the fields `type` and `data`), answers the rate it printed.
+fn redis_benchmark(redis: &Redis, n: u64) -> Result<f64, String> {
+    let output = Command::new("redis-benchmark")
+        .args(["-h", "127.0.0.1", "-p", &redis.port.to_string()])
+        .args(["-P", "64", "-n", &n.to_string(), "--csv"])
+        .args(["XADD", "bench:xadd", "0-*", "type", "load.ndjson"])
+        .args(["data", r#"{"i":1,"tool_name":"Read"}"#])
+        .output()
+        .map_err(|e| {
+            format!("could not run redis-benchmark (apt-get install -y redis-tools): {e}")
+        })?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    if !output.status.success() {
+        return Err(format!(
+            "redis-benchmark failed ({}): {}{stdout}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    // "test","rps",...  then  "XADD ...","212314.23",...
+    let row = stdout
+        .lines()
+        .find(|l| l.starts_with("\"XADD"))
+        .ok_or_else(|| format!("redis-benchmark printed no XADD row: {stdout}"))?;
+    let rate = row
+        .rsplit_once("}\",\"")
+        .and_then(|(_, rest)| rest.split('"').next())
+        .and_then(|r| r.parse::<f64>().ok())
+        .ok_or_else(|| format!("no rate in redis-benchmark's row {row:?}"))?;
+    let length: String = redis_cli(redis, &["XLEN", "bench:xadd"])?;
+    if length.trim() != n.to_string() {
+        return Err(format!(
+            "INVALID redis-benchmark run: {n} XADDs, the stream holds {}",
+            length.trim()
+        ));
+    }
+    Ok(rate)
+}
+
+fn redis_cli(redis: &Redis, args: &[&str]) -> Result<String, String> {
+    let output = Command::new("redis-cli")
+        .args(["-h", "127.0.0.1", "-p", &redis.port.to_string()])
+        .args(args)
+        .output()
+        .map_err(|e| format!("could not run redis-cli: {e}"))?;
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// `ingest_load --mode ndjson` (4 connections, batches of 5,000) against one daemon on Redis;
+/// the count is checked against the daemon's `store.appended` and the stream's length.
+fn ingest(redis: &Redis, seconds: f64) -> Result<f64, String> {
+    let daemon = Daemon::start(redis, "bench:ingest", "ingest")?;
+    let output = Command::new(built_example(Profile::Release, "ingest_load")?)
+        .args(["--addr", &daemon.addr, "--seconds", &seconds.to_string()])
+        .args(["--connections", "4", "--batch", "5000", "--mode", "ndjson"])
+        .output()
+        .map_err(|e| format!("could not run ingest_load: {e}"))?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    if !output.status.success() {
+        return Err(format!(
+            "ingest_load failed ({}): {}{stdout}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    let rate = counted_line(&stdout, "ndjson:", "events/s")?;
+    let sent = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("ndjson: "))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap_or_default()
+        .to_owned();
+    let length = redis_cli(redis, &["XLEN", "bench:ingest"])?;
+    if length.trim() != sent {
+        return Err(format!(
+            "INVALID Redis ingest run: {sent} events accepted, the stream holds {}",
+            length.trim()
+        ));
+    }
+    Ok(rate)
+}
+
+fn now_us() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
+}
+
+/// Posts `RATE` events/s to daemon A for `seconds` (`POSTERS` threads), each stamped with the wall
+/// clock when its POST is sent; an SSE client of daemon B takes the difference on arrival.
+fn latency(redis: &Redis, seconds: u64) -> Result<RedisBench, String> {
+    let stream = "bench:latency";
+    let a = Daemon::start(redis, stream, "a")?;
+    let b = Daemon::start(redis, stream, "b")?;
+    let total = RATE * seconds;
+    let sse_url = b.url("/events/stream");
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let reader = thread::spawn(move || -> Result<Vec<u64>, String> {
+        let agent = ureq::Agent::config_builder()
+            .timeout_global(Some(Duration::from_secs(seconds + 60)))
+            .build()
+            .new_agent();
+        let response = agent
+            .get(&sse_url)
+            .call()
+            .map_err(|e| format!("GET {sse_url}: {e}"))?;
+        let _ = ready_tx.send(());
+        let mut latencies = Vec::with_capacity(total as usize);
+        let reader = std::io::BufReader::new(response.into_body().into_reader());
+        for line in reader.lines() {
+            let line = line.map_err(|e| format!("reading {sse_url}: {e}"))?;
+            let Some(json) = line.strip_prefix("data: ") else {
+                continue;
+            };
+            let arrived = now_us();
+            let event: serde_json::Value =
+                serde_json::from_str(json).map_err(|e| format!("SSE data {json:?}: {e}"))?;
+            let (Some(sent), Some(seq)) = (
+                event["data"]["sent_us"].as_u64(),
+                event["data"]["seq"].as_u64(),
+            ) else {
+                continue;
+            };
+            if seq < total {
+                latencies.push(arrived.saturating_sub(sent));
+            }
+            if latencies.len() as u64 == total {
+                break;
+            }
+        }
+        Ok(latencies)
+    });
+    ready_rx
+        .recv_timeout(Duration::from_secs(30))
+        .map_err(|_| "the SSE client of daemon B did not connect within 30 s".to_owned())?;
+    // The stream is open; let the daemon's feed settle before the clock starts.
+    thread::sleep(Duration::from_millis(300));
+    // POSTERS threads, each `BATCH` events every `TICK * POSTERS` (staggered by `TICK`): a
+    // POST that takes longer than one tick does not hold up the others.
+    let post_url = a.url("/events?ids=false");
+    let started = Instant::now();
+    let per_poster = total / POSTERS;
+    let posters: Vec<_> = (0..POSTERS)
+        .map(|p| {
+            let post_url = post_url.clone();
+            thread::spawn(move || -> Result<(), String> {
+                let agent = ureq::Agent::config_builder()
+                    .timeout_global(Some(Duration::from_secs(30)))
+                    .build()
+                    .new_agent();
+                let mut next = started + TICK * p as u32;
+                let mut sent_here = 0;
+                while sent_here < per_poster {
+                    let now = Instant::now();
+                    if next > now {
+                        thread::sleep(next - now);
+                    }
+                    next += TICK * POSTERS as u32;
+                    let sent = now_us();
+                    // Sequence numbers interleave: poster p's k-th batch holds
+                    // (k * POSTERS + p) * BATCH ..
+                    let first = ((sent_here / BATCH) * POSTERS + p) * BATCH;
+                    let body: String = (first..first + BATCH)
+                        .map(|i| {
+                            format!(
+                                "{}\n",
+                                serde_json::json!({"type": "bench.latency", "data": {"seq": i, "sent_us": sent}})
+                            )
+                        })
+                        .collect();
+                    agent
+                        .post(&post_url)
+                        .content_type("application/x-ndjson")
+                        .send(body.as_str())
+                        .map_err(|e| format!("POST {post_url}: {e}"))?;
+                    sent_here += BATCH;
+                }
+                Ok(())
+            })
+        })
+        .collect();
+    for poster in posters {
+        poster
+            .join()
+            .map_err(|_| "a poster panicked".to_owned())??;
+    }
+    let posted_per_s = total as f64 / started.elapsed().as_secs_f64();
+    let mut latencies = reader
+        .join()
+        .map_err(|_| "the SSE client panicked".to_owned())??;
+    let received = latencies.len() as u64;
+    if received != total {
+        return Err(format!(
+            "INVALID latency run: {total} events posted to daemon A, daemon B's SSE client got {received}"
+        ));
+    }
+    let mut measured = latencies.split_off(WARMUP.min(latencies.len()));
+    measured.sort_unstable();
+    let pct = |p: f64| {
+        let i = ((measured.len() as f64 * p).ceil() as usize).clamp(1, measured.len()) - 1;
+        measured[i] as f64 / 1000.0
+    };
+    Ok(RedisBench {
+        xadd_per_s: 0.0,
+        xadds: 0,
+        ingest_per_s: 0.0,
+        posted: total,
+        posted_per_s,
+        p50_ms: pct(0.50),
+        p99_ms: pct(0.99),
+        max_ms: measured.last().map_or(0.0, |m| *m as f64 / 1000.0),
+        load: String::new(),
+    })
+}
+
+/// Fails when a measurement could not be made (or was invalid); a missed target is reported
+/// in the file, as the durable log's are.
+pub(crate) fn check(r: &Result<RedisBench, String>) -> Result<(), String> {
+    r.as_ref().map(|_| ()).map_err(Clone::clone)
+}
+
+/// The `## Redis` section of BENCHMARKS.md.
+pub(crate) fn render(r: &Result<RedisBench, String>) -> String {
+    let r = match r {
+        Ok(r) => r,
+        Err(e) => return format!("## Redis\n\nThe Redis bench FAILED: {e}\n"),
+    };
+    let mark = |ok: bool| if ok { "met" } else { "MISS" };
+    let ratio = r.ingest_per_s / r.xadd_per_s;
+    format!(
+        "## Redis\n\n\
+         `cargo xtask bench` (or `cargo xtask bench --redis` for this part alone): one real \
+         redis-server {version} started for the run (a free loopback port, a fresh directory, \
+         `--save '' --appendonly yes`, so `appendfsync everysec`), the release daemons as processes \
+         on loopback with `CLAUDE_MPM_EVENTBUS_REDIS_URL`, logging and relay off. Side by side in \
+         one run; load average at the end {load}.\n\n\
+         | measurement | result | target | |\n|---|---|---|---|\n\
+         | `redis-benchmark -P 64 -n {n} XADD bench:xadd 0-* type .. data ..` | {xadd:.0} entries/s | | |\n\
+         | NDJSON ingest through one daemon into Redis (`ingest_load`, 4 connections, batches of 5,000; counted against `store.appended` and `XLEN`) | {ingest:.0} events/s ({ratio:.2}x redis-benchmark) | >= 0.5x | {m1} |\n\
+         | latency, POST to daemon A -> SSE client of daemon B (same stream), {posted} events at {rate:.0} events/s ({POSTERS} posters, each a batch of {BATCH} every {tick} ms), p50 | {p50:.2} ms | reported | |\n\
+         | the same, p99 (max {max:.1} ms; the first {WARMUP} events left out) | {p99:.2} ms | < 10 ms | {m2} |\n",
+        version = redis_version(),
+        load = r.load,
+        n = r.xadds,
+        xadd = r.xadd_per_s,
+        ingest = r.ingest_per_s,
+        m1 = mark(ratio >= 0.5),
+        posted = r.posted,
+        rate = r.posted_per_s,
+        tick = (TICK * POSTERS as u32).as_millis(),
+        p50 = r.p50_ms,
+        p99 = r.p99_ms,
+        max = r.max_ms,
+        m2 = mark(r.p99_ms < 10.0),
+    )
+}
+
+fn redis_version() -> String {
+    Command::new("redis-server")
+        .arg("--version")
+        .output()
+        .ok()
+        .and_then(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .split_whitespace()
+                .find_map(|w| w.strip_prefix("v=").map(str::to_owned))
+        })
+        .unwrap_or_else(|| "(version unknown)".to_owned())
+}
