@@ -281,7 +281,14 @@ pub(crate) async fn serve(
             accepted = listener.accept() => accepted,
         };
         let stream = match accepted {
-            Ok((stream, _)) => stream,
+            Ok((stream, _)) => {
+                // Without it, a reply or SSE event written right after another small one
+                // waits for the client's delayed ACK (up to 40 ms on Linux): Nagle's rule.
+                if let Err(e) = stream.set_nodelay(true) {
+                    tracing::debug!("cannot set TCP_NODELAY on a connection: {e}");
+                }
+                stream
+            }
             Err(e) => {
                 // Out of file descriptors (EMFILE) or a connection reset before it was taken:
                 // wait a little instead of spinning.

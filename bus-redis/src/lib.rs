@@ -5,7 +5,7 @@
 //! daemon (with `CLAUDE_MPM_EVENTBUS_REDIS_URL`) or a program's
 //! [`DurableBus`](bus_store::DurableBus) can put its log there instead of a local file:
 //!
-//! - `append` is one `MULTI`/`EXEC` of `XADD`s (with `MAXLEN =` from the retention): a batch is
+//! - `append` is one `MULTI`/`EXEC` of `XADD`s (the last with `MAXLEN =` from the retention): a batch is
 //!   atomic, gets contiguous ids, and is answered only once Redis has accepted it;
 //! - ids are the stream ids `0-1`, `0-2`, ...: `XADD key 0-*` lets Redis number the entries,
 //!   atomically for all daemons, densely as the contract wants; HTTP shows them as they are;

@@ -270,9 +270,12 @@ impl EventLog for RedisLog {
         let mut pipe = redis::pipe();
         pipe.atomic();
         let max_len = i64::try_from(self.retention.max_events).ok();
-        for event in &batch {
+        let last = batch.len() - 1;
+        for (i, event) in batch.iter().enumerate() {
             let cmd = pipe.cmd("XADD").arg(&self.key);
-            if let Some(max_len) = max_len {
+            // Trimmed once, by the batch's last entry: inside MULTI/EXEC nobody sees the
+            // stream between two XADDs, so this leaves exactly what trimming each would.
+            if let (Some(max_len), true) = (max_len, i == last) {
                 cmd.arg("MAXLEN").arg("=").arg(max_len);
             }
             cmd.arg("0-*");

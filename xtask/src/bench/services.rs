@@ -47,6 +47,8 @@ pub(crate) fn build() -> Result<(), String> {
         "ingest_load",
         "--example",
         "read_load",
+        "--example",
+        "latency_load",
     ])?;
     crate::cargo(&[
         "build",
