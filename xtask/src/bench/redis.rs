@@ -137,6 +137,14 @@ impl Daemon {
 pub(crate) fn run(quick: bool) -> Result<RedisBench, String> {
     // redis-server, and redis-benchmark (Debian's redis-tools, which redis-server pulls in).
     crate::setup::ensure_system_packages(false)?;
+    // The latency run first, on a server of its own: run after the rate runs (gigabytes of
+    // AOF still being written back), its p99 ranged from 2.8 to 24 ms in six runs, against
+    // 2.9 to 4.8 ms on a quiet disk: Redis's `everysec` fsync can hold up its main thread.
+    eprintln!("xtask: latency, a POST to daemon A -> an SSE client of daemon B");
+    let latency = {
+        let redis = Redis::start()?;
+        latency(&redis, if quick { 3 } else { 10 })?
+    };
     let redis = Redis::start()?;
     // Both rates swing by up to 2x between runs here: each is the best of `ROUNDS`, the two
     // taking turns.
@@ -150,12 +158,6 @@ pub(crate) fn run(quick: bool) -> Result<RedisBench, String> {
         let stream = format!("bench:ingest:{round}");
         ingest_per_s = ingest_per_s.max(ingest(&redis, &stream, if quick { 1.5 } else { 5.0 })?);
     }
-    eprintln!("xtask: latency, a POST to daemon A -> an SSE client of daemon B");
-    // A fresh server: the first one's AOF, millions of entries long by now, is due a
-    // background rewrite (a fork) that would land in the middle of the latency run.
-    drop(redis);
-    let redis = Redis::start()?;
-    let latency = latency(&redis, if quick { 3 } else { 10 })?;
     Ok(RedisBench {
         xadd_per_s,
         xadds,
