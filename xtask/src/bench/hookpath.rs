@@ -4,11 +4,10 @@
 
 use std::io::Write;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use super::services::first_line_after;
+use super::services::spawn_daemon;
 use crate::paths::{DAEMON_BIN, Profile, built_binary};
-use crate::proc::Guarded;
 use crate::workspace_root;
 
 /// Median wall times, in milliseconds.
@@ -58,17 +57,8 @@ pub(crate) fn run() -> Result<HookPath, String> {
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("CLAUDE_MPM_EVENTBUS_HTTP_ADDR", "127.0.0.1:0")
         .env("CLAUDE_MPM_EVENTBUS_STORE", "memory")
-        .env("CLAUDE_MPM_EVENTBUS_LOGGING", "false")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    let mut daemon = Guarded::spawn("eventbus daemon", command)?;
-    let stderr = daemon.child_mut().stderr.take();
-    let line = first_line_after(stderr, "listening on http://", Duration::from_secs(60))?;
-    let addr = line
-        .split_whitespace()
-        .next()
-        .unwrap_or_default()
-        .to_owned();
+        .env("CLAUDE_MPM_EVENTBUS_LOGGING", "false");
+    let (_daemon, addr) = spawn_daemon("eventbus daemon", command)?;
 
     let fixture_path = workspace_root().join("bus-daemon/tests/fixtures/hooks/PreToolUse.json");
     let fixture = std::fs::read(&fixture_path)

@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::services::{counted_line, first_line_after};
+use super::services::{counted_line, spawn_daemon};
 use crate::paths::{DAEMON_BIN, Profile, built_binary, built_example, in_target};
 use crate::proc::Guarded;
 
@@ -114,18 +114,8 @@ impl Daemon {
             .env("CLAUDE_MPM_EVENTBUS_REDIS_MEMBER", member)
             .env("CLAUDE_MPM_EVENTBUS_RETENTION_EVENTS", "100000000")
             .env("CLAUDE_MPM_RELAY_ENABLED", "false")
-            .env("CLAUDE_MPM_EVENTBUS_LOGGING", "false")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        let mut process = Guarded::spawn("eventbus daemon on Redis", command)?;
-        let stderr = process.child_mut().stderr.take();
-        let line = first_line_after(stderr, "listening on http://", Duration::from_secs(60))
-            .map_err(|e| format!("eventbus daemon on Redis: {e}"))?;
-        let addr = line
-            .split_whitespace()
-            .next()
-            .unwrap_or_default()
-            .to_owned();
+            .env("CLAUDE_MPM_EVENTBUS_LOGGING", "false");
+        let (process, addr) = spawn_daemon("eventbus daemon on Redis", command)?;
         Ok(Daemon {
             _process: process,
             addr,

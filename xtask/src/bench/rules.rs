@@ -4,12 +4,10 @@
 //! subscriber with a CEL condition on a `data` field, and a patterns-only subscriber with and
 //! without conditional subscribers elsewhere on the bus. Side by side in one run.
 
-use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::process::Command;
 
-use super::services::{counted_line, first_line_after};
+use super::services::{counted_line, spawn_daemon};
 use crate::paths::{DAEMON_BIN, Profile, built_binary, built_example};
-use crate::proc::Guarded;
 use crate::workspace_root;
 
 /// The figures of one run.
@@ -67,21 +65,11 @@ fn ingest(schemas: Option<&std::path::Path>, data: &str, seconds: f64) -> Result
         .env("CLAUDE_MPM_EVENTBUS_HTTP_ADDR", "127.0.0.1:0")
         .env("CLAUDE_MPM_EVENTBUS_STORE", "memory")
         .env("CLAUDE_MPM_RELAY_ENABLED", "false")
-        .env("CLAUDE_MPM_EVENTBUS_LOGGING", "false")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
+        .env("CLAUDE_MPM_EVENTBUS_LOGGING", "false");
     if let Some(file) = schemas {
         command.env("CLAUDE_MPM_EVENTBUS_SCHEMAS", file);
     }
-    let mut daemon = Guarded::spawn("eventbus daemon", command)?;
-    let stderr = daemon.child_mut().stderr.take();
-    let line = first_line_after(stderr, "listening on http://", Duration::from_secs(60))
-        .map_err(|e| format!("eventbus daemon: {e}"))?;
-    let addr = line
-        .split_whitespace()
-        .next()
-        .unwrap_or_default()
-        .to_owned();
+    let (_daemon, addr) = spawn_daemon("eventbus daemon", command)?;
     let output = Command::new(built_example(Profile::Release, "ingest_load")?)
         .args(["--addr", &addr, "--seconds", &seconds.to_string()])
         .args(["--mode", "ndjson", "--connections", "4", "--batch", "5000"])

@@ -69,18 +69,8 @@ pub(crate) fn ingest(seconds: f64) -> Result<Ingest, String> {
         .env("CLAUDE_MPM_EVENTBUS_STORE", "memory")
         .env("CLAUDE_MPM_RELAY_ENABLED", "false")
         // The logging consumer would write every event to stderr: that measures the terminal.
-        .env("CLAUDE_MPM_EVENTBUS_LOGGING", "false")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    let mut daemon = Guarded::spawn("eventbus daemon", command)?;
-    let stderr = daemon.child_mut().stderr.take();
-    let addr = first_line_after(stderr, "listening on http://", Duration::from_secs(30))
-        .map_err(|e| format!("eventbus daemon: {e}"))?;
-    let addr = addr
-        .split_whitespace()
-        .next()
-        .unwrap_or_default()
-        .to_owned();
+        .env("CLAUDE_MPM_EVENTBUS_LOGGING", "false");
+    let (daemon, addr) = spawn_daemon("eventbus daemon", command)?;
     let (connections, batch) = (4, 5000);
     let output = Command::new(built_example(Profile::Release, "ingest_load")?)
         .args(["--addr", &addr, "--seconds", &seconds.to_string()])
@@ -215,6 +205,22 @@ pub(crate) fn relay(events: u64, acked: u64) -> Result<Relay, String> {
                 .map_or("", |(_, r)| r.trim_end_matches(')'))
         ),
     })
+}
+
+/// Spawns a daemon `command` (stdout discarded, stderr watched) and waits up to a minute for
+/// its "listening on http://ADDR" line; answers the process and ADDR. `what` names it in errors.
+pub(crate) fn spawn_daemon(what: &str, mut command: Command) -> Result<(Guarded, String), String> {
+    command.stdout(Stdio::null()).stderr(Stdio::piped());
+    let mut process = Guarded::spawn(what, command)?;
+    let stderr = process.child_mut().stderr.take();
+    let line = first_line_after(stderr, "listening on http://", Duration::from_secs(60))
+        .map_err(|e| format!("{what}: {e}"))?;
+    let addr = line
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    Ok((process, addr))
 }
 
 /// Waits for a line containing `marker` on `pipe` and returns what follows it; keeps draining

@@ -5,9 +5,9 @@
 
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use super::services::{counted_line, first_line_after, peak_rss_of_live};
+use super::services::{counted_line, peak_rss_of_live, spawn_daemon};
 use crate::paths::{DAEMON_BIN, Profile, built_binary, built_example, in_target};
 use crate::proc::Guarded;
 
@@ -49,17 +49,8 @@ impl BenchDaemon {
             .env("CLAUDE_MPM_EVENTBUS_STORE", store)
             .env("CLAUDE_MPM_EVENTBUS_RETENTION_EVENTS", "100000000")
             .env("CLAUDE_MPM_EVENTBUS_LOGGING", "false")
-            .env("CLAUDE_MPM_EVENTBUS_HISTORY_SIZE", "0")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        let mut process = Guarded::spawn("eventbus daemon", command)?;
-        let stderr = process.child_mut().stderr.take();
-        let line = first_line_after(stderr, "listening on http://", Duration::from_secs(60))?;
-        let addr = line
-            .split_whitespace()
-            .next()
-            .unwrap_or_default()
-            .to_owned();
+            .env("CLAUDE_MPM_EVENTBUS_HISTORY_SIZE", "0");
+        let (process, addr) = spawn_daemon("eventbus daemon", command)?;
         Ok(BenchDaemon { process, addr })
     }
 
