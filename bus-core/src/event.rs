@@ -14,7 +14,11 @@ use crate::Priority;
 /// `Event` is a handle: cloning it bumps a reference count, it never copies the
 /// event type or the payload.
 #[derive(Clone)]
-pub struct Event(Arc<EventInner>);
+pub struct Event(
+    // `triomphe`'s count has no weak half: asking "am I the only holder?" before recycling an
+    // event is a plain load, where `std`'s `Arc::get_mut` needs a compare-and-swap.
+    triomphe::Arc<EventInner>,
+);
 
 struct EventInner {
     id: u64,
@@ -55,7 +59,7 @@ impl Event {
         data: Arc<Value>,
         timestamp: SystemTime,
     ) -> Self {
-        Event(Arc::new(EventInner {
+        Event(triomphe::Arc::new(EventInner {
             id,
             event_type,
             data,
@@ -71,11 +75,11 @@ impl Event {
     /// Done in place when nothing else holds the event; otherwise the marked event is a new
     /// handle sharing the payload, and the other holders still see the unmarked one.
     pub fn into_replay(mut self) -> Self {
-        match Arc::get_mut(&mut self.0) {
+        match triomphe::Arc::get_mut(&mut self.0) {
             Some(inner) => inner.replay = true,
             None => {
                 let inner = &self.0;
-                self = Event(Arc::new(EventInner {
+                self = Event(triomphe::Arc::new(EventInner {
                     id: inner.id,
                     event_type: inner.event_type.clone(),
                     data: inner.data.clone(),
@@ -102,11 +106,11 @@ impl Event {
     /// Done in place when nothing else holds the event; otherwise the result is a new handle
     /// sharing the payload.
     pub fn with_priority(mut self, priority: Priority) -> Self {
-        match Arc::get_mut(&mut self.0) {
+        match triomphe::Arc::get_mut(&mut self.0) {
             Some(inner) => inner.priority = Some(priority),
             None => {
                 let inner = &self.0;
-                self = Event(Arc::new(EventInner {
+                self = Event(triomphe::Arc::new(EventInner {
                     id: inner.id,
                     event_type: inner.event_type.clone(),
                     data: inner.data.clone(),
@@ -134,7 +138,7 @@ impl Event {
         data: Arc<Value>,
         timestamp: SystemTime,
     ) -> Result<(), Arc<Value>> {
-        match Arc::get_mut(&mut self.0) {
+        match triomphe::Arc::get_mut(&mut self.0) {
             Some(inner) => {
                 inner.id = id;
                 if inner.event_type != *event_type {

@@ -1,8 +1,8 @@
 //! The bounded history of recent events: by count, and optionally by bytes.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::SystemTime;
 
 use compact_str::CompactString;
@@ -18,7 +18,11 @@ pub(crate) struct Held {
 }
 
 /// One thread slot's ring of its newest events, oldest first.
-pub(crate) type Ring = Mutex<VecDeque<Held>>;
+///
+/// A spin lock, because the ring's own thread takes it on every publish and others only to
+/// read or prune it: its release is a plain store where a `std` mutex's is an atomic swap,
+/// the dearer half of an uncontended lock. A waiter yields its time slice between tries.
+pub(crate) type Ring = spin::mutex::SpinMutex<VecDeque<Held>, spin::relax::Yield>;
 
 /// The last `capacity` accepted events, and at most `max_bytes` of them when that is set.
 ///
@@ -113,7 +117,7 @@ impl History {
         }
         let bytes = self.weigh(event_type, &data);
         let cutoff = id.saturating_sub(self.capacity as u64);
-        let mut guard = ring.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut guard = ring.lock();
         let evicted = if guard.len() >= self.capacity || out_of_window(&guard, cutoff) {
             guard.pop_front()
         } else {
@@ -184,7 +188,7 @@ impl History {
     fn trim_to_budget(&self, max: usize) {
         let mut dropped = Vec::new();
         self.rings.for_each(|ring| {
-            let mut ring = ring.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut ring = ring.lock();
             while self.bytes() > max {
                 let Some(oldest) = ring.pop_front() else {
                     break;
@@ -199,7 +203,7 @@ impl History {
     /// Drops, from every ring, the events that fell out of the window ending at `cutoff`.
     fn prune(&self, cutoff: u64) {
         self.rings.for_each(|ring| {
-            let mut ring = ring.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut ring = ring.lock();
             while out_of_window(&ring, cutoff) {
                 if let Some(held) = ring.pop_front() {
                     self.forget(&held);
@@ -218,7 +222,7 @@ impl History {
         }
         let bytes = self.weigh(event.event_type(), event.data());
         let mut dropped = Vec::new();
-        let mut guard = ring.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut guard = ring.lock();
         if guard.len() >= self.capacity {
             dropped.extend(guard.pop_front());
         }
@@ -237,12 +241,7 @@ impl History {
     pub(crate) fn events(&self) -> Vec<Event> {
         let mut events = Vec::new();
         self.rings.for_each(|ring| {
-            events.extend(
-                ring.lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .iter()
-                    .map(|held| held.event.clone()),
-            );
+            events.extend(ring.lock().iter().map(|held| held.event.clone()));
         });
         events.sort_unstable_by_key(Event::id);
         let excess = events.len().saturating_sub(self.capacity);
@@ -252,15 +251,14 @@ impl History {
 
     pub(crate) fn len(&self) -> usize {
         let mut len = 0;
-        self.rings
-            .for_each(|ring| len += ring.lock().unwrap_or_else(PoisonError::into_inner).len());
+        self.rings.for_each(|ring| len += ring.lock().len());
         len.min(self.capacity)
     }
 
     pub(crate) fn clear(&self) {
         let mut dropped = Vec::new();
         self.rings.for_each(|ring| {
-            let taken = std::mem::take(&mut *ring.lock().unwrap_or_else(PoisonError::into_inner));
+            let taken = std::mem::take(&mut *ring.lock());
             for held in &taken {
                 self.forget(held);
             }

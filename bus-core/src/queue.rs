@@ -14,6 +14,7 @@ use tokio::sync::Notify;
 
 use crate::gate::RateGate;
 use crate::lanes::Lanes;
+use crate::shard::Padded;
 use crate::stats::DurationRecorder;
 use crate::{
     Event, HandlerResult, IntoHandlerResult, Overflow, Priority, PriorityRules, RateLimit,
@@ -88,7 +89,9 @@ struct State {
 }
 
 pub(crate) struct SubQueue {
-    state: Mutex<State>,
+    /// Padded, like the worker's per-event progress below: the two sides write them, and
+    /// sharing a cache line would bounce it between their cores on every event.
+    state: Padded<Mutex<State>>,
     pub(crate) capacity: usize,
     pub(crate) overflow: Overflow,
     /// The queue's priority rules, resolved per event type by the routes.
@@ -107,11 +110,11 @@ pub(crate) struct SubQueue {
     /// Publishers (sync or async) waiting for room in a full `Block` queue.
     waiting_for_room: AtomicUsize,
     /// Sequence number of the last event the worker finished.
-    done: AtomicU64,
-    pub(crate) delivered: AtomicU64,
+    done: Padded<AtomicU64>,
+    pub(crate) delivered: Padded<AtomicU64>,
     pub(crate) failed: AtomicU64,
     pub(crate) dropped: AtomicU64,
-    pub(crate) durations: DurationRecorder,
+    pub(crate) durations: Padded<DurationRecorder>,
 }
 
 impl SubQueue {
@@ -127,7 +130,7 @@ impl SubQueue {
         rate_limit: Option<RateLimit>,
     ) -> Self {
         SubQueue {
-            state: Mutex::new(State {
+            state: Padded(Mutex::new(State {
                 items: VecDeque::with_capacity(capacity.min(1024)),
                 lanes: None,
                 pushed: 0,
@@ -136,7 +139,7 @@ impl SubQueue {
                 worker_idle: false,
                 closed: false,
                 handled: Vec::new(),
-            }),
+            })),
             capacity,
             overflow,
             rules: rules.filter(|r| !r.is_empty()),
@@ -149,11 +152,11 @@ impl SubQueue {
             progress: Notify::new(),
             flush_waiters: AtomicUsize::new(0),
             waiting_for_room: AtomicUsize::new(0),
-            done: AtomicU64::new(0),
-            delivered: AtomicU64::new(0),
+            done: Padded(AtomicU64::new(0)),
+            delivered: Padded(AtomicU64::new(0)),
             failed: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
-            durations: DurationRecorder::default(),
+            durations: Padded(DurationRecorder::default()),
         }
     }
 
