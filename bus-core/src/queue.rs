@@ -8,7 +8,7 @@ pub(crate) use worker::run_worker;
 use std::collections::VecDeque;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 
 use tokio::sync::Notify;
 
@@ -66,6 +66,9 @@ pub(crate) enum Push {
     Full(Event),
 }
 
+/// The queue's lock held.
+type Guard<'a> = spin::mutex::SpinMutexGuard<'a, State>;
+
 struct State {
     /// The queue: the normal lane once there are priority lanes.
     items: VecDeque<(u64, Event)>,
@@ -91,7 +94,11 @@ struct State {
 pub(crate) struct SubQueue {
     /// Padded, like the worker's per-event progress below: the two sides write them, and
     /// sharing a cache line would bounce it between their cores on every event.
-    state: Padded<Mutex<State>>,
+    ///
+    /// A spin lock that yields: publishers take it on every push, and its release is a plain
+    /// store where a `std` mutex's is an atomic swap, which stalls the publisher whenever
+    /// the worker touched the lock last.
+    state: Padded<spin::mutex::SpinMutex<State, spin::relax::Yield>>,
     pub(crate) capacity: usize,
     pub(crate) overflow: Overflow,
     /// The queue's priority rules, resolved per event type by the routes.
@@ -104,7 +111,9 @@ pub(crate) struct SubQueue {
     wake_stride: u64,
     work: Notify,
     room_async: Notify,
+    /// What `Block` publishers on plain threads wait on, with the mutex it pairs with.
     room_sync: Condvar,
+    room_lock: Mutex<()>,
     progress: Notify,
     flush_waiters: AtomicUsize,
     /// Publishers (sync or async) waiting for room in a full `Block` queue.
@@ -130,7 +139,7 @@ impl SubQueue {
         rate_limit: Option<RateLimit>,
     ) -> Self {
         SubQueue {
-            state: Padded(Mutex::new(State {
+            state: Padded(spin::mutex::SpinMutex::new(State {
                 items: VecDeque::with_capacity(capacity.min(1024)),
                 lanes: None,
                 pushed: 0,
@@ -149,6 +158,7 @@ impl SubQueue {
             work: Notify::new(),
             room_async: Notify::new(),
             room_sync: Condvar::new(),
+            room_lock: Mutex::new(()),
             progress: Notify::new(),
             flush_waiters: AtomicUsize::new(0),
             waiting_for_room: AtomicUsize::new(0),
@@ -160,8 +170,19 @@ impl SubQueue {
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    fn lock(&self) -> Guard<'_> {
+        self.state.lock()
+    }
+
+    /// Wakes `Block` publishers waiting on a plain thread. Taking their mutex first orders
+    /// this after a waiter's last look at the queue: it is either waiting, or will see why.
+    pub(super) fn wake_sync_waiters(&self) {
+        drop(
+            self.room_lock
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        );
+        self.room_sync.notify_all();
     }
 
     fn key(&self) -> usize {
@@ -244,12 +265,7 @@ impl SubQueue {
     }
 
     /// [`try_push`](Self::try_push) once the queue has (or is about to have) priority lanes.
-    fn try_push_prioritized(
-        &self,
-        mut st: MutexGuard<'_, State>,
-        event: Event,
-        priority: Priority,
-    ) -> Push {
+    fn try_push_prioritized(&self, mut st: Guard<'_>, event: Event, priority: Priority) -> Push {
         if st.closed {
             drop(st);
             self.dropped.fetch_add(1, Ordering::Relaxed);
@@ -305,7 +321,7 @@ impl SubQueue {
         Push::Full(event)
     }
 
-    fn enqueue(&self, mut st: MutexGuard<'_, State>, event: Event) {
+    fn enqueue(&self, mut st: Guard<'_>, event: Event) {
         st.pushed += 1;
         let seq = st.pushed;
         st.items.push_back((seq, event));
@@ -327,12 +343,18 @@ impl SubQueue {
                 done => return done,
             }
             let wait = || {
-                let mut st = self.lock();
+                let mut room = self
+                    .room_lock
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner);
                 self.waiting_for_room.fetch_add(1, Ordering::SeqCst);
-                while !st.closed && self.occupancy(&st) >= self.capacity {
-                    st = self
+                while {
+                    let st = self.lock();
+                    !st.closed && self.occupancy(&st) >= self.capacity
+                } {
+                    room = self
                         .room_sync
-                        .wait(st)
+                        .wait(room)
                         .unwrap_or_else(PoisonError::into_inner);
                 }
                 self.waiting_for_room.fetch_sub(1, Ordering::SeqCst);
@@ -414,7 +436,7 @@ impl SubQueue {
         st.closed = true;
         drop(st);
         self.work.notify_one();
-        self.room_sync.notify_all();
+        self.wake_sync_waiters();
         self.room_async.notify_waiters();
     }
 

@@ -76,9 +76,7 @@ impl SubQueue {
         // Pairs with the publishers' increment-then-check: one of the two sees the other.
         std::sync::atomic::fence(Ordering::SeqCst);
         if self.waiting_for_room.load(Ordering::SeqCst) > 0 {
-            // Taking the lock orders this wake after a sync waiter's check of the occupancy.
-            drop(self.lock());
-            self.room_sync.notify_all();
+            self.wake_sync_waiters();
             self.room_async.notify_waiters();
         }
     }
@@ -201,7 +199,7 @@ impl Drop for WorkerExit {
             .dropped
             .fetch_add((orphans.len() + in_lanes) as u64, Ordering::Relaxed);
         drop((orphans, lane_orphans));
-        queue.room_sync.notify_all();
+        queue.wake_sync_waiters();
         queue.room_async.notify_waiters();
         queue.wake_flushers();
     }
