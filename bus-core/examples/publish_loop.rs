@@ -3,7 +3,8 @@
 //! `cargo run --release -p bus-core --example publish_loop -- 1000000 [sync|async]`
 //!
 //! `sync` (the default) runs one sync handler; `async` one async handler behind a `Block`
-//! queue, timed until every event is handled. With a fixed N it is also the workload for
+//! queue, timed until every event is handled; `fanout` ten such async handlers, each getting
+//! every event. With a fixed N it is also the workload for
 //! instruction counts, which unlike wall-clock time do not depend on what else the machine is
 //! doing: `valgrind --tool=callgrind target/release/examples/publish_loop 1000000`.
 
@@ -23,28 +24,32 @@ fn main() {
                 .expect("the first argument is the number of events")
         })
         .unwrap_or(10_000_000);
-    let asynchronous = match args.next().as_deref() {
-        None | Some("sync") => false,
-        Some("async") => true,
-        Some(other) => panic!("the second argument is sync or async, not {other:?}"),
+    let handlers: u64 = match args.next().as_deref() {
+        None | Some("sync") => 0,
+        Some("async") => 1,
+        Some("fanout") => 10,
+        Some(other) => panic!("the second argument is sync, async or fanout, not {other:?}"),
     };
     let bus = EventBus::builder()
         .overflow(Overflow::Block)
         .build()
         .expect("valid settings");
     let hits = Arc::new(AtomicU64::new(0));
-    let counter = hits.clone();
-    if asynchronous {
+    for _ in 0..handlers {
+        let counter = hits.clone();
         bus.on_async("hook.pre_tool", move |_: Event| {
             counter.fetch_add(1, Ordering::Relaxed);
             async {}
         })
-    } else {
+        .expect("a valid pattern");
+    }
+    if handlers == 0 {
+        let counter = hits.clone();
         bus.on("hook.pre_tool", move |_: &Event| {
             counter.fetch_add(1, Ordering::Relaxed);
         })
+        .expect("a valid pattern");
     }
-    .expect("a valid pattern");
     let data =
         Arc::new(json!({"tool_name": "Read", "file_path": "/example.py", "sessionId": "abc-123"}));
     let start = Instant::now();
@@ -56,7 +61,11 @@ fn main() {
             .expect("called without a runtime")
     );
     let elapsed = start.elapsed();
-    assert_eq!(hits.load(Ordering::Relaxed), n, "every event handled");
+    assert_eq!(
+        hits.load(Ordering::Relaxed),
+        n * handlers.max(1),
+        "every event handled"
+    );
     eprintln!(
         "{n} events in {elapsed:?}: {:.2} million events/s",
         n as f64 / elapsed.as_secs_f64() / 1e6

@@ -85,10 +85,6 @@ struct State {
     taken: u64,
     worker_idle: bool,
     closed: bool,
-    /// Events the worker has finished with, for publishers to drop. An event is allocated,
-    /// and its payload's reference count bumped, on the publishing thread; releasing them
-    /// there too keeps those cache lines on one core instead of bouncing to the worker's.
-    handled: Vec<Event>,
 }
 
 pub(crate) struct SubQueue {
@@ -147,7 +143,6 @@ impl SubQueue {
                 taken: 0,
                 worker_idle: false,
                 closed: false,
-                handled: Vec::new(),
             })),
             capacity,
             overflow,
@@ -296,9 +291,7 @@ impl SubQueue {
             self.preempt.store(true, Ordering::Relaxed);
         }
         let wake = std::mem::take(&mut st.worker_idle);
-        let released = (st.handled.pop(), st.handled.pop());
         drop(st);
-        drop(released);
         if wake {
             self.work.notify_one();
         }
@@ -326,10 +319,7 @@ impl SubQueue {
         let seq = st.pushed;
         st.items.push_back((seq, event));
         let wake = std::mem::take(&mut st.worker_idle);
-        // Two per push outpace the worker's one per event, so `handled` stays short.
-        let released = (st.handled.pop(), st.handled.pop());
         drop(st);
-        drop(released);
         if wake {
             self.work.notify_one();
         }

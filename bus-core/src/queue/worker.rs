@@ -15,19 +15,11 @@ use crate::shard::bump;
 pub(super) const BATCH: usize = 256;
 
 impl SubQueue {
-    /// Waits for events; false once the queue is closed and empty. `finished` holds the
-    /// events of the last batch: publishers release them while events keep coming, the
-    /// worker itself when it is about to wait.
-    async fn next_batch(&self, out: &mut Vec<(u64, Event)>, finished: &mut Vec<Event>) -> bool {
+    /// Waits for events; false once the queue is closed and empty.
+    async fn next_batch(&self, out: &mut Vec<(u64, Event)>) -> bool {
         loop {
-            let releasing;
-            let leftovers;
             {
                 let mut st = self.lock();
-                if queued(&st) > 0 && st.handled.len() < 2 * BATCH {
-                    st.handled.append(finished);
-                }
-                releasing = std::mem::take(finished);
                 if st.lanes.is_some() && queued(&st) > 0 {
                     self.preempt.store(false, Ordering::Relaxed);
                     let first = st.taken + 1;
@@ -36,8 +28,6 @@ impl SubQueue {
                     lanes.take_batch(items, out, BATCH, first);
                     st.batch_start = first;
                     st.taken = first + out.len() as u64 - 1;
-                    drop(st);
-                    *finished = recycle(releasing);
                     return true;
                 }
                 if !st.items.is_empty() {
@@ -45,21 +35,13 @@ impl SubQueue {
                     out.extend(st.items.drain(..n));
                     st.batch_start = out[0].0;
                     st.taken = out[n - 1].0;
-                    drop(st);
-                    *finished = recycle(releasing);
                     return true;
                 }
-                // Going idle: no publisher may come to release what is left.
-                leftovers = std::mem::take(&mut st.handled);
                 if st.closed {
-                    drop(st);
-                    drop((releasing, leftovers));
                     return false;
                 }
                 st.worker_idle = true;
             }
-            drop(leftovers);
-            *finished = recycle(releasing);
             // A push between the unlock and this await leaves a permit: no lost wakeup.
             self.work.notified().await;
         }
@@ -99,12 +81,6 @@ impl SubQueue {
     }
 }
 
-/// An emptied vector with its capacity, for the next batch's finished events.
-fn recycle(mut events: Vec<Event>) -> Vec<Event> {
-    events.clear();
-    events
-}
-
 /// The worker loop: handles events one at a time, in queue order, until the queue closes.
 pub(crate) async fn run_worker<T: Target>(queue: Arc<SubQueue>, target: T, name: Arc<str>) {
     let key = queue.key();
@@ -114,10 +90,9 @@ pub(crate) async fn run_worker<T: Target>(queue: Arc<SubQueue>, target: T, name:
 async fn work<T: Target>(queue: Arc<SubQueue>, target: T, name: Arc<str>) {
     let _exit = WorkerExit(queue.clone());
     let mut batch = Vec::with_capacity(BATCH);
-    let mut finished = Vec::with_capacity(BATCH);
     // The rate limit already let the next event through (it was put back for a higher one).
     let mut prepaid = false;
-    while queue.next_batch(&mut batch, &mut finished).await {
+    while queue.next_batch(&mut batch).await {
         let mut events = batch.drain(..);
         // One clock reading per event: the end of one handler call starts the next one's
         // time (the few bookkeeping steps between them count towards it).
@@ -128,7 +103,7 @@ async fn work<T: Target>(queue: Arc<SubQueue>, target: T, name: Arc<str>) {
                 started = crate::clock::start();
                 if !admitted {
                     queue.dropped.fetch_add(1, Ordering::Relaxed);
-                    finished.push(event);
+                    drop(event);
                     queue.finished(seq, events.len() == 0);
                     continue;
                 }
@@ -141,7 +116,6 @@ async fn work<T: Target>(queue: Arc<SubQueue>, target: T, name: Arc<str>) {
                 }
             }
             let id = event.id();
-            finished.push(event.clone());
             // A closure may panic before it returns its future (say, unwrapping the payload
             // ahead of its `async` block): that counts as the handler panicking, too.
             let call = std::panic::catch_unwind(AssertUnwindSafe(|| target.call(event)));
