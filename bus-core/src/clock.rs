@@ -81,8 +81,14 @@ pub(crate) fn start() -> u64 {
 }
 
 /// The time between two readings of [`start`].
+#[cfg(test)]
 pub(crate) fn between(start: u64, end: u64) -> Duration {
-    anchored().clock.delta(start, end)
+    Duration::from_nanos(nanos_between(start, end))
+}
+
+/// [`between`] in nanoseconds.
+pub(crate) fn nanos_between(start: u64, end: u64) -> u64 {
+    anchored().clock.delta_as_nanos(start, end)
 }
 
 #[cfg(test)]

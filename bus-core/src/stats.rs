@@ -1,7 +1,6 @@
 //! Serializable snapshots of the bus's counters.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -104,6 +103,17 @@ pub const DURATION_BUCKETS: [f64; 20] = [
     0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
+/// [`DURATION_BUCKETS`] in nanoseconds.
+const BUCKET_NANOS: [u64; DURATION_BUCKETS.len()] = {
+    let mut nanos = [0; DURATION_BUCKETS.len()];
+    let mut i = 0;
+    while i < nanos.len() {
+        nanos[i] = (DURATION_BUCKETS[i] * 1e9 + 0.5) as u64;
+        i += 1;
+    }
+    nanos
+};
+
 /// Lock-free recorder behind [`DurationHistogram`].
 #[derive(Default)]
 pub(crate) struct DurationRecorder {
@@ -114,14 +124,19 @@ pub(crate) struct DurationRecorder {
 impl DurationRecorder {
     /// Adds one duration. Only the queue's worker records, so plain stores do (a concurrent
     /// `reset` may lose its zeroing of a cell being written at that instant, never a count).
-    pub(crate) fn record(&self, elapsed: Duration) {
-        let secs = elapsed.as_secs_f64();
-        let bucket = DURATION_BUCKETS
+    #[cfg(test)]
+    pub(crate) fn record(&self, elapsed: std::time::Duration) {
+        self.record_nanos(elapsed.as_nanos().min(u128::from(u64::MAX)) as u64);
+    }
+
+    /// [`record`](Self::record) in whole nanoseconds, compared as integers: the worker
+    /// records once per event, and this is the cheaper half of it.
+    pub(crate) fn record_nanos(&self, nanos: u64) {
+        let bucket = BUCKET_NANOS
             .iter()
-            .position(|&le| secs <= le)
-            .unwrap_or(DURATION_BUCKETS.len());
+            .position(|&le| nanos <= le)
+            .unwrap_or(BUCKET_NANOS.len());
         crate::shard::bump(&self.counts[bucket], true);
-        let nanos = elapsed.as_nanos().min(u128::from(u64::MAX)) as u64;
         let sum = &self.sum_nanos;
         sum.store(
             sum.load(Ordering::Relaxed).wrapping_add(nanos),
@@ -155,6 +170,19 @@ impl DurationRecorder {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn a_duration_on_a_bound_counts_in_that_bucket() {
+        let r = DurationRecorder::default();
+        r.record(Duration::from_micros(5));
+        r.record(Duration::from_nanos(5_001));
+        r.record(Duration::from_secs(10));
+        let h = r.snapshot();
+        assert_eq!(h.buckets[0], (0.000_005, 1));
+        assert_eq!(h.buckets[1], (0.000_01, 2));
+        assert_eq!(*h.buckets.last().unwrap(), (10.0, 3));
+    }
 
     #[test]
     fn histogram_is_cumulative() {

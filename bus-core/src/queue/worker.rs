@@ -126,7 +126,7 @@ async fn work<T: Target>(queue: Arc<SubQueue>, target: T, name: Arc<str>) {
             let ended = crate::clock::start();
             queue
                 .durations
-                .record(crate::clock::between(started, ended));
+                .record_nanos(crate::clock::nanos_between(started, ended));
             started = ended;
             // This worker is the only writer of these counters.
             match outcome {
