@@ -11,8 +11,11 @@ use serde_json::Value;
 use crate::Event;
 use crate::shard::{Padded, Sharded};
 
-/// One recorded event and the bytes it is counted as (0 when no byte budget is set).
+/// One recorded event, its id, and the bytes it is counted as (0 when no byte budget is set).
 pub(crate) struct Held {
+    /// A copy of the event's, so that finding the ring's out-of-window events reads the ring
+    /// alone: the event's own memory was last written by whichever consumer dropped it.
+    id: u64,
     event: Event,
     bytes: usize,
 }
@@ -167,6 +170,7 @@ impl History {
             return false;
         }
         ring.push_back(Held {
+            id: event.id(),
             event: event.clone(),
             bytes,
         });
@@ -270,7 +274,7 @@ impl History {
 
 /// True when the ring's oldest event is older than the window ending at `cutoff`.
 fn out_of_window(ring: &VecDeque<Held>, cutoff: u64) -> bool {
-    ring.front().is_some_and(|held| held.event.id() <= cutoff)
+    ring.front().is_some_and(|held| held.id <= cutoff)
 }
 
 /// The length of `value`'s compact JSON text, estimated without writing it (numbers count
