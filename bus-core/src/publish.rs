@@ -53,7 +53,8 @@ impl EventBus {
     /// handlers have run when it returns; async consumers have the event queued (a full
     /// [`Overflow::Block`](crate::Overflow::Block) queue makes this wait for room).
     pub fn publish(&self, event_type: &str, data: impl Into<Arc<Value>>) -> bool {
-        self.dispatch(event_type, data.into(), None).is_ok()
+        self.dispatch::<false>(event_type, data.into(), None)
+            .is_ok()
     }
 
     /// Like [`publish`](Self::publish), but returns the accepted event (its id and timestamp)
@@ -63,14 +64,18 @@ impl EventBus {
         event_type: &str,
         data: impl Into<Arc<Value>>,
     ) -> Result<Event, Refusal> {
-        self.dispatch(event_type, data.into(), None)
+        self.dispatch::<true>(event_type, data.into(), None)
+            .map(kept)
     }
 
     /// Like [`publish`](Self::publish), but waits for room in full
     /// [`Overflow::Block`](crate::Overflow::Block) queues without blocking a runtime thread.
     /// Sync handlers run before that wait.
     pub async fn publish_async(&self, event_type: &str, data: impl Into<Arc<Value>>) -> bool {
-        self.try_publish_async(event_type, data).await.is_ok()
+        let mut waiting = Vec::new();
+        let outcome = self.dispatch::<false>(event_type, data.into(), Some(&mut waiting));
+        push_waiting(waiting).await;
+        outcome.is_ok()
     }
 
     /// Like [`publish_async`](Self::publish_async), returning the event or the refusal.
@@ -80,9 +85,9 @@ impl EventBus {
         data: impl Into<Arc<Value>>,
     ) -> Result<Event, Refusal> {
         let mut waiting = Vec::new();
-        let outcome = self.dispatch(event_type, data.into(), Some(&mut waiting));
+        let outcome = self.dispatch::<true>(event_type, data.into(), Some(&mut waiting));
         push_waiting(waiting).await;
-        outcome
+        outcome.map(kept)
     }
 
     /// Like [`try_publish`](Self::try_publish), with the priority the publisher gives this
@@ -94,7 +99,7 @@ impl EventBus {
         priority: crate::Priority,
     ) -> Result<Event, Refusal> {
         let data = data.into();
-        self.dispatch_with(
+        self.dispatch_with::<true>(
             event_type,
             |route| {
                 self.new_event(route, data)
@@ -102,6 +107,7 @@ impl EventBus {
             },
             None,
         )
+        .map(kept)
     }
 
     /// Publishes an event whose id and timestamp were assigned elsewhere, such as by a durable
@@ -142,15 +148,15 @@ impl EventBus {
             .collect()
     }
 
-    /// The counter path: the one instance of [`dispatch_with`](Self::dispatch_with) that
+    /// The counter path: the instance of [`dispatch_with`](Self::dispatch_with) that
     /// `publish` and friends share, exactly as before given events existed.
-    fn dispatch(
+    fn dispatch<const KEEP: bool>(
         &self,
         event_type: &str,
         data: Arc<Value>,
         waiting: Option<&mut Waiting>,
-    ) -> Result<Event, Refusal> {
-        self.dispatch_with(event_type, |route| self.new_event(route, data), waiting)
+    ) -> Result<Option<Event>, Refusal> {
+        self.dispatch_with::<KEEP>(event_type, |route| self.new_event(route, data), waiting)
     }
 
     fn dispatch_given(
@@ -160,7 +166,7 @@ impl EventBus {
     ) -> Result<Event, Refusal> {
         // Given events were checked before their log stored them, and a replay is not
         // re-judged by schemas loaded since: no validation here.
-        self.dispatch_with(
+        self.dispatch_with::<true>(
             event.event_type(),
             |route| {
                 if let Some(condition) = &route.filter_where
@@ -173,6 +179,7 @@ impl EventBus {
             },
             waiting,
         )
+        .map(kept)
     }
 
     /// Whether an event of `event_type` would be accepted now (bus enabled, not shut down,
@@ -235,12 +242,16 @@ impl EventBus {
     /// even a branch) for the given-event path. `make` refuses an invalid payload or one
     /// the allow-list's condition does not match (counted here as filtered); it returns the
     /// event and its timestamp in Unix nanoseconds.
-    fn dispatch_with(
+    ///
+    /// With `KEEP` false the caller does not want the event back, so where no sync handler
+    /// follows, the last queue gets the event itself rather than a clone: two reference-count
+    /// writes fewer per publish. With `KEEP` true the result always holds the event.
+    fn dispatch_with<const KEEP: bool>(
         &self,
         event_type: &str,
         make: impl FnOnce(&Route) -> Result<(Event, u64), Refusal>,
         mut waiting: Option<&mut Waiting>,
-    ) -> Result<Event, Refusal> {
+    ) -> Result<Option<Event>, Refusal> {
         let flags = &self.inner.flags;
         if !flags.enabled.load(Ordering::Relaxed) {
             return Err(Refusal::Disabled);
@@ -262,31 +273,43 @@ impl EventBus {
                 return Err(refusal);
             }
         };
-        for target in route.queued.iter() {
+        let give_last = !KEEP && route.sync.is_empty();
+        let last = route.queued.len().wrapping_sub(1);
+        let mut event = Some(event);
+        for (i, target) in route.queued.iter().enumerate() {
+            let Some(current) = &event else { break };
             if let Some(condition) = &target.condition
-                && !condition.matches(EventView::from(&event))
+                && !condition.matches(EventView::from(current))
             {
                 continue;
             }
+            let handed = if give_last && i == last {
+                event.take()
+            } else {
+                event.clone()
+            };
+            let Some(handed) = handed else { break };
             let (queue, priority) = (&target.queue, &target.priority);
             match &mut waiting {
                 None => {
-                    queue.push_blocking(event.clone(), *priority);
+                    queue.push_blocking(handed, *priority);
                 }
                 Some(waiting) => {
-                    if let Push::Full(event) = queue.try_push(event.clone(), *priority) {
-                        waiting.push((queue.clone(), event, *priority));
+                    if let Push::Full(handed) = queue.try_push(handed, *priority) {
+                        waiting.push((queue.clone(), handed, *priority));
                     }
                 }
             }
         }
-        for target in route.sync.iter() {
-            if let Some(condition) = &target.condition
-                && !condition.matches(EventView::from(&event))
-            {
-                continue;
+        if let Some(event) = &event {
+            for target in route.sync.iter() {
+                if let Some(condition) = &target.condition
+                    && !condition.matches(EventView::from(event))
+                {
+                    continue;
+                }
+                self.call_sync(target, event, route.exclusive);
             }
-            self.call_sync(target, &event, route.exclusive);
         }
         bump(&route.totals.published, route.exclusive);
         route
@@ -361,6 +384,11 @@ async fn push_waiting(waiting: Waiting) {
 
 impl Publisher for EventBus {
     fn publish_shared(&self, event_type: &str, data: Arc<Value>) -> bool {
-        self.dispatch(event_type, data, None).is_ok()
+        self.dispatch::<false>(event_type, data, None).is_ok()
     }
+}
+
+/// The event of a dispatch asked to keep it.
+fn kept(event: Option<Event>) -> Event {
+    event.expect("a dispatch with KEEP set always returns its event")
 }
