@@ -268,18 +268,25 @@ async fn a_full_disk_fails_appends_cleanly_and_they_succeed_once_space_returns()
 async fn a_version_1_store_is_upgraded_in_place_and_keeps_its_events() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("events.db");
-    // The schema the first release wrote, with two events and a cursor.
+    // The schema the first release wrote, with two events and a cursor. The events are
+    // stamped now: older than the default retention (7 days), the writer's first trim would
+    // rightly delete them, racing the read below.
+    let now_micros = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_micros() as i64;
     let conn = rusqlite::Connection::open(&path).unwrap();
-    conn.execute_batch(
+    conn.execute_batch(&format!(
         "CREATE TABLE events (
              id INTEGER PRIMARY KEY AUTOINCREMENT,
              type TEXT NOT NULL, data TEXT NOT NULL, ts INTEGER NOT NULL);
          CREATE TABLE cursors (name TEXT PRIMARY KEY, id INTEGER NOT NULL);
-         INSERT INTO events (type, data, ts) VALUES ('a', '{\"n\":1}', 1700000000000000);
-         INSERT INTO events (type, data, ts) VALUES ('b', '{\"n\":2}', 1700000000000001);
+         INSERT INTO events (type, data, ts) VALUES ('a', '{{\"n\":1}}', {now_micros});
+         INSERT INTO events (type, data, ts) VALUES ('b', '{{\"n\":2}}', {});
          INSERT INTO cursors VALUES ('relay', 1);
          PRAGMA user_version = 1;",
-    )
+        now_micros + 1
+    ))
     .unwrap();
     drop(conn);
 
