@@ -25,6 +25,10 @@ const BATCH: u64 = 10;
 const POSTERS: u64 = 4;
 /// Events at the start of the latency run left out of the percentiles (connections warming).
 const WARMUP: usize = 1_000;
+/// Latency rounds, each on a fresh redis-server with fresh daemons. The round with the median
+/// p99 is reported and every round's p99 listed: one round's tail moves with whatever else
+/// the host does (2.8 to 24 ms in nine single-round runs here).
+const LATENCY_ROUNDS: usize = 3;
 
 /// What the Redis bench measured.
 pub(crate) struct RedisBench {
@@ -40,6 +44,8 @@ pub(crate) struct RedisBench {
     pub(crate) p50_ms: f64,
     pub(crate) p99_ms: f64,
     pub(crate) max_ms: f64,
+    /// Every latency round's p99, milliseconds, lowest first.
+    pub(crate) p99_rounds: Vec<f64>,
     /// `/proc/loadavg` when the run ended.
     pub(crate) load: String,
 }
@@ -132,8 +138,18 @@ pub(crate) fn run(quick: bool) -> Result<RedisBench, String> {
     // 2.9 to 4.8 ms on a quiet disk: Redis's `everysec` fsync can hold up its main thread.
     eprintln!("xtask: latency, a POST to daemon A -> an SSE client of daemon B");
     let latency = {
-        let redis = Redis::start()?;
-        latency(&redis, if quick { 3 } else { 10 })?
+        let mut rounds = Vec::with_capacity(LATENCY_ROUNDS);
+        for round in 1..=LATENCY_ROUNDS {
+            eprintln!("xtask: latency round {round} of {LATENCY_ROUNDS}");
+            let redis = Redis::start()?;
+            rounds.push(latency(&redis, if quick { 3 } else { 10 })?);
+        }
+        rounds.sort_by(|a, b| a.p99_ms.total_cmp(&b.p99_ms));
+        let p99_rounds = rounds.iter().map(|r| r.p99_ms).collect();
+        RedisBench {
+            p99_rounds,
+            ..rounds.swap_remove(LATENCY_ROUNDS / 2)
+        }
     };
     let redis = Redis::start()?;
     // Both rates swing by up to 2x between runs here: each is the best of `ROUNDS`, the two
@@ -301,6 +317,7 @@ fn latency(redis: &Redis, seconds: u64) -> Result<RedisBench, String> {
         p50_ms: after("p50 ")?,
         p99_ms: after("p99 ")?,
         max_ms: after("max ")?,
+        p99_rounds: Vec::new(),
         load: String::new(),
     })
 }
@@ -329,8 +346,8 @@ pub(crate) fn render(r: &Result<RedisBench, String>) -> String {
          | measurement | result | target | |\n|---|---|---|---|\n\
          | `redis-benchmark -P 64 -n {n} XADD bench:xadd 0-* type .. data ..`, best of {ROUNDS} | {xadd:.0} entries/s | | |\n\
          | NDJSON ingest through one daemon into Redis (`ingest_load`, 4 connections, batches of 5,000; counted against `store.appended` and `XLEN`), best of {ROUNDS}, taking turns with redis-benchmark | {ingest:.0} events/s ({ratio:.2}x redis-benchmark) | >= 0.5x | {m1} |\n\
-         | latency, POST to daemon A -> SSE client of daemon B (same stream), {posted} events at {rate:.0} events/s (`latency_load`, release build: {POSTERS} posters taking turns, a batch of {BATCH} every {tick:.1} ms in all), p50 | {p50:.2} ms | reported | |\n\
-         | the same, p99 (max {max:.1} ms; the first {WARMUP} events left out) | {p99:.2} ms | < 10 ms | {m2} |\n",
+         | latency, POST to daemon A -> SSE client of daemon B (same stream), {posted} events at {rate:.0} events/s (`latency_load`, release build: {POSTERS} posters taking turns, a batch of {BATCH} every {tick:.1} ms in all), p50; of the round with the median p99 of {LATENCY_ROUNDS}, each on a fresh redis-server and daemons | {p50:.2} ms | reported | |\n\
+         | the same, p99 (max {max:.1} ms; the first {WARMUP} events left out); the {LATENCY_ROUNDS} rounds' p99: {rounds} ms | {p99:.2} ms | < 10 ms | {m2} |\n",
         version = redis_version(),
         load = r.load,
         n = r.xadds,
@@ -344,6 +361,12 @@ pub(crate) fn render(r: &Result<RedisBench, String>) -> String {
         p99 = r.p99_ms,
         max = r.max_ms,
         m2 = mark(r.p99_ms < 10.0),
+        rounds = r
+            .p99_rounds
+            .iter()
+            .map(|p| format!("{p:.2}"))
+            .collect::<Vec<_>>()
+            .join(", "),
     )
 }
 
