@@ -310,25 +310,63 @@ pub(crate) fn render(r: &Result<StoreBench, String>) -> String {
     )
 }
 
-/// Replaces the section of the BENCHMARKS.md at `path` that starts with the same `## `
-/// heading as `section` (or appends it).
+/// Replaces, in place, the section of the BENCHMARKS.md at `path` with the same `## `
+/// heading line as `section` (or appends it).
 pub(crate) fn splice(path: &Path, section: &str) -> Result<(), String> {
     let text = std::fs::read_to_string(path).unwrap_or_default();
+    std::fs::write(path, spliced(&text, section))
+        .map_err(|e| format!("writing {}: {e}", path.display()))
+}
+
+/// `text` with the section whose heading line is `section`'s put in its place (appended when
+/// there is none). The heading must match the whole line: "## Redis" is not "## Redis: the
+/// spread between runs", a hand-written section that follows it.
+fn spliced(text: &str, section: &str) -> String {
     let heading = section.lines().next().unwrap_or_default();
-    let start = text.find(heading);
-    let kept = match start {
-        None => text.trim_end().to_owned(),
+    let line_start = |at: usize| at == 0 || text.as_bytes()[at - 1] == b'\n';
+    let start = text.match_indices(heading).map(|(at, _)| at).find(|&at| {
+        line_start(at) && matches!(text[at + heading.len()..].chars().next(), None | Some('\n'))
+    });
+    let section = section.trim_end();
+    match start {
+        None => format!("{}\n\n{section}\n", text.trim_end()),
         Some(start) => {
-            let rest = &text[start + 2..];
-            let end = rest.find("\n## ").map(|e| start + 2 + e);
-            match end {
-                Some(end) => format!("{}{}", &text[..start], &text[end + 1..])
-                    .trim_end()
-                    .to_owned(),
-                None => text[..start].trim_end().to_owned(),
+            let after = &text[start + heading.len()..];
+            let rest = after.find("\n## ").map_or("", |end| &after[end + 1..]);
+            let before = text[..start].trim_end();
+            let before = if before.is_empty() {
+                String::new()
+            } else {
+                format!("{before}\n\n")
+            };
+            if rest.is_empty() {
+                format!("{before}{section}\n")
+            } else {
+                format!("{before}{section}\n\n{rest}")
             }
         }
-    };
-    std::fs::write(path, format!("{kept}\n\n{section}"))
-        .map_err(|e| format!("writing {}: {e}", path.display()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::spliced;
+
+    #[test]
+    fn a_section_is_replaced_in_place_by_its_whole_heading() {
+        let text =
+            "# Title\n\n## Redis: the spread\n\nnotes\n\n## Redis\n\nold\n\n## Last\n\nend\n";
+        assert_eq!(
+            spliced(text, "## Redis\n\nnew\n"),
+            "# Title\n\n## Redis: the spread\n\nnotes\n\n## Redis\n\nnew\n\n## Last\n\nend\n"
+        );
+    }
+
+    #[test]
+    fn a_missing_section_is_appended() {
+        assert_eq!(
+            spliced("# Title\n\n## A\n\na\n", "## B\n\nb\n"),
+            "# Title\n\n## A\n\na\n\n## B\n\nb\n"
+        );
+    }
 }
