@@ -430,7 +430,7 @@ pub(crate) fn replace_sections(old: &str, new: &str, keep: &[&str]) -> String {
 }
 
 /// The text before the first `## ` heading, and each section from its heading on.
-fn sections(text: &str) -> (&str, Vec<&str>) {
+pub(crate) fn sections(text: &str) -> (&str, Vec<&str>) {
     let mut starts: Vec<usize> = text.match_indices("\n## ").map(|(i, _)| i + 1).collect();
     if text.starts_with("## ") {
         starts.insert(0, 0);

@@ -318,34 +318,12 @@ pub(crate) fn splice(path: &Path, section: &str) -> Result<(), String> {
         .map_err(|e| format!("writing {}: {e}", path.display()))
 }
 
-/// `text` with the section whose heading line is `section`'s put in its place (appended when
-/// there is none). The heading must match the whole line: "## Redis" is not "## Redis: the
-/// spread between runs", a hand-written section that follows it.
+/// `text` with the section whose whole heading line is `section`'s put in its place (appended
+/// when there is none): "## Redis" is not "## Redis: the spread between runs", a hand-written
+/// section that follows it.
 fn spliced(text: &str, section: &str) -> String {
-    let heading = section.lines().next().unwrap_or_default();
-    let line_start = |at: usize| at == 0 || text.as_bytes()[at - 1] == b'\n';
-    let start = text.match_indices(heading).map(|(at, _)| at).find(|&at| {
-        line_start(at) && matches!(text[at + heading.len()..].chars().next(), None | Some('\n'))
-    });
-    let section = section.trim_end();
-    match start {
-        None => format!("{}\n\n{section}\n", text.trim_end()),
-        Some(start) => {
-            let after = &text[start + heading.len()..];
-            let rest = after.find("\n## ").map_or("", |end| &after[end + 1..]);
-            let before = text[..start].trim_end();
-            let before = if before.is_empty() {
-                String::new()
-            } else {
-                format!("{before}\n\n")
-            };
-            if rest.is_empty() {
-                format!("{before}{section}\n")
-            } else {
-                format!("{before}{section}\n\n{rest}")
-            }
-        }
-    }
+    let (preamble, _) = super::report::sections(text);
+    super::report::replace_sections(text, &format!("{preamble}{section}"), &[])
 }
 
 #[cfg(test)]
