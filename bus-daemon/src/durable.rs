@@ -25,12 +25,13 @@
 //! [`on_shutdown`](DurableSubscriber::on_shutdown), saves its cursor a last time and reports what
 //! stayed undelivered; the daemon closes the log only after that.
 //!
-//! Longer than our ~500-line rule because the follower's loop, its save cadence and its
-//! shutdown drain share one state machine; the seam for a split is the shutdown drain (a module
-//! of its own once a second durable consumer needs a different drain).
+//! The followers' figures and their `GET /stats` object are in `durable_figures.rs`. The
+//! follower's loop, its save cadence and its shutdown drain share one state machine and stay
+//! here; the next seam is the shutdown drain (a module of its own once a second durable
+//! consumer needs a different drain).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bus_config::{Config, WiringError};
@@ -38,7 +39,6 @@ use bus_core::{
     Attached, DurableSubscriber, Event, Pattern, ShutdownReport, StartPosition, Undelivered,
 };
 use bus_store::{EventLog, LogId, Page, ReadQuery, StoredEvent};
-use serde_json::{Value, json};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, sleep_until};
@@ -64,54 +64,6 @@ pub fn with_durable_consumers(config: &Config) -> Config {
         config.relay.config.durable = true;
     }
     config
-}
-
-/// The figures of one follower, shared with `GET /stats`.
-#[derive(Debug, Default)]
-pub struct Figures {
-    /// The position saved last (0: before the first event).
-    pub position: AtomicU64,
-    /// Everything up to this id has been read (handed over or skipped).
-    pub read: AtomicU64,
-    /// Events handed over.
-    pub handed: AtomicU64,
-    /// Batches handed over.
-    pub batches: AtomicU64,
-    /// Events trimmed from the log before the follower read them.
-    pub missed: AtomicU64,
-    /// Batches refused (or panicked on) by the consumer, and failed reads.
-    pub failures: AtomicU64,
-    /// Cursor saves done.
-    pub saves: AtomicU64,
-    /// Cursor saves that failed.
-    pub save_errors: AtomicU64,
-}
-
-impl Figures {
-    fn load(counter: &AtomicU64) -> u64 {
-        counter.load(Ordering::Relaxed)
-    }
-
-    fn add(counter: &AtomicU64, by: u64) {
-        counter.fetch_add(by, Ordering::Relaxed);
-    }
-
-    /// The figures as JSON; `lag` is how far the saved position is behind the log's end.
-    pub fn to_json(&self, last_id: Option<LogId>) -> Value {
-        let position = Self::load(&self.position);
-        let last = last_id.map_or(0, |id| id.0);
-        json!({
-            "position": position,
-            "read": Self::load(&self.read),
-            "lag": last.saturating_sub(position),
-            "handed": Self::load(&self.handed),
-            "batches": Self::load(&self.batches),
-            "missed": Self::load(&self.missed),
-            "failures": Self::load(&self.failures),
-            "saves": Self::load(&self.saves),
-            "save_errors": Self::load(&self.save_errors),
-        })
-    }
 }
 
 /// A running follower.
@@ -262,29 +214,6 @@ impl Drop for Followers {
         for follower in &self.running {
             follower.task.abort();
         }
-    }
-}
-
-/// The followers' figures in `GET /stats`: `"durable": {"<consumer>": {...}}`.
-struct FollowerStats {
-    log: Arc<dyn EventLog>,
-    entries: Vec<(String, Arc<Figures>)>,
-}
-
-impl Attached for FollowerStats {
-    fn describe(&self) -> String {
-        let names: Vec<&str> = self.entries.iter().map(|(n, _)| n.as_str()).collect();
-        format!("durable followers ({})", names.join(", "))
-    }
-
-    fn stats(&self) -> Option<(&'static str, Value)> {
-        let last = self.log.last_id();
-        let map: serde_json::Map<String, Value> = self
-            .entries
-            .iter()
-            .map(|(name, figures)| (name.clone(), figures.to_json(last)))
-            .collect();
-        Some(("durable", Value::Object(map)))
     }
 }
 
@@ -592,9 +521,14 @@ struct Place {
     next_save: Option<Instant>,
 }
 
+#[path = "durable_figures.rs"]
+mod figures;
 #[cfg(test)]
 #[path = "durable_tests.rs"]
 mod tests;
+
+pub use figures::Figures;
+use figures::FollowerStats;
 
 /// Hands `batch` to `consumer` in a task of its own, so that a panic in the consumer is a
 /// refusal, not the end of whoever feeds it; `Some(reason)` when the batch was refused.
