@@ -316,6 +316,9 @@ impl Follower {
                     let left = deadline.saturating_duration_since(Instant::now());
                     (deadline, deadline - (left / 4).min(MAX_CONSUMER_SHUTDOWN))
                 });
+                // A read that found the log caught up before the stop may predate appends
+                // made since: the drain ends only after a read begun once the stop is seen.
+                need_read |= stopping.is_some();
             }
             self.save(&mut at, false).await;
             if let Some((_, drain_end)) = stopping

@@ -228,16 +228,20 @@ impl Runner {
         loop {
             // Seen before reading: an append during the read still wakes the wait below.
             appends.borrow_and_update();
+            // A read that began before the stop was asked for may have been caught up with
+            // a log the publisher appended to afterwards: only a read begun after it ends
+            // the drain.
+            let stop_seen = stop.borrow_and_update().is_some();
             let more = match self.step(&mut at, &mut backoff, &mut stop).await {
                 Ok(more) => more,
                 Err(Stop) => break,
             };
             self.save_if_due(at, &mut saved, &mut last_save).await;
             let deadline = *stop.borrow_and_update();
-            if deadline.is_some_and(|d| !more || Instant::now() >= d) {
+            if deadline.is_some_and(|d| (stop_seen && !more) || Instant::now() >= d) {
                 break;
             }
-            if more {
+            if more || deadline.is_some() {
                 continue;
             }
             let next_save = (at > saved).then_some(last_save + SAVE_INTERVAL);
