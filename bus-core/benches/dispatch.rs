@@ -7,7 +7,9 @@
 //! - exact-1+10k: exact-1 with 10,000 non-matching subscriptions added;
 //! - async-1: 1 async handler (`Overflow::Block`, nothing dropped), timed until all handled;
 //! - fanout-10: 10 async handlers on the one type, the same way (each gets every event);
-//! - threads-2: 2 publisher threads, 1 sync handler.
+//! - threads-2: 2 publisher threads, 1 sync handler;
+//! - exact-1-per-thread-ids, threads-2-per-thread-ids: exact-1 and threads-2 on a bus built
+//!   with `IdOrder::PerThread`.
 //!
 //! `cargo bench -p bus-core` runs them; the throughput lines are events per second.
 
@@ -18,7 +20,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use bus_core::{Event, EventBus, Overflow};
+use bus_core::{Event, EventBus, IdOrder, Overflow};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use serde_json::{Value, json};
 
@@ -29,7 +31,15 @@ fn payload() -> Arc<Value> {
 }
 
 fn counting_bus(handlers: usize) -> (EventBus, Arc<AtomicU64>) {
-    let bus = EventBus::builder().history_size(100).build().unwrap();
+    counting_bus_with(handlers, IdOrder::Accepted)
+}
+
+fn counting_bus_with(handlers: usize, order: IdOrder) -> (EventBus, Arc<AtomicU64>) {
+    let bus = EventBus::builder()
+        .history_size(100)
+        .id_order(order)
+        .build()
+        .unwrap();
     let hits = Arc::new(AtomicU64::new(0));
     for _ in 0..handlers {
         let hits = hits.clone();
@@ -82,6 +92,12 @@ fn sync_workloads(c: &mut Criterion) {
     })
     .unwrap();
     group.bench_function("wild-100", |b| b.iter(|| bus.publish(EVENT, data.clone())));
+    assert_delivered(&bus, &hits, 1);
+
+    let (bus, hits) = counting_bus_with(1, IdOrder::PerThread);
+    group.bench_function("exact-1-per-thread-ids", |b| {
+        b.iter(|| bus.publish(EVENT, data.clone()))
+    });
     assert_delivered(&bus, &hits, 1);
 
     let (bus, hits) = counting_bus(1);
@@ -147,18 +163,27 @@ fn queued_workload(c: &mut Criterion, name: &str, handlers: u64) {
     group.finish();
 }
 
-fn threads_workload(c: &mut Criterion) {
+fn threads_workloads(c: &mut Criterion) {
+    threads_workload(c, "threads-2", IdOrder::Accepted);
+    threads_workload(c, "threads-2-per-thread-ids", IdOrder::PerThread);
+}
+
+fn threads_workload(c: &mut Criterion, name: &str, order: IdOrder) {
     let mut group = c.benchmark_group("dispatch");
     const PER_THREAD: u64 = 200_000;
     group.throughput(Throughput::Elements(2 * PER_THREAD));
-    let bus = EventBus::builder().history_size(100).build().unwrap();
+    let bus = EventBus::builder()
+        .history_size(100)
+        .id_order(order)
+        .build()
+        .unwrap();
     // A shared counter here would measure the handler's own contention, not the bus's:
     // delivery is checked through the bus's per-subscriber stats instead.
     bus.on(EVENT, |e: &Event| {
         std::hint::black_box(e.id());
     })
     .unwrap();
-    group.bench_function("threads-2", |b| {
+    group.bench_function(name, |b| {
         b.iter_custom(|iters| {
             let start = Instant::now();
             std::thread::scope(|s| {
@@ -190,6 +215,6 @@ criterion_group! {
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2))
         .sample_size(20);
-    targets = sync_workloads, async_workloads, threads_workload
+    targets = sync_workloads, async_workloads, threads_workloads
 }
 criterion_main!(benches);

@@ -136,7 +136,7 @@ impl EventBus {
 
     /// Changes how many events the history keeps (0 turns it off), keeping the newest ones.
     pub fn set_history_size(&self, n: usize) {
-        let fresh = Arc::new(History::new(n));
+        let fresh = Arc::new(History::new(n, self.inner.id_order));
         let old = {
             let mut reg = self.inner.lock();
             if reg.history.capacity() == n {

@@ -7,7 +7,7 @@ use tokio::runtime::Handle;
 use crate::content::{Condition, Gates, Validator};
 use crate::registry::Inner;
 use crate::subscription::QueueOptions;
-use crate::{BusError, EventBus, Overflow, Pattern};
+use crate::{BusError, EventBus, IdOrder, Overflow, Pattern};
 
 /// Builds an [`EventBus`] with non-default settings.
 #[derive(Clone)]
@@ -19,6 +19,7 @@ pub struct EventBusBuilder {
     gates: Gates,
     queue: QueueOptions,
     runtime: Option<Handle>,
+    id_order: IdOrder,
 }
 
 impl Default for EventBusBuilder {
@@ -31,6 +32,7 @@ impl Default for EventBusBuilder {
             gates: Gates::default(),
             queue: QueueOptions::new(10_000, Overflow::DropNewest),
             runtime: None,
+            id_order: IdOrder::Accepted,
         }
     }
 }
@@ -98,6 +100,14 @@ impl EventBusBuilder {
         self
     }
 
+    /// How the bus numbers the events it creates (default [`IdOrder::Accepted`]: one
+    /// bus-wide counter, ids in acceptance order). [`IdOrder::PerThread`] lets publishers on
+    /// several threads scale with cores, at the price of a global id order; see there.
+    pub fn id_order(mut self, order: IdOrder) -> Self {
+        self.id_order = order;
+        self
+    }
+
     /// Runs async subscribers' workers on this runtime instead of finding one.
     pub fn runtime(mut self, handle: Handle) -> Self {
         self.runtime = Some(handle);
@@ -125,6 +135,7 @@ impl EventBusBuilder {
             self.gates,
             self.queue,
             self.runtime,
+            self.id_order,
         );
         let bus = EventBus {
             inner: Arc::new(inner),
@@ -144,6 +155,7 @@ impl std::fmt::Debug for EventBusBuilder {
             .field("filter_where", &self.gates.filter_where)
             .field("queue", &self.queue)
             .field("runtime", &self.runtime)
+            .field("id_order", &self.id_order)
             .finish()
     }
 }

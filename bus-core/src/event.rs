@@ -156,7 +156,8 @@ impl Event {
     }
 
     /// The id: assigned by the bus (unique per bus, increasing in the order events are
-    /// accepted), or by whoever built the event with [`from_parts`](Self::from_parts).
+    /// accepted; per publishing thread only, under [`IdOrder::PerThread`](crate::IdOrder::PerThread)),
+    /// or by whoever built the event with [`from_parts`](Self::from_parts).
     pub fn id(&self) -> u64 {
         self.0.id
     }

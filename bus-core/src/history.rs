@@ -41,8 +41,14 @@ pub(crate) type Ring = spin::mutex::SpinMutex<VecDeque<Held>, spin::relax::Yield
 /// value, type included); recording past the budget drops the recording ring's oldest events
 /// first, then other rings' oldest, until the total fits again. An event larger than the
 /// whole budget is not kept. Without a budget no size is computed: the hot path pays nothing.
+///
+/// Under [`IdOrder::PerThread`](crate::IdOrder::PerThread) ids say nothing about the order
+/// of events from different threads, so there is no bus-wide window: each ring keeps its
+/// newest `capacity` events, and readers merge the rings by timestamp.
 pub(crate) struct History {
     capacity: usize,
+    /// Ids increase in acceptance order across threads: the window and merge go by id.
+    by_id: bool,
     sweep_every: u64,
     rings: Sharded<Ring>,
     /// 0: no byte budget.
@@ -52,9 +58,10 @@ pub(crate) struct History {
 }
 
 impl History {
-    pub(crate) fn new(capacity: usize) -> Self {
+    pub(crate) fn new(capacity: usize, order: crate::IdOrder) -> Self {
         History {
             capacity,
+            by_id: order == crate::IdOrder::Accepted,
             // A power of two, so the hot path tests it with a mask rather than a division.
             sweep_every: (capacity as u64).max(64).next_power_of_two(),
             rings: Sharded::default(),
@@ -119,7 +126,12 @@ impl History {
             return Event::from_raw(id, event_type.clone(), data, timestamp);
         }
         let bytes = self.weigh(event_type, &data);
-        let cutoff = id.saturating_sub(self.capacity as u64);
+        // Cutoff 0 is no window at all: ids start at 1.
+        let cutoff = if self.by_id {
+            id.saturating_sub(self.capacity as u64)
+        } else {
+            0
+        };
         let mut guard = ring.lock();
         let evicted = if guard.len() >= self.capacity || out_of_window(&guard, cutoff) {
             guard.pop_front()
@@ -148,7 +160,7 @@ impl History {
         if over {
             self.trim_to_budget(self.max_bytes());
         }
-        if id & (self.sweep_every - 1) == 0 {
+        if self.by_id && id & (self.sweep_every - 1) == 0 {
             self.prune(cutoff);
         }
         event
@@ -247,7 +259,11 @@ impl History {
         self.rings.for_each(|ring| {
             events.extend(ring.lock().iter().map(|held| held.event.clone()));
         });
-        events.sort_unstable_by_key(Event::id);
+        if self.by_id {
+            events.sort_unstable_by_key(Event::id);
+        } else {
+            events.sort_unstable_by_key(|event| (event.timestamp(), event.id()));
+        }
         let excess = events.len().saturating_sub(self.capacity);
         events.drain(..excess);
         events
@@ -302,6 +318,7 @@ pub(crate) fn json_size(value: &Value) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::IdOrder;
     use serde_json::json;
 
     fn record(h: &History, ring: &Ring, id: u64) -> Event {
@@ -316,7 +333,7 @@ mod tests {
 
     #[test]
     fn keeps_the_newest_capacity_events_in_order_across_rings() {
-        let h = History::new(3);
+        let h = History::new(3, IdOrder::Accepted);
         let (a, b) = (h.ring(1), h.ring(2));
         for id in 1..=5 {
             record(&h, if id % 2 == 0 { &a } else { &b }, id);
@@ -328,7 +345,7 @@ mod tests {
 
     #[test]
     fn recycled_events_carry_their_new_identity_and_held_ones_are_not_touched() {
-        let h = History::new(1);
+        let h = History::new(1, IdOrder::Accepted);
         let ring = h.ring(1);
         let first = h.record_new(&ring, 1, &"a".into(), Arc::new(json!(1)), SystemTime::now());
         let second = h.record_new(&ring, 2, &"b".into(), Arc::new(json!(2)), SystemTime::now());
@@ -348,7 +365,7 @@ mod tests {
 
     #[test]
     fn many_rings_together_hold_about_capacity_events() {
-        let h = History::new(10);
+        let h = History::new(10, IdOrder::Accepted);
         let data = Arc::new(json!("shared"));
         // 8 threads' rings, each fed 10 events in turn: without pruning, 80 would be held.
         for id in 1..=80u64 {
@@ -362,8 +379,35 @@ mod tests {
     }
 
     #[test]
+    fn per_thread_ids_keep_each_rings_newest_and_merge_by_time() {
+        let h = History::new(3, IdOrder::PerThread);
+        let (a, b) = (h.ring(1), h.ring(2));
+        let start = SystemTime::now();
+        // Thread a numbers from 1, thread b from 257 (its own block), interleaved in time.
+        let mut published = Vec::new();
+        for step in 0..8u64 {
+            let (ring, id) = if step % 2 == 0 {
+                (&a, 1 + step / 2)
+            } else {
+                (&b, 257 + step / 2)
+            };
+            let at = start + std::time::Duration::from_micros(step);
+            h.record_new(ring, id, &"t".into(), Arc::new(json!(id)), at);
+            published.push(id);
+        }
+        // By id, b's 257.. would push every one of a's events out of the window.
+        let ids: Vec<u64> = h.events().iter().map(Event::id).collect();
+        assert_eq!(
+            ids,
+            published[5..],
+            "the newest three by time, oldest first"
+        );
+        assert_eq!(h.len(), 3);
+    }
+
+    #[test]
     fn zero_capacity_records_nothing() {
-        let h = History::new(0);
+        let h = History::new(0, IdOrder::Accepted);
         record(&h, &h.ring(1), 1);
         assert!(h.events().is_empty());
         assert_eq!(h.len(), 0);
@@ -371,7 +415,7 @@ mod tests {
 
     #[test]
     fn clear_empties_every_ring() {
-        let h = History::new(4);
+        let h = History::new(4, IdOrder::Accepted);
         record(&h, &h.ring(1), 1);
         record(&h, &h.ring(2), 2);
         h.clear();
@@ -384,7 +428,7 @@ mod tests {
 
     #[test]
     fn a_byte_budget_keeps_the_newest_events_that_fit() {
-        let h = History::new(100);
+        let h = History::new(100, IdOrder::Accepted);
         h.set_max_bytes(10_000);
         let ring = h.ring(1);
         for id in 1..=10u64 {
@@ -401,7 +445,7 @@ mod tests {
 
     #[test]
     fn the_budget_holds_across_rings_and_an_oversized_event_is_not_kept() {
-        let h = History::new(100);
+        let h = History::new(100, IdOrder::Accepted);
         h.set_max_bytes(10_000);
         for id in 1..=12u64 {
             let ring = h.ring(1 + (id % 4) as usize);
@@ -420,7 +464,7 @@ mod tests {
 
     #[test]
     fn setting_a_budget_trims_at_once_and_none_costs_no_sizing() {
-        let h = History::new(100);
+        let h = History::new(100, IdOrder::Accepted);
         let ring = h.ring(1);
         for id in 1..=5u64 {
             h.record_new(&ring, id, &"t".into(), big(3000), SystemTime::now());

@@ -11,7 +11,9 @@
 //! Every consumer sees the events of one publishing thread (or task) in the order they were
 //! published. Event ids are unique and increase in the order the bus accepts events; events
 //! published at the same moment from different threads may reach a queued consumer in an
-//! order that differs from their ids.
+//! order that differs from their ids. A bus built with [`IdOrder::PerThread`] gives up that
+//! bus-wide id order (ids then increase per publishing thread) so that publishers on several
+//! threads share no memory per publish and scale with cores.
 //! An event whose id was assigned elsewhere (a durable log's) is published with
 //! [`EventBus::try_publish_event`] and keeps that id; [`Event::is_replay`] marks one published
 //! again.
@@ -61,6 +63,7 @@ mod error;
 mod event;
 mod gate;
 mod history;
+mod ids;
 mod lanes;
 mod lifecycle;
 mod limits;
@@ -89,6 +92,7 @@ pub use durable::{DurableSubscriber, StartPosition};
 pub use error::BusError;
 pub use event::Event;
 pub use gate::{OTHER_TYPES, RateGate, RateLimitStats, Verdict};
+pub use ids::{ID_BLOCK, IdOrder};
 pub use lifecycle::{ShutdownReport, Undelivered};
 pub use pattern::Pattern;
 pub use priority::{LOWER_SHARE, Priority, PriorityRules};

@@ -325,7 +325,11 @@ impl EventBus {
                 .validate(&route.event_type, &data)
                 .map_err(|invalid| Refusal::Invalid(Box::new(invalid)))?;
         }
-        let id = self.inner.next_event_id.fetch_add(1, Ordering::Relaxed) + 1;
+        let counter = &self.inner.next_event_id;
+        let id = match self.inner.id_order {
+            crate::IdOrder::Accepted => counter.fetch_add(1, Ordering::Relaxed) + 1,
+            crate::IdOrder::PerThread => route.ids.take(counter),
+        };
         let (nanos, now) = crate::clock::now();
         if let Some(condition) = &route.filter_where {
             let view = EventView {

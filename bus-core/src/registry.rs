@@ -58,6 +58,7 @@ pub(crate) struct Inner {
     pub(crate) resets: AtomicU64,
     pub(crate) defaults: QueueOptions,
     pub(crate) runtime: Option<Handle>,
+    pub(crate) id_order: crate::IdOrder,
 }
 
 impl Inner {
@@ -69,10 +70,11 @@ impl Inner {
         gates: Gates,
         defaults: QueueOptions,
         runtime: Option<Handle>,
+        id_order: crate::IdOrder,
     ) -> Inner {
         // Process-wide, so that thread-local route caches never mistake one bus for another.
         static NEXT_UID: AtomicU64 = AtomicU64::new(1);
-        let history = Arc::new(History::new(history_size));
+        let history = Arc::new(History::new(history_size, id_order));
         let snapshot = Arc::new(Snapshot::new(
             Vec::new(),
             filters.clone(),
@@ -102,6 +104,7 @@ impl Inner {
             resets: AtomicU64::new(0),
             defaults,
             runtime,
+            id_order,
         }
     }
 

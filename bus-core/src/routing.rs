@@ -13,6 +13,7 @@ use std::sync::{Arc, Weak};
 use rustc_hash::FxHashMap;
 
 use crate::history::{History, Ring};
+use crate::ids::IdBlock;
 use crate::queue::SubQueue;
 use crate::registry::{BusCounters, Inner};
 use crate::shard::{Padded, SHARED_SLOT, SlotLease};
@@ -57,6 +58,8 @@ pub(crate) struct Route {
     pub(crate) validator: Option<Arc<dyn Validator>>,
     /// The allow-list's condition, when one is set and the patterns allowed this type.
     pub(crate) filter_where: Option<Arc<dyn Condition>>,
+    /// This thread's block of ids on this bus, shared by its routes (per-thread ids only).
+    pub(crate) ids: Rc<IdBlock>,
 }
 
 impl Route {
@@ -65,6 +68,7 @@ impl Route {
         event_type: &str,
         slot: usize,
         totals: Arc<Padded<BusCounters>>,
+        ids: Rc<IdBlock>,
     ) -> Route {
         let exclusive = slot != SHARED_SLOT;
         let allowed = snapshot.allows(event_type);
@@ -98,6 +102,7 @@ impl Route {
             sync: sync.into(),
             validator: snapshot.gates.validator.clone(),
             filter_where: snapshot.gates.filter_where.clone().filter(|_| allowed),
+            ids,
         }
     }
 }
@@ -109,6 +114,7 @@ struct LocalBus {
     generation: u64,
     snapshot: Arc<Snapshot>,
     totals: Arc<Padded<BusCounters>>,
+    ids: Rc<IdBlock>,
     routes: FxHashMap<Box<str>, Rc<Route>>,
     /// The route used last: a producer usually publishes runs of one event type, and a
     /// string compare is cheaper than hashing.
@@ -172,7 +178,15 @@ fn route_slow(bus: &Arc<Inner>, event_type: &str) -> Rc<Route> {
         _ => {
             let (_, snapshot) = bus.current_snapshot();
             let totals = bus.totals.cell(SHARED_SLOT);
-            Rc::new(Route::build(&snapshot, event_type, SHARED_SLOT, totals))
+            // A block of its own, used for at most this one event: a gap, never a repeat.
+            let ids = Rc::new(IdBlock::default());
+            Rc::new(Route::build(
+                &snapshot,
+                event_type,
+                SHARED_SLOT,
+                totals,
+                ids,
+            ))
         }
     }
 }
@@ -200,6 +214,7 @@ fn cached_route(
                 generation,
                 snapshot,
                 totals: bus.totals.cell(slot),
+                ids: Rc::default(),
                 routes: FxHashMap::default(),
                 last: None,
             });
@@ -226,6 +241,7 @@ fn cached_route(
                 event_type,
                 slot,
                 local.totals.clone(),
+                local.ids.clone(),
             ));
             local.routes.insert(event_type.into(), route.clone());
             route

@@ -10,7 +10,7 @@ use serde_json::Value;
 use crate::workspace_root;
 
 /// The criterion benchmarks of the `dispatch` group, in report order.
-pub(crate) const BENCHES: [&str; 7] = [
+pub(crate) const BENCHES: [&str; 9] = [
     "exact-1",
     "exact-10",
     "wild-100",
@@ -18,6 +18,8 @@ pub(crate) const BENCHES: [&str; 7] = [
     "fanout-10",
     "threads-2",
     "exact-1+10k",
+    "exact-1-per-thread-ids",
+    "threads-2-per-thread-ids",
 ];
 
 /// Runs the benchmarks and returns events per second by benchmark name (from the median
