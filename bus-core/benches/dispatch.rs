@@ -34,12 +34,17 @@ fn counting_bus(handlers: usize) -> (EventBus, Arc<AtomicU64>) {
     counting_bus_with(handlers, IdOrder::Accepted)
 }
 
-fn counting_bus_with(handlers: usize, order: IdOrder) -> (EventBus, Arc<AtomicU64>) {
-    let bus = EventBus::builder()
+/// A bus as every workload has it: history of 100, stats on, ids numbered in `order`.
+fn bench_bus(order: IdOrder) -> EventBus {
+    EventBus::builder()
         .history_size(100)
         .id_order(order)
         .build()
-        .unwrap();
+        .unwrap()
+}
+
+fn counting_bus_with(handlers: usize, order: IdOrder) -> (EventBus, Arc<AtomicU64>) {
+    let bus = bench_bus(order);
     let hits = Arc::new(AtomicU64::new(0));
     for _ in 0..handlers {
         let hits = hits.clone();
@@ -172,11 +177,7 @@ fn threads_workload(c: &mut Criterion, name: &str, order: IdOrder) {
     let mut group = c.benchmark_group("dispatch");
     const PER_THREAD: u64 = 200_000;
     group.throughput(Throughput::Elements(2 * PER_THREAD));
-    let bus = EventBus::builder()
-        .history_size(100)
-        .id_order(order)
-        .build()
-        .unwrap();
+    let bus = bench_bus(order);
     // A shared counter here would measure the handler's own contention, not the bus's:
     // delivery is checked through the bus's per-subscriber stats instead.
     bus.on(EVENT, |e: &Event| {
