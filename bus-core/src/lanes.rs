@@ -114,7 +114,7 @@ impl Lanes {
     pub(crate) fn take_batch(
         &mut self,
         normal: &mut Lane,
-        out: &mut Vec<(u64, Event)>,
+        out: &mut VecDeque<(u64, Event)>,
         max: usize,
         first: u64,
     ) {
@@ -125,7 +125,7 @@ impl Lanes {
             let (seq, event) = self.lane(normal, p).pop_front().expect("chosen lanes wait");
             self.batch.push((seq, p));
             self.floor = Some(self.floor.map_or(p, |f| f.min(p)));
-            out.push((first + out.len() as u64, event));
+            out.push_back((first + out.len() as u64, event));
         }
     }
 
@@ -176,7 +176,7 @@ mod tests {
     }
 
     fn take_ids(lanes: &mut Lanes, normal: &mut Lane, n: usize) -> Vec<u64> {
-        let mut out = Vec::new();
+        let mut out = VecDeque::new();
         lanes.take_batch(normal, &mut out, n, 1);
         out.iter().map(|(_, e)| e.id()).collect()
     }
@@ -239,7 +239,7 @@ mod tests {
                 (3, Priority::Normal),
             ],
         );
-        let mut out = Vec::new();
+        let mut out = VecDeque::new();
         lanes.take_batch(&mut normal, &mut out, 3, 1);
         let rest: Vec<Event> = out.drain(1..).map(|(_, e)| e).collect();
         lanes.put_back(&mut normal, 1, rest);

@@ -1,6 +1,7 @@
 //! The worker task of a queue: takes batches of events, runs the handler on each in order,
 //! and marks them done so that blocked publishers and flushes move on.
 
+use std::collections::VecDeque;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -16,7 +17,7 @@ pub(super) const BATCH: usize = 256;
 
 impl SubQueue {
     /// Waits for events; false once the queue is closed and empty.
-    async fn next_batch(&self, out: &mut Vec<(u64, Event)>) -> bool {
+    async fn next_batch(&self, out: &mut VecDeque<(u64, Event)>) -> bool {
         loop {
             {
                 let mut st = self.lock();
@@ -31,10 +32,16 @@ impl SubQueue {
                     return true;
                 }
                 if !st.items.is_empty() {
-                    let n = st.items.len().min(BATCH);
-                    out.extend(st.items.drain(..n));
-                    st.batch_start = out[0].0;
-                    st.taken = out[n - 1].0;
+                    // `out` is empty: trading buffers holds the lock for a moment, where
+                    // moving the events out holds it while their cache lines come over from
+                    // the publishers' core (publishers then wait, and yield their thread).
+                    if st.items.len() <= BATCH {
+                        std::mem::swap(&mut st.items, out);
+                    } else {
+                        out.extend(st.items.drain(..BATCH));
+                    }
+                    st.batch_start = out.front().expect("not empty").0;
+                    st.taken = out.back().expect("not empty").0;
                     return true;
                 }
                 if st.closed {
@@ -89,7 +96,7 @@ pub(crate) async fn run_worker<T: Target>(queue: Arc<SubQueue>, target: T, name:
 
 async fn work<T: Target>(queue: Arc<SubQueue>, target: T, name: Arc<str>) {
     let _exit = WorkerExit(queue.clone());
-    let mut batch = Vec::with_capacity(BATCH);
+    let mut batch = VecDeque::with_capacity(BATCH);
     // The rate limit already let the next event through (it was put back for a higher one).
     let mut prepaid = false;
     while queue.next_batch(&mut batch).await {
@@ -176,5 +183,62 @@ impl Drop for WorkerExit {
         queue.wake_sync_waiters();
         queue.room_async.notify_waiters();
         queue.wake_flushers();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Overflow, Priority};
+
+    fn ids(batch: &VecDeque<(u64, Event)>) -> Vec<u64> {
+        batch.iter().map(|(_, e)| e.id()).collect()
+    }
+
+    #[tokio::test]
+    async fn batches_take_the_oldest_in_order_whether_moved_or_traded_whole() {
+        let q = SubQueue::new(1000, Overflow::Block);
+        for id in 1..=300 {
+            let event = Event::new(id, "t", serde_json::json!(id));
+            assert!(matches!(
+                q.try_push(event, Priority::Normal),
+                crate::queue::Push::Queued
+            ));
+        }
+        let mut batch = VecDeque::new();
+        // More than a batch queued: the oldest BATCH are moved out, the rest stay.
+        assert!(q.next_batch(&mut batch).await);
+        assert_eq!(ids(&batch), (1..=BATCH as u64).collect::<Vec<_>>());
+        {
+            let st = q.lock();
+            assert_eq!((st.batch_start, st.taken), (1, BATCH as u64));
+            assert_eq!(st.items.len(), 300 - BATCH);
+        }
+        assert_eq!(q.len(), 300, "taken and unfinished events still count");
+        for (seq, _) in batch.drain(..) {
+            q.finished(seq, false);
+        }
+        assert_eq!(q.len(), 300 - BATCH);
+        // What is left fits in one batch: the queue's buffer is traded for the empty one.
+        assert!(q.next_batch(&mut batch).await);
+        assert_eq!(ids(&batch), (BATCH as u64 + 1..=300).collect::<Vec<_>>());
+        {
+            let st = q.lock();
+            assert_eq!((st.batch_start, st.taken), (BATCH as u64 + 1, 300));
+            assert!(st.items.is_empty());
+        }
+        for (seq, _) in batch.drain(..) {
+            q.finished(seq, false);
+        }
+        assert_eq!(q.len(), 0);
+        assert!(q.flushed_through(300));
+        // Pushes after a trade land in the traded-in buffer, in order.
+        let event = Event::new(301, "t", serde_json::json!(301));
+        assert!(matches!(
+            q.try_push(event, Priority::Normal),
+            super::super::Push::Queued
+        ));
+        assert!(q.next_batch(&mut batch).await);
+        assert_eq!(ids(&batch), [301]);
     }
 }
