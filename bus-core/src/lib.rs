@@ -82,6 +82,7 @@ mod stats;
 mod subscribe;
 mod subscriber;
 mod subscription;
+mod text;
 mod time;
 
 pub use builder::EventBusBuilder;

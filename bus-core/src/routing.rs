@@ -149,7 +149,7 @@ pub(crate) fn route(bus: &Arc<Inner>, event_type: &str) -> Rc<Route> {
             return None;
         }
         let last = cached.last.as_ref()?;
-        (*last.event_type == *event_type).then(|| last.clone())
+        crate::text::same_text(&last.event_type, event_type).then(|| last.clone())
     });
     match hit {
         Ok(Some(route)) => route,
