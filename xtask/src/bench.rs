@@ -10,6 +10,7 @@ mod criterion;
 mod hookpath;
 mod limits;
 mod machine;
+mod paired;
 mod peers;
 mod redis;
 mod report;

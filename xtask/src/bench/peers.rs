@@ -29,7 +29,11 @@ const RUST_PEERS: [(&str, &str, &str); 3] = [
     ("async-broadcast", "async-broadcast", "async-broadcast"),
 ];
 
+/// The name our own harness run takes in `rust-peers`.
+const OURS: &str = "eventbus";
+
 /// What became of one library on one workload.
+#[derive(Clone)]
 pub(crate) enum Outcome {
     /// Every run delivered every event: the median rate and the largest peak RSS.
     Measured { rate: f64, peak_rss_kb: u64 },
@@ -49,6 +53,44 @@ pub(crate) struct Library {
     pub(crate) version: String,
     /// One per workload.
     pub(crate) outcomes: Vec<Outcome>,
+    /// One per workload: ours and this library through the same harness, run by run in
+    /// alternating rounds (the Rust channels' queued workloads; `None` elsewhere).
+    pub(crate) paired: Vec<Option<Paired>>,
+}
+
+/// Our rate and a library's through the same harness, one pair per round: each pair was
+/// measured seconds apart, so the machine's swings between runs (2× on this VM) fall on
+/// both sides of each ratio.
+#[derive(Clone, Debug)]
+pub(crate) struct Paired {
+    /// Ours, in events/s, per round.
+    pub(crate) ours: Vec<f64>,
+    /// Theirs, in events/s, per round.
+    pub(crate) theirs: Vec<f64>,
+}
+
+impl Paired {
+    /// The per-round ratios ours ÷ theirs, smallest first.
+    pub(crate) fn ratios(&self) -> Vec<f64> {
+        let mut ratios: Vec<f64> = self
+            .ours
+            .iter()
+            .zip(&self.theirs)
+            .map(|(ours, theirs)| ours / theirs)
+            .collect();
+        ratios.sort_by(f64::total_cmp);
+        ratios
+    }
+
+    /// The median of [`ratios`](Self::ratios).
+    pub(crate) fn median_ratio(&self) -> f64 {
+        median(&self.ratios())
+    }
+}
+
+/// The median of sorted `values` (the upper one of an even count); NaN for none.
+pub(crate) fn median(sorted: &[f64]) -> f64 {
+    sorted.get(sorted.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
 /// How long and how often each peer workload runs.
@@ -146,7 +188,10 @@ pub(crate) fn run_all(plan: &Plan) -> Vec<Library> {
     libraries
 }
 
-/// The Rust channels, through the release `rust-peers` binary (xtask/peers/rust).
+/// The Rust channels, through the release `rust-peers` binary (xtask/peers/rust), in rounds
+/// that also run ours through the same harness: each round runs every workload once on ours
+/// and on each channel, one after another, so that each channel's rate can be paired with
+/// ours from seconds before.
 fn rust_peers(plan: &Plan) -> Vec<Library> {
     let built = crate::cargo(&["build", "--release", "-p", "rust-peers"])
         .and_then(|()| crate::paths::built_binary(crate::paths::Profile::Release, "rust-peers"));
@@ -165,13 +210,98 @@ fn rust_peers(plan: &Plan) -> Vec<Library> {
         script: None,
         envs: Vec::new(),
     };
+    let names: Vec<&str> = std::iter::once(OURS)
+        .chain(RUST_PEERS.iter().map(|(_, name, _)| *name))
+        .collect();
+    // runs[library][workload]: one outcome per round.
+    let mut runs = vec![vec![Vec::new(); WORKLOADS.len()]; names.len()];
+    for round in 0..plan.repeats {
+        for (w, workload) in WORKLOADS.iter().enumerate() {
+            for (l, name) in names.iter().enumerate() {
+                let so_far: &mut Vec<Outcome> = &mut runs[l][w];
+                // A workload a library cannot run (or ran wrong) is not run again.
+                if round > 0 && !matches!(so_far.last(), Some(Outcome::Measured { .. })) {
+                    continue;
+                }
+                let outcome = run_once(&runner, name, workload, plan.seconds)
+                    .unwrap_or_else(Outcome::Invalid);
+                eprintln!(
+                    "xtask: round {} {name} {workload}: {}",
+                    round + 1,
+                    describe(&outcome)
+                );
+                so_far.push(outcome);
+            }
+        }
+    }
+    let ours: Vec<Vec<f64>> = runs[0].iter().map(|outcomes| rates(outcomes)).collect();
     RUST_PEERS
         .iter()
-        .map(|(title, library, krate)| {
-            let version = format!("{krate} {}", locked_version(krate));
-            measure(&runner, title, library, version, plan)
+        .zip(&runs[1..])
+        .map(|((title, _, krate), runs)| {
+            let paired = runs
+                .iter()
+                .zip(&ours)
+                .map(|(outcomes, ours)| {
+                    let theirs = rates(outcomes);
+                    (!theirs.is_empty() && theirs.len() == ours.len()).then(|| Paired {
+                        ours: ours.clone(),
+                        theirs,
+                    })
+                })
+                .collect();
+            Library {
+                title: (*title).to_owned(),
+                version: format!("{krate} {}", locked_version(krate)),
+                outcomes: runs.iter().map(|outcomes| summarize(outcomes)).collect(),
+                paired,
+            }
         })
         .collect()
+}
+
+/// The rates of `outcomes`, in run order, if every run was measured; none otherwise.
+fn rates(outcomes: &[Outcome]) -> Vec<f64> {
+    let rates: Vec<f64> = outcomes
+        .iter()
+        .filter_map(|outcome| match outcome {
+            Outcome::Measured { rate, .. } => Some(*rate),
+            _ => None,
+        })
+        .collect();
+    if rates.len() == outcomes.len() {
+        rates
+    } else {
+        Vec::new()
+    }
+}
+
+/// One cell from a workload's runs: the median rate and largest peak RSS if every run was
+/// measured, else the first run that was not.
+fn summarize(outcomes: &[Outcome]) -> Outcome {
+    if let Some(bad) = outcomes
+        .iter()
+        .find(|outcome| !matches!(outcome, Outcome::Measured { .. }))
+    {
+        return bad.clone();
+    }
+    let mut sorted = rates(outcomes);
+    sorted.sort_by(f64::total_cmp);
+    let peak_rss_kb = outcomes
+        .iter()
+        .map(|outcome| match outcome {
+            Outcome::Measured { peak_rss_kb, .. } => *peak_rss_kb,
+            _ => 0,
+        })
+        .max()
+        .unwrap_or(0);
+    match sorted.is_empty() {
+        true => Outcome::Invalid("no run".to_owned()),
+        false => Outcome::Measured {
+            rate: median(&sorted),
+            peak_rss_kb,
+        },
+    }
 }
 
 /// The version of `krate` in the workspace's Cargo.lock (what `rust-peers` was built with).
@@ -192,6 +322,7 @@ fn not_run(title: &str, reason: &str) -> Library {
             .iter()
             .map(|_| Outcome::NotRun(reason.to_owned()))
             .collect(),
+        paired: vec![None; WORKLOADS.len()],
     }
 }
 
@@ -208,6 +339,7 @@ fn measure(runner: &Runner, title: &str, library: &str, version: String, plan: &
         title: title.to_owned(),
         version,
         outcomes,
+        paired: vec![None; WORKLOADS.len()],
     }
 }
 
@@ -224,26 +356,17 @@ fn describe(outcome: &Outcome) -> String {
 
 /// Runs one workload `plan.repeats` times; any bad run makes the whole cell bad.
 fn measure_workload(runner: &Runner, library: &str, workload: &str, plan: &Plan) -> Outcome {
-    let mut rates = Vec::new();
-    let mut peak_rss_kb = 0;
+    let mut outcomes = Vec::new();
     for _ in 0..plan.repeats {
-        match run_once(runner, library, workload, plan.seconds) {
-            Ok(Outcome::Measured {
-                rate,
-                peak_rss_kb: rss,
-            }) => {
-                rates.push(rate);
-                peak_rss_kb = peak_rss_kb.max(rss);
-            }
-            Ok(other) => return other,
-            Err(e) => return Outcome::Invalid(e),
+        let outcome =
+            run_once(runner, library, workload, plan.seconds).unwrap_or_else(Outcome::Invalid);
+        let measured = matches!(outcome, Outcome::Measured { .. });
+        outcomes.push(outcome);
+        if !measured {
+            break;
         }
     }
-    rates.sort_by(f64::total_cmp);
-    Outcome::Measured {
-        rate: rates[rates.len() / 2],
-        peak_rss_kb,
-    }
+    summarize(&outcomes)
 }
 
 fn run_once(

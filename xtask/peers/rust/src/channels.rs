@@ -1,4 +1,5 @@
-//! The three channels, each sending losslessly and receiving in tokio tasks.
+//! The three channels, each sending losslessly and receiving in tokio tasks, and eventbus
+//! through the same harness.
 
 use std::sync::Arc;
 
@@ -6,6 +7,7 @@ use tokio::runtime::{Handle, Runtime};
 use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 
+use crate::bus::BusSide;
 use crate::handled::Handled;
 use crate::{CAPACITY, Message};
 
@@ -25,6 +27,8 @@ enum Sender {
     },
     Flume(flume::Sender<Message>),
     AsyncBroadcast(async_broadcast::Sender<Message>),
+    /// Ours: its handlers keep their own receipts (no receiver tasks).
+    EventBus(BusSide),
 }
 
 /// What one receiver saw: every sequence number once and in order, or not.
@@ -97,6 +101,7 @@ impl Channel {
                 }
                 Sender::AsyncBroadcast(tx)
             }
+            "eventbus" => Sender::EventBus(BusSide::open(receivers, runtime, handled)?),
             other => return Err(format!("unknown library {other:?}")),
         };
         Ok(Channel {
@@ -123,12 +128,16 @@ impl Channel {
             Sender::AsyncBroadcast(tx) => {
                 tx.broadcast_blocking(message).expect("receivers are alive");
             }
+            Sender::EventBus(bus) => bus.send(message),
         }
     }
 
     /// Closes the channel and waits for the receivers; returns the events that some receiver
     /// missed, saw twice or saw out of order, given that `total` were sent.
     pub(crate) fn close(self, total: u64) -> u64 {
+        if let Sender::EventBus(bus) = self.sender {
+            return bus.close(total);
+        }
         drop(self.sender);
         self.receivers
             .into_iter()

@@ -2,7 +2,9 @@
 //!
 //! Usage: `rust-peers LIBRARY WORKLOAD SECONDS`
 //!
-//! LIBRARY: `broadcast` (`tokio::sync::broadcast`), `flume` or `async-broadcast`.
+//! LIBRARY: `broadcast` (`tokio::sync::broadcast`), `flume`, `async-broadcast`, or
+//! `eventbus` (ours through the same harness, so that the xtask can pair its runs with the
+//! channels').
 //! WORKLOAD: `async-1` (one receiver task) or `fanout-10` (ten receiver tasks, each getting
 //! every event); the synchronous workloads have no counterpart on a channel (exit status 3).
 //!
@@ -14,6 +16,7 @@
 //! handled then (`delivered`, summed over receivers) and how many reached a receiver out of
 //! order, twice, or not at all (`misdelivered`): the xtask checks them.
 
+mod bus;
 mod channels;
 mod handled;
 
@@ -37,7 +40,9 @@ pub(crate) type Message = (u64, Arc<Value>);
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [library, workload, seconds] = args.as_slice() else {
-        eprintln!("usage: rust-peers broadcast|flume|async-broadcast async-1|fanout-10 SECONDS");
+        eprintln!(
+            "usage: rust-peers broadcast|flume|async-broadcast|eventbus async-1|fanout-10 SECONDS"
+        );
         std::process::exit(2);
     };
     let Ok(seconds) = seconds.parse::<f64>() else {
