@@ -29,7 +29,8 @@ pub struct Client {
 
 impl Client {
     /// A client for the daemon at `addr`, sending `token` as a bearer token when set; it
-    /// waits [`CONNECT_TIMEOUT`] to connect and [`TOTAL_TIMEOUT`] for the whole exchange.
+    /// waits `CONNECT_TIMEOUT` (3 s) to connect and `TOTAL_TIMEOUT` (60 s) for the whole
+    /// exchange.
     ///
     /// Proxies are ignored: the daemon is addressed by `IP:PORT`, almost always loopback, and
     /// `HTTP_PROXY`/`ALL_PROXY` are meant for the outside world.

@@ -5,7 +5,7 @@
 //! stdout and always exits 0: whatever goes wrong (daemon down, bad input, bad flags) is at
 //! most one line on stderr, and only with `--verbose` or `CLAUDE_MPM_EVENTBUS_DEBUG` on. It
 //! publishes `hook.<subtype>` with the input object as `data`, gives up on the daemon after
-//! `--timeout`, and then appends the event to the [spool](crate::spool) instead, which the
+//! `--timeout`, and then appends the event to the [spool] instead, which the
 //! daemon takes in when it runs.
 
 use std::io::{Read, Write};

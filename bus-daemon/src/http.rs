@@ -4,9 +4,9 @@
 //! |---|---|
 //! | `POST /events` | one event `{"type", "data"}`, a JSON array of them, or NDJSON (`Content-Type: application/x-ndjson`); answers [`IngestReply`]. `?ids=false` leaves the ids out. |
 //! | `GET /stats` | the bus's [`BusStats`](bus_core::BusStats) as JSON |
-//! | `GET /events?after=ID&limit=N&pattern=P&since=TIME` | stored events from the log, oldest first, paged: `{"events": [...], "next": ID or null}` (see [`read`](crate::read)) |
+//! | `GET /events?after=ID&limit=N&pattern=P&since=TIME` | stored events from the log, oldest first, paged: `{"events": [...], "next": ID or null}` (see [`read`]) |
 //! | `GET /events/stream?pattern=P&after=ID` | Server-Sent Events: stored events after `Last-Event-ID` (or `after`), then live (see [`stream`](crate::stream)) |
-//! | `POST /events/replay?after=ID&since=T&pattern=P&limit=N&dry_run=B` | republishes one page of stored events to the live consumers, marked as replays (see [`replay`](crate::replay)) |
+//! | `POST /events/replay?after=ID&since=T&pattern=P&limit=N&dry_run=B` | republishes one page of stored events to the live consumers, marked as replays (see the daemon's `replay` module) |
 //! | `GET /events/recent?limit=N` | the newest N stored events (default 10, at most 10,000 and 8 MiB of data), oldest first, read from the log: `[{"id", "type", "data", "timestamp"}, ...]` (and `"priority"` where the publisher gave one) |
 //! | `GET /metrics` | Prometheus text (404 when metrics are off) |
 //! | `GET /healthz` | `{"status": "ok"}`; on Redis also `"store": {"state": "connected" or "reconnecting", "last_error", ...}`, and `"status": "degraded"` while it reconnects |

@@ -38,7 +38,7 @@ enum Command {
         #[arg(value_name = "JSON")]
         data: Option<String>,
     },
-    /// A Claude Code hook command: publishes the hook input on stdin as hook.<subtype>; prints
+    /// A Claude Code hook command: publishes the hook input on stdin as `hook.<subtype>`; prints
     /// nothing, always exits 0, spools the event while the daemon is down.
     Hook(bus_daemon::hook::HookArgs),
     /// Print stored events as NDJSON, oldest first (`--since 10m`, `--after ID`, `--pattern P`);

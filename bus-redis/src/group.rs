@@ -1,7 +1,5 @@
-//! [`RedisGroup`]: one member of a consumer group on the log's stream, so that the members
-//! share the work: each entry is delivered to one of them (`XREADGROUP`), stays pending with
-//! it until it acknowledges it (`XACK`), and is claimed by a live member (`XAUTOCLAIM`) when it
-//! stayed pending too long (its member died).
+//! [`RedisGroup`]: one member of a consumer group on the log's stream (the type's docs say
+//! how the members share the work).
 
 use std::time::Duration;
 
@@ -37,7 +35,10 @@ pub struct GroupBatch {
     pub gone: Vec<LogId>,
 }
 
-/// One member of a consumer group on one stream: see the [module docs](self).
+/// One member of a consumer group on the log's stream, so that the members share the work:
+/// each entry is delivered to one of them (`XREADGROUP`), stays pending with it until it
+/// acknowledges it (`XACK`), and is claimed by a live member (`XAUTOCLAIM`) when it stayed
+/// pending too long (its member died).
 pub struct RedisGroup {
     conn: ConnectionManager,
     key: String,

@@ -6,9 +6,9 @@
 //! naming a schema file relative to this one. An event is checked against every pattern that
 //! matches its type. `$ref`s resolve to local files only: a remote one is refused (no network).
 //!
-//! [`SchemaValidator`] plugs the set into bus-core's pre-dispatch [`Validator`] hook; in
-//! [`SchemaMode::Reject`] an invalid event is refused with its violations, in
-//! [`SchemaMode::Warn`] it is accepted, counted and logged.
+//! [`SchemaValidator`] plugs the set into bus-core's pre-dispatch
+//! [`Validator`](bus_core::Validator) hook; in [`SchemaMode::Reject`] an invalid event is
+//! refused with its violations, in [`SchemaMode::Warn`] it is accepted, counted and logged.
 //!
 //! ```
 //! use std::sync::Arc;

@@ -2,8 +2,8 @@
 
 use crate::{TaskResult, cargo};
 
-/// fmt, clippy, every feature combination of every crate, the workspace tests (doc tests
-/// included), then the integration run.
+/// fmt, clippy, the API docs without a warning, every feature combination of every crate,
+/// the workspace tests (doc tests included), then the integration run.
 pub(crate) fn run() -> TaskResult {
     crate::setup::ensure_system_packages(true)?;
     crate::setup::ensure_cargo_hack()?;
@@ -16,9 +16,19 @@ pub(crate) fn run() -> TaskResult {
         "-D",
         "warnings",
     ])?;
+    docs()?;
     feature_powerset()?;
     cargo(&["test", "--workspace"])?;
     crate::integration::run(None)
+}
+
+/// `cargo doc` of the workspace's crates with rustdoc's warnings as errors: a broken link,
+/// or a public item whose docs point at a private one, leaves users a dead end.
+fn docs() -> TaskResult {
+    crate::cargo_with_env(
+        &["doc", "--no-deps", "--workspace"],
+        &[("RUSTDOCFLAGS", "-D warnings")],
+    )
 }
 
 /// `cargo check` of every crate with each combination of its features (`--no-default-features`

@@ -71,15 +71,26 @@ fn main() -> ExitCode {
 
 /// Runs `cargo` with `args` in the workspace root, streaming its output.
 pub(crate) fn cargo(args: &[&str]) -> TaskResult {
+    cargo_with_env(args, &[])
+}
+
+/// [`cargo`] with environment variables set for it.
+pub(crate) fn cargo_with_env(args: &[&str], envs: &[(&str, &str)]) -> TaskResult {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let status = std::process::Command::new(&cargo)
         .args(args)
+        .envs(envs.iter().copied())
         .current_dir(workspace_root())
         .status()
         .map_err(|e| format!("could not run {cargo}: {e}"))?;
     if status.success() {
         Ok(())
     } else {
-        Err(format!("`cargo {}` failed ({status})", args.join(" ")))
+        let envs: Vec<String> = envs.iter().map(|(k, v)| format!("{k}={v:?} ")).collect();
+        Err(format!(
+            "`{}cargo {}` failed ({status})",
+            envs.concat(),
+            args.join(" ")
+        ))
     }
 }
