@@ -18,6 +18,7 @@ mod rss;
 mod rules;
 mod services;
 mod store;
+mod targets;
 mod webview;
 
 use std::time::{Duration, Instant};
