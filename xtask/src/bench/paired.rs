@@ -29,11 +29,15 @@ pub(crate) fn section(out: &mut String, libraries: &[Library], seconds: f64) {
     else {
         return;
     };
+    let each_round = match rounds {
+        1 => "one round runs".to_owned(),
+        n => format!("each of {n} rounds runs"),
+    };
     let _ = writeln!(
         out,
         "## Queued workloads in alternating rounds (ours ÷ theirs, median of the rounds)\n\n\
          Ours and the peers above are measured minutes apart, and this machine's speed can \
-         change by 2× between runs. Here each of {rounds} rounds runs every queued workload \
+         change by 2× between runs. Here {each_round} every queued workload \
          on ours and then on each Rust channel, {seconds} s each, through one harness \
          (`rust-peers eventbus`: `EventBus::publish` into `on_async` handlers behind \
          `Overflow::Block` queues of 10,000, history 100 and stats on, the workers on the \
@@ -146,6 +150,10 @@ mod tests {
         section(&mut out, &libraries, 2.0);
         assert!(
             out.contains("| async-1 | 4.00 | 0.80× (0.80×–1.10×) |"),
+            "{out}"
+        );
+        assert!(
+            out.contains("each of 3 rounds runs every queued workload"),
             "{out}"
         );
         assert!(
