@@ -48,11 +48,16 @@ pub struct FeedReport {
 /// appended it, is dispatched to the local bus in log order, once each, from a cursor saved
 /// under the feed's name, so that a restart resumes where the last run stopped.
 ///
-/// The feed is the only dispatcher of a [shared](crate::DurableBus::shared) [`DurableBus`](crate::DurableBus):
-/// its own publishes are appended and reach the bus through the feed like everyone else's,
-/// so the local consumers see one order, the log's. Events keep the priority their publisher
-/// gave them. After a crash (no final save) the feed resumes from the cursor it saved last,
-/// at most [`FEED_SAVE_INTERVAL`](crate::FEED_SAVE_INTERVAL) behind: those events are dispatched again (at least once).
+/// The feed is the only dispatcher of a [shared](crate::DurableBus::shared)
+/// [`DurableBus`](crate::DurableBus): its own publishes are appended and reach the bus through
+/// the feed like everyone else's, so the local consumers see one order, the log's.
+///
+/// The log keeps a publisher's priority with its event, so events reach the bus with it, as
+/// with durable consumers and replays; the others get the priority the consumers' rules give.
+///
+/// After a crash (no final save) the feed resumes from the cursor it saved last, at most
+/// [`FEED_SAVE_INTERVAL`](crate::FEED_SAVE_INTERVAL) behind: those events are dispatched
+/// again (at least once).
 ///
 /// Dropping it aborts the task without a final save; [`stop`](Self::stop) drains and saves.
 pub struct LogFeed {

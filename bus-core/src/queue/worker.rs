@@ -236,7 +236,7 @@ mod tests {
         let event = Event::new(301, "t", serde_json::json!(301));
         assert!(matches!(
             q.try_push(event, Priority::Normal),
-            super::super::Push::Queued
+            crate::queue::Push::Queued
         ));
         assert!(q.next_batch(&mut batch).await);
         assert_eq!(ids(&batch), [301]);
