@@ -5,12 +5,12 @@ use std::fmt::Write;
 
 use super::peers::{Library, Paired, WORKLOADS, median};
 
-/// The paired runs of `title` on `workload`, if they ran.
+/// The paired runs of `title` on `workload` (or why ours failed in them), if they ran.
 pub(crate) fn find<'a>(
     libraries: &'a [Library],
     title: &str,
     workload: &str,
-) -> Option<&'a Paired> {
+) -> Option<&'a Result<Paired, String>> {
     let i = WORKLOADS.iter().position(|w| *w == workload)?;
     libraries.iter().find(|l| l.title == title)?.paired[i].as_ref()
 }
@@ -24,7 +24,7 @@ pub(crate) fn section(out: &mut String, libraries: &[Library], seconds: f64) {
     let Some(rounds) = paired
         .iter()
         .flat_map(|l| l.paired.iter().flatten())
-        .map(|p| p.ours.len())
+        .map(|p| p.as_ref().map_or(0, |p| p.theirs.len()))
         .max()
     else {
         return;
@@ -53,14 +53,23 @@ pub(crate) fn section(out: &mut String, libraries: &[Library], seconds: f64) {
     let _ = writeln!(out, "{header}\n{rule}");
     let mut details = Vec::new();
     for (i, workload) in WORKLOADS.iter().enumerate() {
-        let pairs: Vec<Option<&Paired>> = paired.iter().map(|l| l.paired[i].as_ref()).collect();
-        let Some(ours) = pairs.iter().flatten().next().map(|p| sorted(&p.ours)) else {
+        let pairs: Vec<Option<&Result<Paired, String>>> =
+            paired.iter().map(|l| l.paired[i].as_ref()).collect();
+        let Some(ours) = pairs.iter().flatten().next() else {
             continue;
         };
-        let mut row = format!("| {workload} | {} |", rate(median(&ours)));
+        let ours = match ours {
+            Ok(pair) => rate(median(&pair.ours)),
+            Err(why) => {
+                details.push(format!("- {workload}, ours: INVALID, {why}"));
+                "INVALID".to_owned()
+            }
+        };
+        let mut row = format!("| {workload} | {ours} |");
         for (library, pair) in paired.iter().zip(&pairs) {
             let cell = match pair {
-                Some(pair) => {
+                Some(Err(_)) => "INVALID".to_owned(),
+                Some(Ok(pair)) => {
                     let ratios = pair.ratios();
                     details.push(format!(
                         "- {workload}, {}: ours {}; theirs {} (million events/s, round by round)",
@@ -88,12 +97,6 @@ pub(crate) fn section(out: &mut String, libraries: &[Library], seconds: f64) {
     let _ = writeln!(out);
 }
 
-fn sorted(values: &[f64]) -> Vec<f64> {
-    let mut values = values.to_vec();
-    values.sort_by(f64::total_cmp);
-    values
-}
-
 fn rate(events_per_second: f64) -> String {
     format!("{:.2}", events_per_second / 1e6)
 }
@@ -116,7 +119,7 @@ mod tests {
     use super::*;
     use crate::bench::peers::Outcome;
 
-    fn library(title: &str, paired: Option<Paired>) -> Library {
+    fn library(title: &str, paired: Option<Result<Paired, String>>) -> Library {
         let mut pairs = vec![None; WORKLOADS.len()];
         let async_1 = WORKLOADS.iter().position(|w| *w == "async-1").unwrap();
         pairs[async_1] = paired;
@@ -141,7 +144,7 @@ mod tests {
         assert_eq!(pair.ratios(), [0.8, 0.8, 1.1]);
         assert_eq!(pair.median_ratio(), 0.8);
         let libraries = [
-            library("tokio broadcast", Some(pair)),
+            library("tokio broadcast", Some(Ok(pair))),
             library("pyee", None),
         ];
         assert!(find(&libraries, "tokio broadcast", "async-1").is_some());
@@ -163,6 +166,19 @@ mod tests {
         assert!(
             !out.contains("pyee"),
             "only the paired libraries get columns: {out}"
+        );
+    }
+
+    #[test]
+    fn ours_failing_its_delivery_check_shows_as_invalid() {
+        let failed = Err("INVALID (delivered 9 of 10 handler calls)".to_owned());
+        let libraries = [library("tokio broadcast", Some(failed))];
+        let mut out = String::new();
+        section(&mut out, &libraries, 2.0);
+        assert!(out.contains("| async-1 | INVALID | INVALID |"), "{out}");
+        assert!(
+            out.contains("- async-1, ours: INVALID, INVALID (delivered 9"),
+            "{out}"
         );
     }
 

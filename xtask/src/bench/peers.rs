@@ -54,8 +54,9 @@ pub(crate) struct Library {
     /// One per workload.
     pub(crate) outcomes: Vec<Outcome>,
     /// One per workload: ours and this library through the same harness, run by run in
-    /// alternating rounds (the Rust channels' queued workloads; `None` elsewhere).
-    pub(crate) paired: Vec<Option<Paired>>,
+    /// alternating rounds (the Rust channels' queued workloads; `None` elsewhere), or why
+    /// ours was not measured there (a delivery check failed: a bug of ours, never skipped).
+    pub(crate) paired: Vec<Option<Result<Paired, String>>>,
 }
 
 /// Our rate and a library's through the same harness, one pair per round: each pair was
@@ -88,8 +89,10 @@ impl Paired {
     }
 }
 
-/// The median of sorted `values` (the upper one of an even count); NaN for none.
-pub(crate) fn median(sorted: &[f64]) -> f64 {
+/// The median of `values` (the upper one of an even count); NaN for none.
+pub(crate) fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
     sorted.get(sorted.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
@@ -234,19 +237,27 @@ fn rust_peers(plan: &Plan) -> Vec<Library> {
             }
         }
     }
-    let ours: Vec<Vec<f64>> = runs[0].iter().map(|outcomes| rates(outcomes)).collect();
+    let ours = &runs[0];
     RUST_PEERS
         .iter()
         .zip(&runs[1..])
         .map(|((title, _, krate), runs)| {
             let paired = runs
                 .iter()
-                .zip(&ours)
+                .zip(ours)
                 .map(|(outcomes, ours)| {
                     let theirs = rates(outcomes);
-                    (!theirs.is_empty() && theirs.len() == ours.len()).then(|| Paired {
-                        ours: ours.clone(),
-                        theirs,
+                    if theirs.is_empty() {
+                        return None;
+                    }
+                    let ours_rates = rates(ours);
+                    Some(if ours_rates.len() == theirs.len() {
+                        Ok(Paired {
+                            ours: ours_rates,
+                            theirs,
+                        })
+                    } else {
+                        Err(describe(&summarize(ours)))
                     })
                 })
                 .collect();
@@ -285,8 +296,7 @@ fn summarize(outcomes: &[Outcome]) -> Outcome {
     {
         return bad.clone();
     }
-    let mut sorted = rates(outcomes);
-    sorted.sort_by(f64::total_cmp);
+    let rates = rates(outcomes);
     let peak_rss_kb = outcomes
         .iter()
         .map(|outcome| match outcome {
@@ -295,10 +305,10 @@ fn summarize(outcomes: &[Outcome]) -> Outcome {
         })
         .max()
         .unwrap_or(0);
-    match sorted.is_empty() {
+    match rates.is_empty() {
         true => Outcome::Invalid("no run".to_owned()),
         false => Outcome::Measured {
-            rate: median(&sorted),
+            rate: median(&rates),
             peak_rss_kb,
         },
     }

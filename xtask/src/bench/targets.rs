@@ -24,10 +24,14 @@ pub(crate) fn section(out: &mut String, r: &Results) {
         title,
         workload,
     ) {
-        Some(pair) => {
+        Some(Ok(pair)) => {
             let ratio = pair.median_ratio();
             (format!("{} (paired)", times(ratio)), ratio)
         }
+        Some(Err(why)) => (
+            format!("ours INVALID in the paired rounds: {why}"),
+            f64::NAN,
+        ),
         None => {
             let ratio = ours / peer_rate(r, title, workload);
             (times(ratio), ratio)
