@@ -164,6 +164,12 @@ impl Event {
         }
     }
 
+    /// Starts bringing the event's reference count and id into this core's cache, ahead of a
+    /// clone, drop or recycling that will write it.
+    pub(crate) fn prefetch(&self) {
+        crate::prefetch::line(triomphe::Arc::heap_ptr(&self.0));
+    }
+
     /// The id: assigned by the bus (unique per bus, increasing in the order events are
     /// accepted; per publishing thread only, under [`IdOrder::PerThread`](crate::IdOrder::PerThread)),
     /// or by whoever built the event with [`from_parts`](Self::from_parts).

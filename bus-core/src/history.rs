@@ -114,6 +114,8 @@ impl History {
 
     /// Creates the event `id` and records it in `ring`. The event it evicts is recycled as
     /// the new one when no consumer still holds it, so a steady stream allocates nothing here.
+    /// `consumers_elsewhere`: queued consumers, on other threads, get this type's events; the
+    /// next one to recycle is then fetched ahead, since one of them probably wrote it last.
     pub(crate) fn record_new(
         &self,
         ring: &Ring,
@@ -121,6 +123,7 @@ impl History {
         event_type: &CompactString,
         data: Arc<Value>,
         timestamp: SystemTime,
+        consumers_elsewhere: bool,
     ) -> Event {
         if self.capacity == 0 {
             return Event::from_raw(id, event_type.clone(), data, timestamp);
@@ -155,6 +158,14 @@ impl History {
             None => Event::from_raw(id, event_type.clone(), data, timestamp),
         };
         let over = self.push(&mut guard, &event, bytes, &mut stale);
+        // The next publish recycles the oldest event, whose count a consumer on another core
+        // probably wrote last: start fetching it now, not when that publish needs it.
+        if consumers_elsewhere
+            && guard.len() >= self.capacity
+            && let Some(next) = guard.front()
+        {
+            next.event.prefetch();
+        }
         drop(guard);
         drop(stale);
         if over {
@@ -328,6 +339,7 @@ mod tests {
             &"t".into(),
             Arc::new(json!(id)),
             SystemTime::now(),
+            false,
         )
     }
 
@@ -347,15 +359,36 @@ mod tests {
     fn recycled_events_carry_their_new_identity_and_held_ones_are_not_touched() {
         let h = History::new(1, IdOrder::Accepted);
         let ring = h.ring(1);
-        let first = h.record_new(&ring, 1, &"a".into(), Arc::new(json!(1)), SystemTime::now());
-        let second = h.record_new(&ring, 2, &"b".into(), Arc::new(json!(2)), SystemTime::now());
+        let first = h.record_new(
+            &ring,
+            1,
+            &"a".into(),
+            Arc::new(json!(1)),
+            SystemTime::now(),
+            false,
+        );
+        let second = h.record_new(
+            &ring,
+            2,
+            &"b".into(),
+            Arc::new(json!(2)),
+            SystemTime::now(),
+            false,
+        );
         assert_eq!(
             (first.id(), first.event_type(), first.data()),
             (1, "a", &json!(1))
         );
         assert_eq!((second.id(), second.event_type()), (2, "b"));
         drop((first, second));
-        let third = h.record_new(&ring, 3, &"c".into(), Arc::new(json!(3)), SystemTime::now());
+        let third = h.record_new(
+            &ring,
+            3,
+            &"c".into(),
+            Arc::new(json!(3)),
+            SystemTime::now(),
+            false,
+        );
         assert_eq!(
             (third.id(), third.event_type(), third.data()),
             (3, "c", &json!(3))
@@ -370,7 +403,14 @@ mod tests {
         // 8 threads' rings, each fed 10 events in turn: without pruning, 80 would be held.
         for id in 1..=80u64 {
             let ring = h.ring(1 + (id % 8) as usize);
-            h.record_new(&ring, id, &"t".into(), data.clone(), SystemTime::now());
+            h.record_new(
+                &ring,
+                id,
+                &"t".into(),
+                data.clone(),
+                SystemTime::now(),
+                false,
+            );
         }
         let held = Arc::strong_count(&data) - 1;
         assert!(held <= 2 * 10 + 8, "{held} events held for a history of 10");
@@ -392,7 +432,7 @@ mod tests {
                 (&b, 257 + step / 2)
             };
             let at = start + std::time::Duration::from_micros(step);
-            h.record_new(ring, id, &"t".into(), Arc::new(json!(id)), at);
+            h.record_new(ring, id, &"t".into(), Arc::new(json!(id)), at, false);
             published.push(id);
         }
         // By id, b's 257.. would push every one of a's events out of the window.
@@ -433,7 +473,7 @@ mod tests {
         let ring = h.ring(1);
         for id in 1..=10u64 {
             // 1 + 3000 + 2 bytes each: three fit in 10,000.
-            h.record_new(&ring, id, &"t".into(), big(3000), SystemTime::now());
+            h.record_new(&ring, id, &"t".into(), big(3000), SystemTime::now(), false);
             assert!(h.bytes() <= 10_000, "{} bytes after {id}", h.bytes());
         }
         let ids: Vec<u64> = h.events().iter().map(Event::id).collect();
@@ -449,12 +489,19 @@ mod tests {
         h.set_max_bytes(10_000);
         for id in 1..=12u64 {
             let ring = h.ring(1 + (id % 4) as usize);
-            h.record_new(&ring, id, &"t".into(), big(2000), SystemTime::now());
+            h.record_new(&ring, id, &"t".into(), big(2000), SystemTime::now(), false);
             assert!(h.bytes() <= 10_000, "{} bytes after {id}", h.bytes());
         }
         assert_eq!(h.events().len(), 4);
         let ring = h.ring(1);
-        let huge = h.record_new(&ring, 13, &"t".into(), big(20_000), SystemTime::now());
+        let huge = h.record_new(
+            &ring,
+            13,
+            &"t".into(),
+            big(20_000),
+            SystemTime::now(),
+            false,
+        );
         assert_eq!(huge.id(), 13, "the publish itself is unaffected");
         assert!(h.bytes() <= 10_000);
         let ids: Vec<u64> = h.events().iter().map(Event::id).collect();
@@ -467,7 +514,7 @@ mod tests {
         let h = History::new(100, IdOrder::Accepted);
         let ring = h.ring(1);
         for id in 1..=5u64 {
-            h.record_new(&ring, id, &"t".into(), big(3000), SystemTime::now());
+            h.record_new(&ring, id, &"t".into(), big(3000), SystemTime::now(), false);
         }
         assert_eq!(h.bytes(), 0, "no budget: nothing weighed");
         assert_eq!(h.events().len(), 5);
@@ -478,7 +525,7 @@ mod tests {
             "events from before the budget count as 0 bytes"
         );
         for id in 6..=7u64 {
-            h.record_new(&ring, id, &"t".into(), big(3000), SystemTime::now());
+            h.record_new(&ring, id, &"t".into(), big(3000), SystemTime::now(), false);
         }
         assert_eq!(h.bytes(), 0);
         let ids: Vec<u64> = h.events().iter().map(Event::id).collect();

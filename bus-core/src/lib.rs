@@ -50,7 +50,8 @@
 //! # Ok::<(), bus_core::BusError>(())
 //! ```
 
-#![forbid(unsafe_code)]
+// One module (`prefetch`, a cache hint that cannot fault) allows it; nothing else may.
+#![deny(unsafe_code)]
 
 mod admin;
 mod builder;
@@ -68,6 +69,7 @@ mod lanes;
 mod lifecycle;
 mod limits;
 mod pattern;
+mod prefetch;
 mod priority;
 mod publish;
 mod queue;

@@ -342,9 +342,14 @@ impl EventBus {
                 return Err(Refusal::Filtered);
             }
         }
-        let event = route
-            .history
-            .record_new(&route.ring, id, &route.event_type, data, now);
+        let event = route.history.record_new(
+            &route.ring,
+            id,
+            &route.event_type,
+            data,
+            now,
+            !route.queued.is_empty(),
+        );
         Ok((event, nanos))
     }
 
