@@ -104,6 +104,8 @@ pub(crate) struct SubQueue {
     /// Set by a push above the lowest priority of the batch in flight: the worker puts the
     /// rest of that batch back and takes again, so the new event goes next.
     preempt: std::sync::atomic::AtomicBool,
+    /// Blocked publishers are woken every this many events: a power of two, so that the
+    /// worker tests it with a mask rather than a division.
     wake_stride: u64,
     work: Notify,
     room_async: Notify,
@@ -149,7 +151,7 @@ impl SubQueue {
             rules: rules.filter(|r| !r.is_empty()),
             gate: RateGate::new(rate_limit),
             preempt: std::sync::atomic::AtomicBool::new(false),
-            wake_stride: (capacity as u64 / 8).max(1),
+            wake_stride: power_of_two_at_most((capacity as u64 / 8).max(1)),
             work: Notify::new(),
             room_async: Notify::new(),
             room_sync: Condvar::new(),
@@ -457,6 +459,11 @@ impl SubQueue {
     }
 }
 
+/// The largest power of two not above `n` (at least 1).
+fn power_of_two_at_most(n: u64) -> u64 {
+    1 << (63 - n.max(1).leading_zeros())
+}
+
 /// Events waiting in every lane.
 fn queued(st: &State) -> usize {
     st.items.len() + st.lanes.as_ref().map_or(0, |l| l.len())
@@ -484,6 +491,15 @@ mod tests {
         fn try_push_n(&self, event: Event) -> Push {
             self.try_push(event, Priority::Normal)
         }
+    }
+
+    #[test]
+    fn wake_strides_are_powers_of_two() {
+        let strides: Vec<u64> = [0, 1, 2, 3, 1250, 1024, u64::MAX]
+            .into_iter()
+            .map(power_of_two_at_most)
+            .collect();
+        assert_eq!(strides, [1, 1, 2, 2, 1024, 1024, 1 << 63]);
     }
 
     #[test]

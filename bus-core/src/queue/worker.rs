@@ -62,7 +62,7 @@ impl SubQueue {
     /// system call, dearer than handling a small event.
     fn finished(&self, seq: u64, end_of_batch: bool) {
         self.done.store(seq, Ordering::Release);
-        if !end_of_batch && seq % self.wake_stride != 0 {
+        if !end_of_batch && seq & (self.wake_stride - 1) != 0 {
             return;
         }
         // Pairs with the publishers' increment-then-check: one of the two sees the other.
