@@ -145,6 +145,7 @@ fn measure_dispatch(quick: bool) -> Result<Dispatch, String> {
     let plan = peers::Plan {
         seconds: if quick { 0.5 } else { 2.0 },
         repeats: if quick { 1 } else { 3 },
+        rounds: if quick { 1 } else { 9 },
     };
     let libraries = peers::run_all(&plan);
     let chart = workspace_root().join(chart::PATH);

@@ -100,8 +100,12 @@ pub(crate) fn median(values: &[f64]) -> f64 {
 pub(crate) struct Plan {
     /// Timed seconds per run.
     pub(crate) seconds: f64,
-    /// Runs per workload; the median rate is reported.
+    /// Runs per workload of the Python and Node peers; the median rate is reported.
     pub(crate) repeats: usize,
+    /// Rounds of the Rust channels and ours through their harness. More than `repeats`: a
+    /// target's ratio is the median of the rounds' ratios, and on a noisy machine three
+    /// rounds leave it at the mercy of one.
+    pub(crate) rounds: usize,
 }
 
 /// An interpreter and the peer script it runs (none for a compiled peer).
@@ -218,7 +222,7 @@ fn rust_peers(plan: &Plan) -> Vec<Library> {
         .collect();
     // runs[library][workload]: one outcome per round.
     let mut runs = vec![vec![Vec::new(); WORKLOADS.len()]; names.len()];
-    for round in 0..plan.repeats {
+    for round in 0..plan.rounds {
         for (w, workload) in WORKLOADS.iter().enumerate() {
             for (l, name) in names.iter().enumerate() {
                 let so_far: &mut Vec<Outcome> = &mut runs[l][w];

@@ -301,13 +301,13 @@ fn method(out: &mut String, r: &Results) {
          `broadcast_blocking` wait by themselves. flume has no broadcast (each message goes to \
          one receiver), so no fanout-10; channels have no sync handlers or patterns, so only \
          the queued workloads apply. Their runs alternate with ours through the same harness \
-         (`rust-peers eventbus`), round by round (see the paired section).\n\n\
+         (`rust-peers eventbus`), round by round, {} rounds (see the paired section).\n\n\
          **Memory:** peak RSS from `getrusage(RUSAGE_CHILDREN)` of a wrapper process whose only \
          child is the measured program (so it covers that program alone); for the daemon, \
          `VmHWM` from /proc while it runs.\n\n\
          ## Reproduce\n\n\
          ```sh\n\
-         cargo xtask bench          # full run (criterion defaults of the bench, 3 peer runs each)\n\
+         cargo xtask bench          # full run (criterion defaults, 3 runs per Python and Node peer, 9 Rust rounds)\n\
          cargo xtask bench --quick  # shorter settings (this file was written by a {} run)\n\
          ```\n\n\
          It needs python3 with the venv module (pyee and blinker are installed into \
@@ -316,6 +316,7 @@ fn method(out: &mut String, r: &Results) {
          reported in this file as \"not run\".",
         r.plan.seconds,
         r.plan.repeats,
+        r.plan.rounds,
         if r.quick { "`--quick`" } else { "full" }
     );
 }
