@@ -2,13 +2,14 @@
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use bus_core::HandlerResult;
 use bus_core::async_trait;
+use bus_core::{HandlerResult, StartPosition};
 use bus_store::{
-    JsonText, MemoryLog, NewEvent, RetentionPolicy, StoreError, StoreStats, StoredEvent,
+    JsonText, MemoryLog, NewEvent, Page, ReadQuery, RetentionPolicy, StoreError, StoreStats,
+    StoredEvent,
 };
 use tokio::sync::Notify;
 
