@@ -334,10 +334,16 @@ mod tests {
     use serde_json::json;
 
     fn record(h: &History, ring: &Ring, id: u64) -> Event {
+        record_as(h, ring, id, "t")
+    }
+
+    /// Records event `id` of `event_type`, its payload the id, as a publish without queued
+    /// consumers does.
+    fn record_as(h: &History, ring: &Ring, id: u64, event_type: &str) -> Event {
         h.record_new(
             ring,
             id,
-            &"t".into(),
+            &event_type.into(),
             Arc::new(json!(id)),
             SystemTime::now(),
             false,
@@ -360,36 +366,15 @@ mod tests {
     fn recycled_events_carry_their_new_identity_and_held_ones_are_not_touched() {
         let h = History::new(1, IdOrder::Accepted);
         let ring = h.ring(1);
-        let first = h.record_new(
-            &ring,
-            1,
-            &"a".into(),
-            Arc::new(json!(1)),
-            SystemTime::now(),
-            false,
-        );
-        let second = h.record_new(
-            &ring,
-            2,
-            &"b".into(),
-            Arc::new(json!(2)),
-            SystemTime::now(),
-            false,
-        );
+        let first = record_as(&h, &ring, 1, "a");
+        let second = record_as(&h, &ring, 2, "b");
         assert_eq!(
             (first.id(), first.event_type(), first.data()),
             (1, "a", &json!(1))
         );
         assert_eq!((second.id(), second.event_type()), (2, "b"));
         drop((first, second));
-        let third = h.record_new(
-            &ring,
-            3,
-            &"c".into(),
-            Arc::new(json!(3)),
-            SystemTime::now(),
-            false,
-        );
+        let third = record_as(&h, &ring, 3, "c");
         assert_eq!(
             (third.id(), third.event_type(), third.data()),
             (3, "c", &json!(3))
