@@ -4,10 +4,10 @@
 //!
 //! A follower:
 //! - starts at the consumer's saved cursor ([`EventLog::cursor`]). A consumer that never saved
-//!   one starts where its [`StartPosition`] says (by default the log's current end: a new
-//!   dashboard relay is not flooded with a week of history), and that position is saved at once,
-//!   so that nothing appended after the first start is skipped by a crash before the first
-//!   acknowledgement;
+//!   one starts where its [`StartPosition`](bus_core::StartPosition) says (by default the
+//!   log's current end: a new dashboard relay is not flooded with a week of history), and that
+//!   position is saved at once, so that nothing appended after the first start is skipped by
+//!   a crash before the first acknowledgement;
 //! - reads the log in pages of at most [`room`](DurableSubscriber::room) events, keeps those
 //!   matching the consumer's patterns, and hands them over in log order with
 //!   [`handle_batch`](DurableSubscriber::handle_batch); while the room is 0 it hands over
