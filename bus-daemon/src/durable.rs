@@ -61,6 +61,18 @@ struct Running {
     task: JoinHandle<Undelivered>,
 }
 
+impl Running {
+    /// Spawns `run` (a follower's loop, given the channel its stop deadline comes on).
+    fn spawn<F>(name: String, run: impl FnOnce(watch::Receiver<Option<Instant>>) -> F) -> Self
+    where
+        F: std::future::Future<Output = Undelivered> + Send + 'static,
+    {
+        let (stop, stopped) = watch::channel(None);
+        let task = tokio::spawn(run(stopped));
+        Running { name, stop, task }
+    }
+}
+
 /// The followers of every durable consumer the daemon wired.
 pub struct Followers {
     running: Vec<Running>,
@@ -116,10 +128,8 @@ impl Followers {
                 let (follower, stats) =
                     crate::group::GroupFollower::prepare(setup, consumer).await?;
                 extra.push(stats);
-                let (stop, stopped) = watch::channel(None);
                 let name = follower.name().to_owned();
-                let task = tokio::spawn(follower.run(stopped));
-                running.push(Running { name, stop, task });
+                running.push(Running::spawn(name, |stopped| follower.run(stopped)));
                 continue;
             }
             let cursor = match member {

@@ -93,10 +93,7 @@ impl Follower {
     }
 
     pub(super) fn spawn(self) -> Running {
-        let (stop, stopped) = watch::channel(None);
-        let name = self.name.clone();
-        let task = tokio::spawn(self.run(stopped));
-        Running { name, stop, task }
+        Running::spawn(self.name.clone(), |stopped| self.run(stopped))
     }
 
     /// Follows the log until `stop` holds a deadline; returns what stayed undelivered.
