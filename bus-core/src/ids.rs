@@ -27,6 +27,13 @@ pub enum IdOrder {
     /// the history keeps up to its size per publishing thread before merging (memory: the
     /// history size times the number of threads that publish). In exchange, publishers on
     /// different threads share no memory per publish and scale with cores.
+    ///
+    /// The blocks belong to threads, not tasks: an async task that a multi-threaded runtime
+    /// moves to another thread between two publishes numbers its next event from that
+    /// thread's block, which may lie below its last id. Its events still reach every queue
+    /// in the order it published them, but their ids do not increase in that order. That is
+    /// why this is not the default (with it, `relay-socketio`'s tests of in-order delivery
+    /// by id, which publish from a tokio task, fail).
     PerThread,
 }
 

@@ -1,16 +1,21 @@
 //! The bounded queue in front of each async consumer: what publishers push, flushes and
 //! closing. Its worker's side (taking batches, marking events done) is in [`worker`].
 
+#[cfg(all(test, feature = "loom"))]
+mod loom_model;
+mod sync;
 mod worker;
 
 pub(crate) use worker::run_worker;
 
 use std::collections::VecDeque;
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, PoisonError};
 
-use tokio::sync::Notify;
+// The wake-up protocol's primitives (loom's, in the model tests); the plain counters above
+// stay `std`'s.
+use sync::{AtomicBool, AtomicUsize, Condvar, Mutex, Notify};
 
 use crate::gate::RateGate;
 use crate::lanes::Lanes;
@@ -20,12 +25,6 @@ use crate::{
     Event, HandlerResult, IntoHandlerResult, Overflow, Priority, PriorityRules, RateLimit,
     Subscriber,
 };
-
-tokio::task_local! {
-    /// The queue whose worker is running the current task, so that a handler publishing
-    /// into its own full `Block` queue gets a counted drop instead of a deadlock.
-    static CURRENT_QUEUE: usize;
-}
 
 /// What a worker calls for each event. Each worker is built for its own target type, so an
 /// `on_async` closure's future is awaited where it is, not boxed per event.
@@ -67,7 +66,7 @@ pub(crate) enum Push {
 }
 
 /// The queue's lock held.
-type Guard<'a> = spin::mutex::SpinMutexGuard<'a, State>;
+type Guard<'a> = sync::SpinGuard<'a, State>;
 
 struct State {
     /// The queue: the normal lane once there are priority lanes.
@@ -90,11 +89,7 @@ struct State {
 pub(crate) struct SubQueue {
     /// Padded, like the worker's per-event progress below: the two sides write them, and
     /// sharing a cache line would bounce it between their cores on every event.
-    ///
-    /// A spin lock that yields: publishers take it on every push, and its release is a plain
-    /// store where a `std` mutex's is an atomic swap, which stalls the publisher whenever
-    /// the worker touched the lock last.
-    state: Padded<spin::mutex::SpinMutex<State, spin::relax::Yield>>,
+    state: Padded<sync::SpinLock<State>>,
     pub(crate) capacity: usize,
     pub(crate) overflow: Overflow,
     /// The queue's priority rules, resolved per event type by the routes.
@@ -103,7 +98,7 @@ pub(crate) struct SubQueue {
     pub(crate) gate: RateGate,
     /// Set by a push above the lowest priority of the batch in flight: the worker puts the
     /// rest of that batch back and takes again, so the new event goes next.
-    preempt: std::sync::atomic::AtomicBool,
+    preempt: AtomicBool,
     /// Blocked publishers are woken every this many events: a power of two, so that the
     /// worker tests it with a mask rather than a division.
     wake_stride: u64,
@@ -117,7 +112,7 @@ pub(crate) struct SubQueue {
     /// Publishers (sync or async) waiting for room in a full `Block` queue.
     waiting_for_room: AtomicUsize,
     /// Sequence number of the last event the worker finished.
-    done: Padded<AtomicU64>,
+    done: Padded<sync::AtomicU64>,
     pub(crate) delivered: Padded<AtomicU64>,
     pub(crate) failed: AtomicU64,
     pub(crate) dropped: AtomicU64,
@@ -137,7 +132,7 @@ impl SubQueue {
         rate_limit: Option<RateLimit>,
     ) -> Self {
         SubQueue {
-            state: Padded(spin::mutex::SpinMutex::new(State {
+            state: Padded(sync::SpinLock::new(State {
                 items: VecDeque::with_capacity(capacity.min(1024)),
                 lanes: None,
                 pushed: 0,
@@ -150,7 +145,7 @@ impl SubQueue {
             overflow,
             rules: rules.filter(|r| !r.is_empty()),
             gate: RateGate::new(rate_limit),
-            preempt: std::sync::atomic::AtomicBool::new(false),
+            preempt: AtomicBool::new(false),
             wake_stride: power_of_two_at_most((capacity as u64 / 8).max(1)),
             work: Notify::new(),
             room_async: Notify::new(),
@@ -159,7 +154,7 @@ impl SubQueue {
             progress: Notify::new(),
             flush_waiters: AtomicUsize::new(0),
             waiting_for_room: AtomicUsize::new(0),
-            done: Padded(AtomicU64::new(0)),
+            done: Padded(sync::AtomicU64::new(0)),
             delivered: Padded(AtomicU64::new(0)),
             failed: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
@@ -168,7 +163,7 @@ impl SubQueue {
     }
 
     fn lock(&self) -> Guard<'_> {
-        self.state.lock()
+        sync::lock(&self.state)
     }
 
     /// Wakes `Block` publishers waiting on a plain thread. Taking their mutex first orders
@@ -303,10 +298,7 @@ impl SubQueue {
     /// A full `Block` queue: the caller waits and retries, unless it is this queue's own
     /// worker, which would wait for itself.
     fn refuse_full(&self, event: Event) -> Push {
-        let own_queue = CURRENT_QUEUE
-            .try_with(|k| *k == self.key())
-            .unwrap_or(false);
-        if own_queue {
+        if sync::runs_in_worker_of(self.key()) {
             self.dropped.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(
                 "a handler published into its own full queue; dropped the event instead of deadlocking"
@@ -339,7 +331,7 @@ impl SubQueue {
                     .room_lock
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner);
-                self.waiting_for_room.fetch_add(1, Ordering::SeqCst);
+                announce(&self.waiting_for_room);
                 while {
                     let st = self.lock();
                     !st.closed && self.occupancy(&st) >= self.capacity
@@ -361,7 +353,7 @@ impl SubQueue {
 
     /// Offers an event, waiting asynchronously while a `Block` queue is full.
     pub(crate) async fn push_async(&self, mut event: Event, type_priority: Priority) -> Push {
-        self.waiting_for_room.fetch_add(1, Ordering::SeqCst);
+        announce(&self.waiting_for_room);
         let _leave = Leave(&self.waiting_for_room);
         loop {
             let room = self.room_async.notified();
@@ -377,7 +369,7 @@ impl SubQueue {
 
     fn wake_flushers(&self) {
         // Orders the worker's progress before the check, as `finished` does.
-        std::sync::atomic::fence(Ordering::SeqCst);
+        sync::fence(Ordering::SeqCst);
         if self.flush_waiters.load(Ordering::SeqCst) > 0 {
             self.progress.notify_waiters();
         }
@@ -409,7 +401,7 @@ impl SubQueue {
     /// Waits until every event queued before the call has been handled.
     pub(crate) async fn flush(&self) {
         let target = self.flush_target();
-        self.flush_waiters.fetch_add(1, Ordering::SeqCst);
+        announce(&self.flush_waiters);
         let _leave = Leave(&self.flush_waiters);
         loop {
             let progressed = self.progress.notified();
@@ -467,6 +459,18 @@ fn power_of_two_at_most(n: u64) -> u64 {
 /// Events waiting in every lane.
 fn queued(st: &State) -> usize {
     st.items.len() + st.lanes.as_ref().map_or(0, |l| l.len())
+}
+
+/// Counts one more waiter before it looks at the queue. With the worker's fence after its
+/// progress (in `finished` and `wake_flushers`), a fence on each side makes one of the two
+/// see the other: the waiter sees the progress, or the worker sees the waiter and wakes it.
+/// Without this one the pairing rests on the count's `SeqCst` read-modify-write taking part
+/// in the single total order, which loom does not model (it reads `SeqCst` accesses as
+/// acquire/release, and `loom_model` then reports the lost wake-up); with it, loom can check
+/// the protocol. Waiting is the slow path: the fence costs nothing that matters.
+fn announce(waiters: &AtomicUsize) {
+    waiters.fetch_add(1, Ordering::SeqCst);
+    sync::fence(Ordering::SeqCst);
 }
 
 /// Decrements a waiter count when a wait ends, however it ends (a dropped future included).

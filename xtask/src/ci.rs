@@ -3,7 +3,8 @@
 use crate::{TaskResult, cargo};
 
 /// fmt, clippy, the API docs without a warning, every feature combination of every crate,
-/// the workspace tests (doc tests included), then the integration run.
+/// the workspace tests (doc tests included), the queue's loom models, then the integration
+/// run.
 pub(crate) fn run() -> TaskResult {
     crate::setup::ensure_system_packages(true)?;
     crate::setup::ensure_cargo_hack()?;
@@ -19,7 +20,55 @@ pub(crate) fn run() -> TaskResult {
     docs()?;
     feature_powerset()?;
     cargo(&["test", "--workspace"])?;
+    loom_models()?;
     crate::integration::run(None)
+}
+
+/// The model tests of the queue's wake-up protocol: bus-core's `loom` feature puts its
+/// queue on loom's primitives, and loom runs every interleaving of a publisher and the
+/// worker (within a preemption bound). The feature swaps the queue's primitives for the whole
+/// library, so only these tests run with it; a filter that matched nothing would pass
+/// silently, hence the count.
+fn loom_models() -> TaskResult {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let args = [
+        "test",
+        "-p",
+        "bus-core",
+        "--features",
+        "loom",
+        "--lib",
+        "--",
+        "queue::loom_model::",
+    ];
+    let output = std::process::Command::new(&cargo)
+        .args(args)
+        .current_dir(crate::workspace_root())
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .map_err(|e| format!("could not run {cargo}: {e}"))?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    eprint!("{stdout}");
+    if !output.status.success() {
+        return Err(format!(
+            "`cargo {}` failed ({})",
+            args.join(" "),
+            output.status
+        ));
+    }
+    let passed = stdout
+        .lines()
+        .find_map(|line| line.strip_prefix("test result: ok. "))
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse::<u32>().ok())
+        .unwrap_or(0);
+    if passed == 0 {
+        return Err(format!(
+            "`cargo {}` ran no test: the loom models were renamed or lost",
+            args.join(" ")
+        ));
+    }
+    Ok(())
 }
 
 /// `cargo doc` of the workspace's crates with rustdoc's warnings as errors: a broken link,

@@ -32,7 +32,7 @@ const USAGE: &str = "usage: cargo xtask <run|ci|integration|bench> [options]
                 the dev profile), then run it; SIGINT/SIGTERM go to the daemon and xtask
                 exits with its exit code (arguments after `--` go to eventbus)
   ci            fmt --check, clippy -D warnings, every feature combination (cargo hack),
-                cargo test --workspace, then integration
+                cargo test --workspace, the queue's loom models, then integration
   integration   end-to-end run against a real python-socketio server and the eventbus daemon
                 (an argument runs only the checks whose name contains it)
   bench         criterion benchmarks and peers (pyee, blinker, Node); writes BENCHMARKS.md

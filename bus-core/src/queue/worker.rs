@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 
 use futures_util::FutureExt;
 
-use super::{CURRENT_QUEUE, State, SubQueue, Target, queued};
+use super::{State, SubQueue, Target, queued, sync};
 use crate::Event;
 use crate::shard::bump;
 
@@ -66,7 +66,7 @@ impl SubQueue {
             return;
         }
         // Pairs with the publishers' increment-then-check: one of the two sees the other.
-        std::sync::atomic::fence(Ordering::SeqCst);
+        super::sync::fence(Ordering::SeqCst);
         if self.waiting_for_room.load(Ordering::SeqCst) > 0 {
             self.wake_sync_waiters();
             self.room_async.notify_waiters();
@@ -94,7 +94,7 @@ impl SubQueue {
 /// The worker loop: handles events one at a time, in queue order, until the queue closes.
 pub(crate) async fn run_worker<T: Target>(queue: Arc<SubQueue>, target: T, name: Arc<str>) {
     let key = queue.key();
-    CURRENT_QUEUE.scope(key, work(queue, target, name)).await;
+    sync::as_worker_of(key, work(queue, target, name)).await;
 }
 
 async fn work<T: Target>(queue: Arc<SubQueue>, target: T, name: Arc<str>) {
