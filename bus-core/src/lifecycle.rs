@@ -28,7 +28,9 @@ pub struct ShutdownReport {
 pub struct Undelivered {
     /// The subscriber's name.
     pub name: String,
-    /// Events still in its bus queue when the time ran out.
+    /// Events still in its bus queue when the time ran out, the one in its handler's hands
+    /// included: a handler still running may yet finish that one, but the worker, which
+    /// checks before each event, starts none of the others.
     pub queued: u64,
     /// Events the subscriber itself still held (its [`Subscriber::on_shutdown`] count).
     pub held: u64,

@@ -99,6 +99,9 @@ pub(crate) struct SubQueue {
     /// Set by a push above the lowest priority of the batch in flight: the worker puts the
     /// rest of that batch back and takes again, so the new event goes next.
     preempt: AtomicBool,
+    /// Set when a shutdown gives up on the worker and counts what it has not finished as
+    /// undelivered: the worker handles none of those afterwards (it checks before each one).
+    abandoned: AtomicBool,
     /// Blocked publishers are woken every this many events: a power of two, so that the
     /// worker tests it with a mask rather than a division.
     wake_stride: u64,
@@ -146,6 +149,7 @@ impl SubQueue {
             rules: rules.filter(|r| !r.is_empty()),
             gate: RateGate::new(rate_limit),
             preempt: AtomicBool::new(false),
+            abandoned: AtomicBool::new(false),
             wake_stride: power_of_two_at_most((capacity as u64 / 8).max(1)),
             work: Notify::new(),
             room_async: Notify::new(),
@@ -429,6 +433,7 @@ impl SubQueue {
     pub(crate) fn abandon(&self) -> u64 {
         let mut st = self.lock();
         st.closed = true;
+        self.abandoned.store(true, Ordering::Release);
         let queued = std::mem::take(&mut st.items);
         let lanes = st.lanes.as_mut().map(|l| l.drain());
         let unfinished = self.unfinished(&st);

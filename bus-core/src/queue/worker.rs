@@ -111,6 +111,10 @@ async fn work<T: Target>(queue: Arc<SubQueue>, target: T, name: Arc<str>) {
         // time (the few bookkeeping steps between them count towards it).
         let mut started = crate::clock::start();
         while let Some((seq, event)) = batch.pop_front() {
+            // A shutdown counted this one and the rest as undelivered: they stay so.
+            if queue.abandoned.load(Ordering::Acquire) {
+                return;
+            }
             if let Some((_, later)) = batch.get(PREFETCH_AHEAD - 1) {
                 later.prefetch();
             }
