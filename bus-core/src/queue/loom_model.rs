@@ -133,3 +133,32 @@ fn closing_releases_a_blocked_publisher_and_stops_the_worker() {
         }
     });
 }
+
+/// Pushes three events into a queue of one without waiting while the worker runs: every
+/// event is either handled or counted as dropped, never both and never neither.
+fn drops_are_exact(overflow: Overflow) {
+    model(3, move || {
+        let queue = Arc::new(SubQueue::new(1, overflow));
+        let (worker, handled) = spawn_worker(&queue);
+        for id in 1..=3 {
+            let _ = queue.try_push(event(id), Priority::Normal);
+        }
+        block_on(queue.flush());
+        queue.close();
+        worker.join().unwrap();
+        assert_eq!(
+            handled.load(Ordering::Relaxed) + queue.dropped.load(Ordering::Relaxed),
+            3
+        );
+    });
+}
+
+#[test]
+fn drop_newest_counts_exactly_what_it_refuses() {
+    drops_are_exact(Overflow::DropNewest);
+}
+
+#[test]
+fn drop_oldest_counts_exactly_what_it_evicts() {
+    drops_are_exact(Overflow::DropOldest);
+}
