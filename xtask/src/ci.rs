@@ -1,27 +1,51 @@
 //! `cargo xtask ci`: the one command a contributor (and CI) runs.
 
+use std::time::Instant;
+
 use crate::{TaskResult, cargo};
 
 /// fmt, clippy, the API docs without a warning, every feature combination of every crate,
 /// the workspace tests (doc tests included), the queue's loom models, then the integration
 /// run.
 pub(crate) fn run() -> TaskResult {
-    crate::setup::ensure_system_packages(true)?;
-    crate::setup::ensure_cargo_hack()?;
-    cargo(&["fmt", "--all", "--", "--check"])?;
-    cargo(&[
-        "clippy",
-        "--workspace",
-        "--all-targets",
-        "--",
-        "-D",
-        "warnings",
-    ])?;
-    docs()?;
-    feature_powerset()?;
-    cargo(&["test", "--workspace"])?;
-    loom_models()?;
-    crate::integration::run(None)
+    let started = Instant::now();
+    timed("set-up", || {
+        crate::setup::ensure_system_packages(true)?;
+        crate::setup::ensure_cargo_hack()
+    })?;
+    timed("fmt", || cargo(&["fmt", "--all", "--", "--check"]))?;
+    timed("clippy", || {
+        cargo(&[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ])
+    })?;
+    timed("doc", docs)?;
+    timed("feature powerset", feature_powerset)?;
+    timed("test", || cargo(&["test", "--workspace"]))?;
+    timed("loom models", loom_models)?;
+    timed("integration", || crate::integration::run(None))?;
+    eprintln!(
+        "xtask ci: all passed in {:.0} s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// Runs one step and says how long it took, so that a slow CI run shows where the time went.
+fn timed(step: &str, run: impl FnOnce() -> TaskResult) -> TaskResult {
+    let started = Instant::now();
+    let result = run();
+    eprintln!(
+        "xtask ci: {step} {} in {:.0} s",
+        if result.is_ok() { "passed" } else { "failed" },
+        started.elapsed().as_secs_f64()
+    );
+    result
 }
 
 /// The model tests of the queue's wake-up protocol: bus-core's `loom` feature puts its
