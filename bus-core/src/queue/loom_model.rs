@@ -54,54 +54,45 @@ fn flush_and_check(queue: &SubQueue, handled: &AtomicU64, pushed: u64) {
     );
 }
 
-#[test]
-fn pushes_wake_an_idle_worker_and_a_flush_waits_for_every_event() {
-    model(3, || {
-        let queue = Arc::new(SubQueue::new(4, Overflow::Block));
+/// A publisher pushes `events` events with `push` (each must be queued) into a `Block` queue
+/// of `capacity` while the real worker runs; a flush must then find every one handled, and a
+/// close must stop the worker.
+fn push_then_flush(
+    preemptions: usize,
+    capacity: usize,
+    events: u64,
+    push: fn(&SubQueue, Event) -> Push,
+) {
+    model(preemptions, move || {
+        let queue = Arc::new(SubQueue::new(capacity, Overflow::Block));
         let (worker, handled) = spawn_worker(&queue);
-        for id in 1..=2 {
-            assert!(matches!(
-                queue.try_push(event(id), Priority::Normal),
-                Push::Queued
-            ));
+        for id in 1..=events {
+            assert!(matches!(push(&queue, event(id)), Push::Queued));
         }
-        flush_and_check(&queue, &handled, 2);
+        flush_and_check(&queue, &handled, events);
         queue.close();
         worker.join().unwrap();
+    });
+}
+
+#[test]
+fn pushes_wake_an_idle_worker_and_a_flush_waits_for_every_event() {
+    push_then_flush(3, 4, 2, |queue, event| {
+        queue.try_push(event, Priority::Normal)
     });
 }
 
 #[test]
 fn a_publisher_blocked_on_a_thread_is_woken_when_room_frees() {
-    model(2, || {
-        let queue = Arc::new(SubQueue::new(1, Overflow::Block));
-        let (worker, handled) = spawn_worker(&queue);
-        for id in 1..=3 {
-            assert!(matches!(
-                queue.push_blocking(event(id), Priority::Normal),
-                Push::Queued
-            ));
-        }
-        flush_and_check(&queue, &handled, 3);
-        queue.close();
-        worker.join().unwrap();
+    push_then_flush(2, 1, 3, |queue, event| {
+        queue.push_blocking(event, Priority::Normal)
     });
 }
 
 #[test]
 fn a_publisher_blocked_in_a_task_is_woken_when_room_frees() {
-    model(2, || {
-        let queue = Arc::new(SubQueue::new(1, Overflow::Block));
-        let (worker, handled) = spawn_worker(&queue);
-        for id in 1..=3 {
-            assert!(matches!(
-                block_on(queue.push_async(event(id), Priority::Normal)),
-                Push::Queued
-            ));
-        }
-        flush_and_check(&queue, &handled, 3);
-        queue.close();
-        worker.join().unwrap();
+    push_then_flush(2, 1, 3, |queue, event| {
+        block_on(queue.push_async(event, Priority::Normal))
     });
 }
 
