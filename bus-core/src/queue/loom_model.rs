@@ -4,7 +4,7 @@
 //!
 //! A lost wake-up leaves both sides waiting, which loom reports as a deadlock; an early
 //! flush shows as a count short of what was pushed. Run with
-//! `cargo test -p bus-core --features loom --release --lib loom_model` (`cargo xtask ci` does).
+//! `cargo test -p bus-core --features loom --lib -- queue::loom_model::` (`cargo xtask ci` does).
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;

@@ -66,7 +66,7 @@ impl SubQueue {
             return;
         }
         // Pairs with the publishers' increment-then-check: one of the two sees the other.
-        super::sync::fence(Ordering::SeqCst);
+        sync::fence(Ordering::SeqCst);
         if self.waiting_for_room.load(Ordering::SeqCst) > 0 {
             self.wake_sync_waiters();
             self.room_async.notify_waiters();
