@@ -153,3 +153,45 @@ fn drop_newest_counts_exactly_what_it_refuses() {
 fn drop_oldest_counts_exactly_what_it_evicts() {
     drops_are_exact(Overflow::DropOldest);
 }
+
+#[test]
+fn a_high_event_arriving_mid_batch_is_handled_once_and_so_is_the_rest() {
+    model(3, || {
+        let queue = Arc::new(SubQueue::new(4, Overflow::Block));
+        let seen = Arc::new(loom::sync::Mutex::new(Vec::new()));
+        let worker = {
+            let (queue, seen) = (queue.clone(), seen.clone());
+            loom::thread::spawn(move || {
+                let handler = move |event: Event| {
+                    seen.lock().unwrap().push(event.id());
+                    async {}
+                };
+                block_on(run_worker(queue, Closure(handler), Arc::from("model")));
+            })
+        };
+        for id in 1..=2 {
+            assert!(matches!(
+                queue.try_push(event(id), Priority::Low),
+                Push::Queued
+            ));
+        }
+        // May land while the worker holds the low ones: it puts back the rest of its batch.
+        assert!(matches!(
+            queue.try_push(event(3), Priority::High),
+            Push::Queued
+        ));
+        block_on(queue.flush());
+        let mut handled = seen.lock().unwrap().clone();
+        queue.close();
+        worker.join().unwrap();
+        let in_order = handled.clone();
+        handled.sort_unstable();
+        assert_eq!(
+            handled,
+            [1, 2, 3],
+            "each once, before the flush returned: {in_order:?}"
+        );
+        let low: Vec<u64> = in_order.iter().copied().filter(|id| *id != 3).collect();
+        assert_eq!(low, [1, 2], "the low ones in their order: {in_order:?}");
+    });
+}
