@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use loom::future::block_on;
-use loom::sync::atomic::AtomicU64;
+use loom::sync::Mutex;
 
 use super::{Closure, Push, SubQueue, run_worker};
 use crate::{Event, Overflow, Priority};
@@ -27,28 +27,36 @@ fn model(preemptions: usize, test: impl Fn() + Sync + Send + 'static) {
     builder.check(test);
 }
 
-/// The real worker loop on its own loom thread, with a handler that counts its calls on a
-/// loom atomic: a point where loom may switch threads while an event is in the handler's
+/// The ids the handler got, in the order it got them.
+type Seen = Arc<Mutex<Vec<u64>>>;
+
+/// The real worker loop on its own loom thread, with a handler that records each id under a
+/// loom mutex: a point where loom may switch threads while an event is in the handler's
 /// hands, taken from the queue but not finished.
-fn spawn_worker(queue: &Arc<SubQueue>) -> (loom::thread::JoinHandle<()>, Arc<AtomicU64>) {
-    let handled = Arc::new(AtomicU64::new(0));
+fn spawn_worker(queue: &Arc<SubQueue>) -> (loom::thread::JoinHandle<()>, Seen) {
+    let seen = Seen::default();
     let queue = queue.clone();
-    let counter = handled.clone();
+    let record = seen.clone();
     let worker = loom::thread::spawn(move || {
-        let handler = move |_: Event| {
-            counter.fetch_add(1, Ordering::Relaxed);
+        let handler = move |event: Event| {
+            record.lock().unwrap().push(event.id());
             async {}
         };
         block_on(run_worker(queue, Closure(handler), Arc::from("model")));
     });
-    (worker, handled)
+    (worker, seen)
+}
+
+/// How many events the handler got.
+fn count(seen: &Seen) -> u64 {
+    seen.lock().unwrap().len() as u64
 }
 
 /// Waits for the flush, then checks it was exact: every event pushed before it handled.
-fn flush_and_check(queue: &SubQueue, handled: &AtomicU64, pushed: u64) {
+fn flush_and_check(queue: &SubQueue, seen: &Seen, pushed: u64) {
     block_on(queue.flush());
     assert_eq!(
-        handled.load(Ordering::Relaxed),
+        count(seen),
         pushed,
         "the flush returned before the worker handled every event"
     );
@@ -65,11 +73,11 @@ fn push_then_flush(
 ) {
     model(preemptions, move || {
         let queue = Arc::new(SubQueue::new(capacity, Overflow::Block));
-        let (worker, handled) = spawn_worker(&queue);
+        let (worker, seen) = spawn_worker(&queue);
         for id in 1..=events {
             assert!(matches!(push(&queue, event(id)), Push::Queued));
         }
-        flush_and_check(&queue, &handled, events);
+        flush_and_check(&queue, &seen, events);
         queue.close();
         worker.join().unwrap();
     });
@@ -108,12 +116,12 @@ fn closing_releases_a_blocked_publisher_and_stops_the_worker() {
             let queue = queue.clone();
             loom::thread::spawn(move || queue.push_blocking(event(2), Priority::Normal))
         };
-        let (worker, handled) = spawn_worker(&queue);
+        let (worker, seen) = spawn_worker(&queue);
         queue.close();
         // Event 2 either found room before the close or was refused by it; never stuck.
         let second = blocked.join().unwrap();
         worker.join().unwrap();
-        let handled = handled.load(Ordering::Relaxed);
+        let handled = count(&seen);
         match second {
             Push::Queued => assert_eq!(handled, 2, "a queued event is handled before exit"),
             Push::Dropped => {
@@ -130,17 +138,14 @@ fn closing_releases_a_blocked_publisher_and_stops_the_worker() {
 fn drops_are_exact(overflow: Overflow) {
     model(3, move || {
         let queue = Arc::new(SubQueue::new(1, overflow));
-        let (worker, handled) = spawn_worker(&queue);
+        let (worker, seen) = spawn_worker(&queue);
         for id in 1..=3 {
             let _ = queue.try_push(event(id), Priority::Normal);
         }
         block_on(queue.flush());
         queue.close();
         worker.join().unwrap();
-        assert_eq!(
-            handled.load(Ordering::Relaxed) + queue.dropped.load(Ordering::Relaxed),
-            3
-        );
+        assert_eq!(count(&seen) + queue.dropped.load(Ordering::Relaxed), 3);
     });
 }
 
@@ -158,17 +163,7 @@ fn drop_oldest_counts_exactly_what_it_evicts() {
 fn a_high_event_arriving_mid_batch_is_handled_once_and_so_is_the_rest() {
     model(3, || {
         let queue = Arc::new(SubQueue::new(4, Overflow::Block));
-        let seen = Arc::new(loom::sync::Mutex::new(Vec::new()));
-        let worker = {
-            let (queue, seen) = (queue.clone(), seen.clone());
-            loom::thread::spawn(move || {
-                let handler = move |event: Event| {
-                    seen.lock().unwrap().push(event.id());
-                    async {}
-                };
-                block_on(run_worker(queue, Closure(handler), Arc::from("model")));
-            })
-        };
+        let (worker, seen) = spawn_worker(&queue);
         for id in 1..=2 {
             assert!(matches!(
                 queue.try_push(event(id), Priority::Low),
