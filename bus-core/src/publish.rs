@@ -319,6 +319,8 @@ impl EventBus {
         Ok(event)
     }
 
+    // Inlined into the publish path: see `History::record_new`.
+    #[inline]
     fn new_event(&self, route: &Route, data: Arc<Value>) -> Result<(Event, u64), Refusal> {
         if let Some(validator) = &route.validator {
             validator
@@ -357,6 +359,8 @@ impl EventBus {
         self.inner.lock().gates.validator.clone()
     }
 
+    // Inlined into the publish path: see `History::record_new`.
+    #[inline]
     fn call_sync(&self, target: &SyncTarget, event: &Event, exclusive: bool) {
         let Delivery::Sync(handler) = &target.sub.delivery else {
             return;
