@@ -113,7 +113,8 @@ fn docs() -> TaskResult {
 ///
 /// The unpublished crates (xtask, its Rust peers, the end-to-end tests) have no features and
 /// nobody depends on them: clippy above already checks them, and checking each again on its
-/// own resolves their large dependency trees anew (a cold CI spent minutes on it).
+/// own resolves their large dependency trees anew. (A cold CI's powerset took 365 s with them
+/// and 336 s without; incremental compilation was also turned off in between.)
 fn feature_powerset() -> TaskResult {
     let mut args = vec![
         "hack",
