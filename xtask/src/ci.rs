@@ -140,14 +140,8 @@ mod tests {
     #[test]
     fn the_powerset_skips_exactly_the_unpublished_crates() {
         // A crate made unpublished (or renamed) must not be checked, or skipped, by mistake.
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let out = std::process::Command::new(cargo)
-            .args(["metadata", "--format-version", "1", "--no-deps"])
-            .current_dir(crate::workspace_root())
-            .output()
-            .unwrap();
-        assert!(out.status.success());
-        let metadata: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let metadata = crate::paths::workspace_metadata().unwrap();
+        let metadata: serde_json::Value = serde_json::from_slice(&metadata).unwrap();
         // `publish = false` is reported as an empty list of registries.
         let mut unpublished: Vec<&str> = metadata["packages"]
             .as_array()

@@ -56,6 +56,11 @@ pub(crate) fn target_dir() -> Result<PathBuf, String> {
 }
 
 fn ask_cargo_for_target_dir() -> Result<PathBuf, String> {
+    target_dir_of(&workspace_metadata()?)
+}
+
+/// What `cargo metadata --format-version 1 --no-deps` prints for this workspace (its JSON).
+pub(crate) fn workspace_metadata() -> Result<Vec<u8>, String> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let out = Command::new(&cargo)
         .args(["metadata", "--format-version", "1", "--no-deps"])
@@ -69,7 +74,7 @@ fn ask_cargo_for_target_dir() -> Result<PathBuf, String> {
             String::from_utf8_lossy(&out.stderr).trim()
         ));
     }
-    target_dir_of(&out.stdout)
+    Ok(out.stdout)
 }
 
 /// The `target_directory` of `cargo metadata` output.
