@@ -9,6 +9,7 @@ mod chart;
 mod criterion;
 mod hookpath;
 mod limits;
+mod lto;
 mod machine;
 mod paired;
 mod peers;
@@ -115,6 +116,7 @@ pub(crate) fn run(args: &[String]) -> TaskResult {
 struct Dispatch {
     ours: std::collections::BTreeMap<String, f64>,
     loops: Vec<report::LoopRun>,
+    lto: Result<lto::LtoRuns, String>,
     rss_floor_kb: Result<u64, String>,
     plan: peers::Plan,
     libraries: Vec<peers::Library>,
@@ -135,6 +137,7 @@ fn measure_dispatch(quick: bool) -> Result<Dispatch, String> {
         publish_loop("sync", loop_events)?,
         publish_loop("async", loop_events)?,
     ];
+    let lto = lto::run(quick);
     let rss_floor_kb = rss::run_measured(
         std::path::Path::new("true"),
         &[],
@@ -154,6 +157,7 @@ fn measure_dispatch(quick: bool) -> Result<Dispatch, String> {
     Ok(Dispatch {
         ours,
         loops,
+        lto,
         rss_floor_kb,
         plan,
         libraries,
@@ -173,6 +177,7 @@ fn dispatch_only(quick: bool) -> TaskResult {
         load_at_end: machine::load_average(),
         ours: d.ours,
         loops: d.loops,
+        lto: d.lto,
         rss_floor_kb: d.rss_floor_kb,
         plan: d.plan,
         libraries: d.libraries,
@@ -199,6 +204,7 @@ fn measure_and_write(quick: bool) -> TaskResult {
     let Dispatch {
         ours,
         loops,
+        lto,
         rss_floor_kb,
         plan,
         libraries,
@@ -220,6 +226,7 @@ fn measure_and_write(quick: bool) -> TaskResult {
         load_at_end: machine::load_average(),
         ours,
         loops,
+        lto,
         rss_floor_kb,
         plan,
         libraries,
@@ -262,11 +269,32 @@ fn measure_and_write(quick: bool) -> TaskResult {
 /// peak RSS and its rate over one long run.
 fn publish_loop(mode: &'static str, events: u64) -> Result<report::LoopRun, String> {
     let program = crate::paths::built_example(crate::paths::Profile::Release, "publish_loop")?;
+    let (rate, peak_rss_kb) = loop_rate(&program, mode, events, Duration::from_secs(600))?;
+    eprintln!(
+        "xtask: publish_loop {events} {mode}: {:.2} million events/s, peak RSS {peak_rss_kb} KiB",
+        rate / 1e6
+    );
+    Ok(report::LoopRun {
+        mode,
+        events,
+        rate,
+        peak_rss_kb,
+    })
+}
+
+/// Runs a build of `publish_loop` once: its rate (events/s) and peak RSS (KiB).
+fn loop_rate(
+    program: &std::path::Path,
+    mode: &str,
+    events: u64,
+    limit: Duration,
+) -> Result<(f64, u64), String> {
     let args = [events.to_string(), mode.to_owned()];
-    let finished = rss::run_measured(&program, &args, &[], Duration::from_secs(600))?;
+    let finished = rss::run_measured(program, &args, &[], limit)?;
     if finished.code != Some(0) {
         return Err(format!(
-            "publish_loop {events} {mode} failed ({:?}): {}",
+            "{} {events} {mode} failed ({:?}): {}",
+            program.display(),
             finished.code,
             finished.stderr.trim()
         ));
@@ -278,14 +306,5 @@ fn publish_loop(mode: &'static str, events: u64) -> Result<report::LoopRun, Stri
         .and_then(|(_, rest)| rest.split_whitespace().next())
         .and_then(|r| r.parse::<f64>().ok())
         .ok_or_else(|| format!("publish_loop printed no rate: {}", finished.stderr.trim()))?;
-    eprintln!(
-        "xtask: publish_loop {events} {mode}: {rate} million events/s, peak RSS {} KiB",
-        finished.peak_rss_kb
-    );
-    Ok(report::LoopRun {
-        mode,
-        events,
-        rate: rate * 1e6,
-        peak_rss_kb: finished.peak_rss_kb,
-    })
+    Ok((rate * 1e6, finished.peak_rss_kb))
 }

@@ -33,6 +33,8 @@ pub(crate) struct Results {
     pub(crate) ours: BTreeMap<String, f64>,
     /// Our publish_loop runs.
     pub(crate) loops: Vec<LoopRun>,
+    /// `publish_loop sync` built with and without cross-crate LTO, or why not.
+    pub(crate) lto: Result<super::lto::LtoRuns, String>,
     /// The peak RSS the wrapper reports for `true`, which does nothing (KiB), or why not.
     pub(crate) rss_floor_kb: Result<u64, String>,
     /// How the peers ran.
@@ -77,6 +79,7 @@ pub(crate) fn render(r: &Results) -> String {
     main_table(&mut out, r);
     super::targets::section(&mut out, r);
     super::paired::section(&mut out, &r.libraries, r.plan.seconds);
+    super::lto::section(&mut out, &r.lto);
     memory(&mut out, r);
     services(&mut out, r);
     method(&mut out, r);

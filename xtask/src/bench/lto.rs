@@ -1,0 +1,127 @@
+//! What cross-crate LTO gives a publish: `publish_loop sync` built with the workspace's
+//! release profile (thin LTO, as the `eventbus` binary and the criterion benches are built)
+//! against the same example built with the `release-no-lto` profile (cargo's default, no
+//! LTO across crates: what a program using bus-core as a library gets unless it turns LTO
+//! on), in alternating rounds, so that each ratio compares two runs seconds apart.
+
+use std::fmt::Write;
+use std::time::Duration;
+
+use crate::paths::Profile;
+
+/// The profile without cross-crate LTO, as the workspace's Cargo.toml defines it.
+pub(crate) const NO_LTO_PROFILE: &str = "release-no-lto";
+
+/// Both builds' rates, round by round (events/s).
+pub(crate) struct LtoRuns {
+    /// Events each run published.
+    pub(crate) events: u64,
+    /// The release profile's build (thin LTO).
+    pub(crate) with: Vec<f64>,
+    /// The `release-no-lto` profile's build.
+    pub(crate) without: Vec<f64>,
+}
+
+impl LtoRuns {
+    /// The median of the rounds' ratios, with ÷ without.
+    pub(crate) fn median_ratio(&self) -> f64 {
+        let ratios: Vec<f64> = self
+            .with
+            .iter()
+            .zip(&self.without)
+            .map(|(w, wo)| w / wo)
+            .collect();
+        super::peers::median(&ratios)
+    }
+}
+
+/// Builds the example without cross-crate LTO (the LTO build is `measure_dispatch`'s) and runs
+/// the two in alternating order.
+pub(crate) fn run(quick: bool) -> Result<LtoRuns, String> {
+    crate::cargo(&[
+        "build",
+        "--profile",
+        NO_LTO_PROFILE,
+        "-p",
+        "bus-core",
+        "--example",
+        "publish_loop",
+    ])?;
+    let with = crate::paths::built_example(Profile::Release, "publish_loop")?;
+    let without = crate::paths::target_dir()?
+        .join(NO_LTO_PROFILE)
+        .join("examples")
+        .join("publish_loop");
+    let (events, rounds) = if quick {
+        (1_000_000, 2)
+    } else {
+        (5_000_000, 7)
+    };
+    let mut runs = LtoRuns {
+        events,
+        with: Vec::new(),
+        without: Vec::new(),
+    };
+    for round in 0..rounds {
+        // Alternating which goes first, so that neither always meets the machine warmer.
+        let order = if round % 2 == 0 {
+            [true, false]
+        } else {
+            [false, true]
+        };
+        for lto in order {
+            let program = if lto { &with } else { &without };
+            let rate = super::loop_rate(program, "sync", events, Duration::from_secs(300))?.0;
+            if lto {
+                runs.with.push(rate);
+            } else {
+                runs.without.push(rate);
+            }
+        }
+    }
+    eprintln!(
+        "xtask: publish_loop {events} sync, thin LTO ÷ none: {:.2}×",
+        runs.median_ratio()
+    );
+    Ok(runs)
+}
+
+/// Writes the section.
+pub(crate) fn section(out: &mut String, runs: &Result<LtoRuns, String>) {
+    let _ = writeln!(out, "## Built with and without cross-crate LTO\n");
+    let runs = match runs {
+        Ok(runs) => runs,
+        Err(why) => {
+            let _ = writeln!(out, "Not measured: {why}.\n");
+            return;
+        }
+    };
+    let list = |rates: &[f64]| {
+        rates
+            .iter()
+            .map(|r| format!("{:.2}", r / 1e6))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let _ = writeln!(
+        out,
+        "The workspace's release profile (which the criterion benches above and the `eventbus` \
+         binary use) turns on thin LTO, so that the publish path inlines what it calls in other \
+         crates (the clock, the standard library's time and queue code). A program that uses \
+         bus-core as a library decides that in its own profile; cargo's default is no LTO \
+         across crates (the `{NO_LTO_PROFILE}` profile here). `publish_loop {} sync` (one sync \
+         handler, history and stats on), {} alternating rounds:\n\n\
+         | Build | Median (million events/s) | Rounds |\n|---|---:|---|\n\
+         | thin LTO (release) | {:.2} | {} |\n\
+         | no LTO across crates ({NO_LTO_PROFILE}) | {:.2} | {} |\n\n\
+         Thin LTO ÷ none, median of the rounds' ratios: {:.2}×. To get the same in a program \
+         of your own, set `lto = \"thin\"` under `[profile.release]` in its Cargo.toml.\n",
+        runs.events,
+        runs.with.len(),
+        super::peers::median(&runs.with) / 1e6,
+        list(&runs.with),
+        super::peers::median(&runs.without) / 1e6,
+        list(&runs.without),
+        runs.median_ratio()
+    );
+}
