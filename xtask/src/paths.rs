@@ -18,8 +18,12 @@ pub(crate) const DAEMON_BIN: &str = "eventbus";
 pub(crate) enum Profile {
     /// `cargo build` (the `dev` profile, in `debug/`).
     Dev,
-    /// `cargo build --release` (in `release/`).
+    /// `cargo build --release` (in `release/`): thin LTO across crates.
     Release,
+    /// `cargo build --profile release-no-lto` (in `release-no-lto/`): the release profile
+    /// without LTO across crates, as a program using bus-core as a library builds it by
+    /// default.
+    ReleaseNoLto,
 }
 
 impl Profile {
@@ -28,6 +32,7 @@ impl Profile {
         match self {
             Profile::Dev => "debug",
             Profile::Release => "release",
+            Profile::ReleaseNoLto => "release-no-lto",
         }
     }
 
@@ -36,6 +41,7 @@ impl Profile {
         match self {
             Profile::Dev => &[],
             Profile::Release => &["--release"],
+            Profile::ReleaseNoLto => &["--profile", "release-no-lto"],
         }
     }
 }
@@ -160,6 +166,23 @@ mod tests {
         assert_eq!(
             built_example(Profile::Dev, "x").unwrap(),
             target.join("debug/examples/x")
+        );
+    }
+
+    #[test]
+    fn the_no_lto_profile_is_the_workspaces_own() {
+        // Cargo names a custom profile's directory after the profile, and the workspace's
+        // Cargo.toml must define it: `cargo xtask bench` builds with it.
+        let manifest = std::fs::read_to_string(workspace_root().join("Cargo.toml")).unwrap();
+        let name = Profile::ReleaseNoLto.dir_name();
+        assert!(manifest.contains(&format!("[profile.{name}]")), "{name}");
+        assert_eq!(
+            Profile::ReleaseNoLto.cargo_flags(),
+            ["--profile", name].as_slice()
+        );
+        assert_eq!(
+            built_example(Profile::ReleaseNoLto, "x").unwrap(),
+            target_dir().unwrap().join(name).join("examples/x")
         );
     }
 

@@ -9,9 +9,6 @@ use std::time::Duration;
 
 use crate::paths::Profile;
 
-/// The profile without cross-crate LTO, as the workspace's Cargo.toml defines it.
-pub(crate) const NO_LTO_PROFILE: &str = "release-no-lto";
-
 /// Both builds' rates, round by round (events/s).
 pub(crate) struct LtoRuns {
     /// Events each run published.
@@ -38,20 +35,12 @@ impl LtoRuns {
 /// Builds the example without cross-crate LTO (the LTO build is `measure_dispatch`'s) and runs
 /// the two in alternating order.
 pub(crate) fn run(quick: bool) -> Result<LtoRuns, String> {
-    crate::cargo(&[
-        "build",
-        "--profile",
-        NO_LTO_PROFILE,
-        "-p",
-        "bus-core",
-        "--example",
-        "publish_loop",
-    ])?;
+    let mut build = vec!["build"];
+    build.extend(Profile::ReleaseNoLto.cargo_flags());
+    build.extend(["-p", "bus-core", "--example", "publish_loop"]);
+    crate::cargo(&build)?;
     let with = crate::paths::built_example(Profile::Release, "publish_loop")?;
-    let without = crate::paths::target_dir()?
-        .join(NO_LTO_PROFILE)
-        .join("examples")
-        .join("publish_loop");
+    let without = crate::paths::built_example(Profile::ReleaseNoLto, "publish_loop")?;
     let (events, rounds) = if quick {
         (1_000_000, 2)
     } else {
@@ -103,17 +92,18 @@ pub(crate) fn section(out: &mut String, runs: &Result<LtoRuns, String>) {
             .collect::<Vec<_>>()
             .join(", ")
     };
+    let no_lto = Profile::ReleaseNoLto.dir_name();
     let _ = writeln!(
         out,
         "The workspace's release profile (which the criterion benches above and the `eventbus` \
          binary use) turns on thin LTO, so that the publish path inlines what it calls in other \
          crates (the clock, the standard library's time and queue code). A program that uses \
          bus-core as a library decides that in its own profile; cargo's default is no LTO \
-         across crates (the `{NO_LTO_PROFILE}` profile here). `publish_loop {} sync` (one sync \
+         across crates (the `{no_lto}` profile here). `publish_loop {} sync` (one sync \
          handler, history and stats on), {} alternating rounds:\n\n\
          | Build | Median (million events/s) | Rounds |\n|---|---:|---|\n\
          | thin LTO (release) | {:.2} | {} |\n\
-         | no LTO across crates ({NO_LTO_PROFILE}) | {:.2} | {} |\n\n\
+         | no LTO across crates ({no_lto}) | {:.2} | {} |\n\n\
          Thin LTO ÷ none, median of the rounds' ratios: {:.2}×. To get the same in a program \
          of your own, set `lto = \"thin\"` under `[profile.release]` in its Cargo.toml.\n",
         runs.events,
