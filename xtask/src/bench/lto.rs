@@ -7,29 +7,16 @@
 use std::fmt::Write;
 use std::time::Duration;
 
+use super::paired::{list, rate};
+use super::peers::{Paired, median};
 use crate::paths::Profile;
 
 /// Both builds' rates, round by round (events/s).
 pub(crate) struct LtoRuns {
     /// Events each run published.
     pub(crate) events: u64,
-    /// The release profile's build (thin LTO).
-    pub(crate) with: Vec<f64>,
-    /// The `release-no-lto` profile's build.
-    pub(crate) without: Vec<f64>,
-}
-
-impl LtoRuns {
-    /// The median of the rounds' ratios, with ÷ without.
-    pub(crate) fn median_ratio(&self) -> f64 {
-        let ratios: Vec<f64> = self
-            .with
-            .iter()
-            .zip(&self.without)
-            .map(|(w, wo)| w / wo)
-            .collect();
-        super::peers::median(&ratios)
-    }
+    /// `ours`: the release profile's build (thin LTO); `theirs`: the `release-no-lto` one.
+    pub(crate) rounds: Paired,
 }
 
 /// Builds the example without cross-crate LTO (the LTO build is `measure_dispatch`'s) and runs
@@ -48,8 +35,10 @@ pub(crate) fn run(quick: bool) -> Result<LtoRuns, String> {
     };
     let mut runs = LtoRuns {
         events,
-        with: Vec::new(),
-        without: Vec::new(),
+        rounds: Paired {
+            ours: Vec::new(),
+            theirs: Vec::new(),
+        },
     };
     for round in 0..rounds {
         // Alternating which goes first, so that neither always meets the machine warmer.
@@ -62,15 +51,15 @@ pub(crate) fn run(quick: bool) -> Result<LtoRuns, String> {
             let program = if lto { &with } else { &without };
             let rate = super::loop_rate(program, "sync", events, Duration::from_secs(300))?.0;
             if lto {
-                runs.with.push(rate);
+                runs.rounds.ours.push(rate);
             } else {
-                runs.without.push(rate);
+                runs.rounds.theirs.push(rate);
             }
         }
     }
     eprintln!(
         "xtask: publish_loop {events} sync, thin LTO ÷ none: {:.2}×",
-        runs.median_ratio()
+        runs.rounds.median_ratio()
     );
     Ok(runs)
 }
@@ -85,13 +74,6 @@ pub(crate) fn section(out: &mut String, runs: &Result<LtoRuns, String>) {
             return;
         }
     };
-    let list = |rates: &[f64]| {
-        rates
-            .iter()
-            .map(|r| format!("{:.2}", r / 1e6))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
     let no_lto = Profile::ReleaseNoLto.dir_name();
     let _ = writeln!(
         out,
@@ -102,16 +84,16 @@ pub(crate) fn section(out: &mut String, runs: &Result<LtoRuns, String>) {
          across crates (the `{no_lto}` profile here). `publish_loop {} sync` (one sync \
          handler, history and stats on), {} alternating rounds:\n\n\
          | Build | Median (million events/s) | Rounds |\n|---|---:|---|\n\
-         | thin LTO (release) | {:.2} | {} |\n\
-         | no LTO across crates ({no_lto}) | {:.2} | {} |\n\n\
+         | thin LTO (release) | {} | {} |\n\
+         | no LTO across crates ({no_lto}) | {} | {} |\n\n\
          Thin LTO ÷ none, median of the rounds' ratios: {:.2}×. To get the same in a program \
          of your own, set `lto = \"thin\"` under `[profile.release]` in its Cargo.toml.\n",
         runs.events,
-        runs.with.len(),
-        super::peers::median(&runs.with) / 1e6,
-        list(&runs.with),
-        super::peers::median(&runs.without) / 1e6,
-        list(&runs.without),
-        runs.median_ratio()
+        runs.rounds.ours.len(),
+        rate(median(&runs.rounds.ours)),
+        list(&runs.rounds.ours),
+        rate(median(&runs.rounds.theirs)),
+        list(&runs.rounds.theirs),
+        runs.rounds.median_ratio()
     );
 }

@@ -97,11 +97,13 @@ pub(crate) fn section(out: &mut String, libraries: &[Library], seconds: f64) {
     let _ = writeln!(out);
 }
 
-fn rate(events_per_second: f64) -> String {
+/// A rate in million events/s, as the tables write it.
+pub(crate) fn rate(events_per_second: f64) -> String {
     format!("{:.2}", events_per_second / 1e6)
 }
 
-fn list(rates: &[f64]) -> String {
+/// Rates round by round, as the tables' notes write them.
+pub(crate) fn list(rates: &[f64]) -> String {
     rates
         .iter()
         .map(|r| rate(*r))
